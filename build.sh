@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# EventLoop build entry point.
+#   ./build.sh           restore and build everything (program at artifacts/bin/eventloop)
+#   ./build.sh run [..]  build, then start the server on 127.0.0.1:7379 (extra args go to `serve`)
+#   ./build.sh test      build, then run every test (installs redis-tools and cmake if missing)
+#   ./build.sh bench     build, then run the BenchmarkDotNet suite (extra args go to BenchmarkDotNet)
+set -euo pipefail
+cd "$(dirname "$0")"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+die() { echo "build.sh: $*" >&2; exit 1; }
+
+# Installs Debian packages when a command is missing; fails with a clear message when it cannot.
+need() {
+  local cmd=$1 pkg=$2
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "build.sh: installing $pkg (for $cmd)"
+    if ! apt-get install -y -qq "$pkg" >/dev/null 2>&1; then
+      apt-get update -qq >/dev/null 2>&1 || true
+      apt-get install -y -qq "$pkg" >/dev/null || die "could not install $pkg: install it by hand (it provides $cmd)"
+    fi
+  else
+    die "$cmd is missing: install the Debian package '$pkg' (needs root)"
+  fi
+}
+
+build_native() {
+  need cmake cmake
+  need cc gcc
+  cmake -S native -B artifacts/native-build -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build artifacts/native-build --parallel 2 >/dev/null
+}
+
+build() {
+  command -v dotnet >/dev/null 2>&1 || die "the .NET 10 SDK (dotnet) is not on PATH"
+  build_native
+  dotnet build EventLoop.sln -c Release -nologo -v quiet -clp:ErrorsOnly
+  [ -x artifacts/bin/eventloop ] || die "build finished but artifacts/bin/eventloop is missing"
+}
+
+cmd=${1:-build}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  build) build ;;
+  run)
+    build
+    exec artifacts/bin/eventloop serve "$@" ;;
+  test)
+    need redis-cli redis-tools
+    need redis-benchmark redis-tools
+    build
+    dotnet test EventLoop.sln -c Release --no-build -nologo "$@" ;;
+  bench)
+    build
+    dotnet run --project benchmarks/EventLoop.Benchmarks -c Release --no-build -- "$@" ;;
+  *) die "unknown command '$cmd' (use: build, run, test, bench)" ;;
+esac

@@ -1,0 +1,1 @@
+namespace EventLoop.Client;
