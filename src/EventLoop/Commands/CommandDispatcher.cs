@@ -170,13 +170,44 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
         reactor.CloseAfterReplies(connection);
     }
 
-    /// <summary>CONFIG GET answers an empty list, so tools that probe settings (redis-benchmark) carry on.</summary>
+    /// <summary>
+    /// CONFIG GET pattern: the server's settings as name/value pairs (exact name or "*"). Tools probe
+    /// <c>save</c> and <c>appendonly</c> (redis-benchmark warns without them), so those answer as a
+    /// server without persistence does.
+    /// </summary>
     private void Config(Connection connection, in RespCommand command)
     {
-        if (command.Count >= 3 && command.Is(1, "GET"u8))
-            Reply(connection).Write(EmptyArray);
-        else
-            Error(connection, "ERR only CONFIG GET is supported, and it reports no settings");
+        if (command.Count != 3 || !command.Is(1, "GET"u8))
+        {
+            Error(connection, "ERR only CONFIG GET <name|*> is supported");
+            return;
+        }
+        string pattern = Encoding.ASCII.GetString(command[2]).ToLowerInvariant();
+        ServerOptions options = reactor.Options;
+        (string Name, string Value)[] settings =
+        [
+            ("save", ""),
+            ("appendonly", "no"),
+            ("bind", options.BindAddress),
+            ("port", reactor.Port.ToString()),
+            ("maxclients", options.MaxClients.ToString()),
+            ("timeout", ((long)options.IdleTimeout.TotalSeconds).ToString()),
+            ("backend", reactor.BackendName),
+            ("workers", options.Workers.ToString()),
+            ("ring-capacity", options.RingCapacity.ToString()),
+            ("max-inflight", options.MaxInflight.ToString()),
+            ("max-output-bytes", options.MaxOutputBytes.ToString()),
+            ("max-arg-bytes", options.MaxArgBytes.ToString()),
+            ("max-args", options.MaxArgs.ToString()),
+        ];
+        var matches = settings.Where(s => pattern == "*" || s.Name == pattern).ToList();
+        IBufferWriter<byte> reply = Reply(connection);
+        RespWriter.WriteArrayHeader(reply, matches.Count * 2);
+        foreach ((string name, string value) in matches)
+        {
+            RespWriter.WriteBulkString(reply, name);
+            RespWriter.WriteBulkString(reply, value);
+        }
     }
 
     /// <summary>SELECT 0 succeeds so that clients configured for database 0 connect; there is only one.</summary>

@@ -47,5 +47,6 @@ public sealed class ThirdPartyClientTests : IAsyncLifetime
         Assert.Contains("PING_INLINE:", result.Output);
         Assert.Contains("PING_MBULK:", result.Output);
         Assert.DoesNotContain("ERR", result.Output + result.Error);
+        Assert.DoesNotContain("WARNING", result.Output + result.Error); // e.g. "Could not fetch server CONFIG"
     }
 }
