@@ -68,7 +68,17 @@ internal sealed class ReactorLoop : IDisposable
     {
         _options = options;
         _multiplexer = multiplexer;
-        _log = log;
+        _log = message =>
+        {
+            try
+            {
+                log(message);
+            }
+            catch (Exception)
+            {
+                // A log line is not worth the reactor: out of descriptors, even stderr may fail.
+            }
+        };
         _parser = new RespRequestParser(options.ProtocolLimits);
         _workers = new WorkerPool(options.Workers, options.RingCapacity, _completions, _wakeup);
         _commands = new CommandDispatcher(this, tasks);
@@ -130,7 +140,8 @@ internal sealed class ReactorLoop : IDisposable
         try
         {
             _now = Stopwatch.GetTimestamp();
-            _timers.Schedule(TimeSpan.FromSeconds(1.0 / HousekeepingHz), Housekeeping);
+            // Runs every periodic path once now, while descriptors are plentiful to load what it needs; it then reschedules itself.
+            Housekeeping();
             while (!(_stopping && IsDrained()))
                 RunOnce();
             _completion.TrySetResult();
@@ -185,10 +196,19 @@ internal sealed class ReactorLoop : IDisposable
         Connection? connection = ready.Fd < _connections.Length ? _connections[ready.Fd] : null;
         if (connection is null)
             return;
-        if ((ready.Ready & Interest.Read) != 0)
-            ReadFrom(connection);
-        if ((ready.Ready & Interest.Write) != 0 && !connection.Closed)
-            FlushConnection(connection);
+        try
+        {
+            if ((ready.Ready & Interest.Read) != 0)
+                ReadFrom(connection);
+            if ((ready.Ready & Interest.Write) != 0 && !connection.Closed)
+                FlushConnection(connection);
+        }
+        catch (Exception unexpected) when (unexpected is not MultiplexerException)
+        {
+            // A bug or a resource failure while serving one connection costs that connection, not the server.
+            _log($"closing client {connection.Id} after an unexpected error: {unexpected}");
+            Close(connection);
+        }
     }
 
     // ---------------------------------------------------------------- accepting
@@ -256,8 +276,7 @@ internal sealed class ReactorLoop : IDisposable
     /// <summary>Best-effort error line to a connection that will not be served, then close.</summary>
     private void Refuse(int fd, ReadOnlySpan<byte> reply)
     {
-        Sockets.Send(fd, reply);
-        Sockets.Close(fd);
+        Sockets.SendAndClose(fd, reply);
         Stats.ConnectionsRejected++;
     }
 
