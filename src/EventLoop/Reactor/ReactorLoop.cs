@@ -291,6 +291,15 @@ internal sealed class ReactorLoop : IDisposable
 
     private void ReadFrom(Connection connection)
     {
+        if (!CanParse(connection))
+        {
+            // Not watched for input, yet reported: an error or hang-up, which every backend reports
+            // regardless of interest. A reset peer must be closed now, or a level-triggered wait would
+            // return at once, every time, until the connection is resumed.
+            if (Sockets.PendingError(connection.Fd) != 0)
+                Close(connection);
+            return;
+        }
         bool drainToEagain = _multiplexer.IsEdgeTriggered;
         for (int reads = 0; reads < _options.ReadBudget; reads++)
         {
