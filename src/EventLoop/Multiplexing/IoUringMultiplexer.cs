@@ -179,7 +179,9 @@ public sealed unsafe class IoUringMultiplexer : IMultiplexer
             ArmQueued();
             bool completionsWaiting = Volatile.Read(ref *_cqTail) != *_cqHead;
             bool block = !completionsWaiting && timeoutMs != 0;
-            bool interrupted = (block || Pending > 0) && !Enter(block, timeoutMs);
+            // With nothing to reap, enter even for a zero timeout, as epoll_wait(0) would: it runs
+            // the poll wake-ups the kernel has queued for this thread, which post their completions.
+            bool interrupted = (!completionsWaiting || Pending > 0) && !Enter(block, timeoutMs);
             int count = Reap(events);
             if (count > 0 || interrupted || timeoutMs == 0)
                 return count;

@@ -31,8 +31,10 @@ internal static unsafe partial class SelectShim
     public static partial int Wait(int* fds, byte* interest, int count, int timeoutMs, byte* ready);
 
     /// <summary>The C library's FD_SETSIZE (1024 on glibc).</summary>
+    /// <remarks>No SuppressGCTransition here: it makes the JIT bind the import when compiling the
+    /// caller, before <see cref="EnsureLoaded"/> has run, and a missing library then surfaces as a
+    /// bare DllNotFoundException.</remarks>
     [LibraryImport(LibraryName, EntryPoint = "el_select_fd_setsize")]
-    [SuppressGCTransition]
     public static partial int FdSetSize();
 
     /// <summary>Loads the library now, so that a missing build is reported clearly rather than as a DllNotFoundException.</summary>

@@ -47,7 +47,9 @@ internal sealed class ReactorLoop : IDisposable
     private readonly byte[] _readBuffer = new byte[ReadBufferSize];
     private readonly ReadyEvent[] _events = new ReadyEvent[MaxEventsPerWait];
     private readonly List<Connection> _flushList = [];
-    private readonly List<Connection> _readAgain = [];
+    private List<Connection> _readAgain = [];
+    private List<Connection> _readingAgain = [];
+    private bool _acceptAgain;
     private readonly Queue<Connection> _stalled = new();
     private readonly Stack<WorkItem> _freeItems = new();
     private readonly OpsPerSecond _opsPerSecond = new();
@@ -162,7 +164,7 @@ internal sealed class ReactorLoop : IDisposable
         FlushPendingWrites();
         int timeout = _timers.MillisecondsUntilNext(_now);
         _wakeup.PrepareToSleep();
-        if (!_completions.IsEmpty || _readAgain.Count > 0 || (_stopRequested && !_stopping))
+        if (!_completions.IsEmpty || _readAgain.Count > 0 || _acceptAgain || (_stopRequested && !_stopping))
             timeout = 0;
         int ready = _multiplexer.Wait(_events, timeout);
         _wakeup.Awake();
@@ -172,6 +174,8 @@ internal sealed class ReactorLoop : IDisposable
         for (int i = 0; i < ready; i++)
             HandleEvent(_events[i]);
         ContinueEdgeTriggeredReads();
+        if (_acceptAgain && _listenFd >= 0)
+            AcceptPending();
         DrainCompletions();
         RetryStalled();
         if (_stopRequested && !_stopping)
@@ -215,6 +219,8 @@ internal sealed class ReactorLoop : IDisposable
 
     private void AcceptPending()
     {
+        // Edge-triggered: a budget spent before EAGAIN leaves connections no new edge will announce.
+        _acceptAgain = _multiplexer.IsEdgeTriggered;
         for (int i = 0; i < _options.AcceptBudget; i++)
         {
             int fd = Sockets.Accept(_listenFd);
@@ -224,6 +230,7 @@ internal sealed class ReactorLoop : IDisposable
                 int errno = -fd;
                 if (errno == Errno.ECONNABORTED || errno == Errno.EINTR)
                     continue;
+                _acceptAgain = false;
                 if (errno == Errno.EMFILE || errno == Errno.ENFILE)
                 {
                     if (!_descriptorReserve.ShedPendingConnections(_listenFd, MaxClientsReply))
@@ -284,6 +291,15 @@ internal sealed class ReactorLoop : IDisposable
 
     private void ReadFrom(Connection connection)
     {
+        if (!CanParse(connection))
+        {
+            // Not watched for input, yet reported: an error or hang-up, which every backend reports
+            // regardless of interest. A reset peer must be closed now, or a level-triggered wait would
+            // return at once, every time, until the connection is resumed.
+            if (Sockets.PendingError(connection.Fd) != 0)
+                Close(connection);
+            return;
+        }
         bool drainToEagain = _multiplexer.IsEdgeTriggered;
         for (int reads = 0; reads < _options.ReadBudget; reads++)
         {
@@ -426,13 +442,14 @@ internal sealed class ReactorLoop : IDisposable
     {
         if (_readAgain.Count == 0)
             return;
-        Connection[] pending = [.. _readAgain];
-        _readAgain.Clear();
-        foreach (Connection connection in pending)
+        // Swap lists: ReadFrom may queue a connection again for the next iteration.
+        (_readAgain, _readingAgain) = (_readingAgain, _readAgain);
+        foreach (Connection connection in _readingAgain)
         {
             if (!connection.Closed)
                 ReadFrom(connection);
         }
+        _readingAgain.Clear();
     }
 
     // ---------------------------------------------------------------- replies and tasks
