@@ -1,8 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using EventLoop.Native;
-using static Tmds.Linux.LibC;
 
 namespace EventLoop.Tests.Server;
 
@@ -19,40 +17,11 @@ public sealed class RawConnection : IDisposable
 
     public Socket Socket { get; }
 
-    public static RawConnection Open(int port) =>
-        Connect(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp), port);
-
-    /// <summary>
-    /// Opens a connection whose own descriptor is at least <paramref name="lowestDescriptor"/>. The test
-    /// process holds both ends of every connection: moving the client ends up leaves the low numbers to an
-    /// in-process server, whose select backend can only watch descriptors below FD_SETSIZE.
-    /// </summary>
-    public static RawConnection OpenAbove(int port, int lowestDescriptor)
+    public static RawConnection Open(int port)
     {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            throw new IOException($"socket: {Errno.Describe(Errno.Last)}");
-        int high = fcntl(fd, F_DUPFD_CLOEXEC, lowestDescriptor);
-        int dupErrno = Errno.Last;
-        close(fd);
-        if (high < 0)
-            throw new IOException($"fcntl(F_DUPFD, {lowestDescriptor}): {Errno.Describe(dupErrno)}");
-        return Connect(new Socket(new SafeSocketHandle(high, ownsHandle: true)), port);
-    }
-
-    private static RawConnection Connect(Socket socket, int port)
-    {
-        try
-        {
-            socket.NoDelay = true;
-            socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
-            return new RawConnection(socket);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
+        return new RawConnection(socket);
     }
 
     /// <summary>Encodes a multibulk request, as client libraries send it.</summary>
