@@ -31,6 +31,7 @@ public sealed class EventLoopClient : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly Queue<PendingCall> _pending = new(); // guarded by _gate, in wire order
     private RespConnectionException? _failure;             // guarded by _gate; set once
+    private readonly PipeReader _input;
     private readonly Task _sendLoop;
     private readonly Task _receiveLoop;
 
@@ -38,6 +39,7 @@ public sealed class EventLoopClient : IAsyncDisposable
     {
         _socket = socket;
         _endpoint = endpoint;
+        _input = PipeReader.Create(new NetworkStream(socket, ownsSocket: false));
         _sendLoop = Task.Run(SendLoopAsync);
         _receiveLoop = Task.Run(ReceiveLoopAsync);
     }
@@ -179,17 +181,16 @@ public sealed class EventLoopClient : IAsyncDisposable
 
     private async Task ReceiveLoopAsync()
     {
-        PipeReader input = PipeReader.Create(new NetworkStream(_socket, ownsSocket: false));
         var framer = new ReplyFramer();
         try
         {
             while (true)
             {
-                ReadResult result = await input.ReadAsync().ConfigureAwait(false);
+                ReadResult result = await _input.ReadAsync().ConfigureAwait(false);
                 ReadOnlySequence<byte> buffer = result.Buffer;
                 while (framer.TryTake(ref buffer, out ReadOnlySequence<byte> reply))
                     Deliver(RespValueParser.Parse(reply));
-                input.AdvanceTo(buffer.Start, buffer.End);
+                _input.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted)
                 {
                     Fail(new RespConnectionException($"{_endpoint} closed the connection"));
@@ -207,7 +208,7 @@ public sealed class EventLoopClient : IAsyncDisposable
         }
         finally
         {
-            await input.CompleteAsync().ConfigureAwait(false);
+            await _input.CompleteAsync().ConfigureAwait(false);
         }
     }
 

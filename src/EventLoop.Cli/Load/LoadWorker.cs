@@ -58,8 +58,8 @@ internal sealed class LoadWorker : IDisposable
     private readonly long[] _errors = new long[ErrorKinds.All.Length];
 
     private readonly long _connectInterval;  // ticks between connects; 0 = unlimited
-    private readonly long? _requestShare;     // closed loop: measured requests to issue
-    private readonly long _sendUntil;         // this thread's end of sending (open loop: of its schedule)
+    private readonly long? _requestShare;     // measured requests this thread sends, or null
+    private readonly long _sendUntil;         // no request meant for this time or later is sent
     private readonly long _scheduleStart;     // open loop: intended time of tick 0
     private readonly double _periodTicks;     // open loop: ticks between this thread's requests
 
@@ -92,16 +92,11 @@ internal sealed class LoadWorker : IDisposable
         _nextConnectAt = clock.Start;
         _lastBusyOpenAt = clock.Start;
         _sendUntil = clock.SendUntil;
+        _requestShare = plan.Requests;
         if (_openLoop)
         {
             _periodTicks = Stopwatch.Frequency / plan.Rate;
             _scheduleStart = clock.Start + plan.RatePhase;
-            if (plan.Requests is long share)
-                _sendUntil = Math.Min(_sendUntil, IntendedAt(FirstTickAtOrAfter(clock.MeasureFrom) + share));
-        }
-        else
-        {
-            _requestShare = plan.Requests;
         }
     }
 
@@ -190,6 +185,7 @@ internal sealed class LoadWorker : IDisposable
     /// True once no more requests will be sent. In open loop every request meant for before the end
     /// has been handed to a connection by then, and a connection with room sends its due requests
     /// at once, so "no requests in flight" also means "no backlog".
+    /// Requests count when sent: rounds skipped while a connection was down do not use the budget.
     /// </summary>
     private bool SendingIsOver(long now) =>
         now >= _sendUntil || (_requestShare is long share && _issuedMeasured >= share);
@@ -201,7 +197,7 @@ internal sealed class LoadWorker : IDisposable
             deadline = Math.Min(deadline, _sendUntil);
         if (_connectQueue.TryPeek(out LoadConnection? next))
             deadline = Math.Min(deadline, Math.Max(next.NotBefore, _nextConnectAt));
-        if (_openLoop && IntendedAt(_nextTick) < _sendUntil)
+        if (_openLoop && IntendedAt(_nextTick) < _sendUntil && !SendingIsOver(now))
             deadline = Math.Min(deadline, IntendedAt(_nextTick));
         return deadline;
     }
@@ -414,17 +410,20 @@ internal sealed class LoadWorker : IDisposable
     {
         if (now >= _sendUntil)
             return 0;
-        long count = connection.Room;
-        if (_requestShare is long share && now >= _clock.MeasureFrom)
-        {
-            count = Math.Min(count, share - _issuedMeasured);
-            if (count <= 0)
-                return 0;
-            _issuedMeasured += count;
-        }
+        int count = TakeFromBudget(connection.Room, now);
         for (int i = 0; i < count; i++)
             connection.Push(now, now);
-        return (int)count;
+        return count;
+    }
+
+    /// <summary>How many of <paramref name="wanted"/> requests meant for <paramref name="intendedAt"/> the request budget allows.</summary>
+    private int TakeFromBudget(int wanted, long intendedAt)
+    {
+        if (_requestShare is not long share || intendedAt < _clock.MeasureFrom)
+            return wanted; // unbounded, or warm-up
+        int granted = (int)Math.Clamp(share - _issuedMeasured, 0, wanted);
+        _issuedMeasured += granted;
+        return granted;
     }
 
     /// <summary>Open loop: takes every round of this connection's schedule that is due, while the pipeline has room.</summary>
@@ -434,7 +433,7 @@ internal sealed class LoadWorker : IDisposable
         while (connection.Room > 0)
         {
             long intendedAt = IntendedAt(connection.ScheduleIndex + connection.NextRound * _busy.Length);
-            if (intendedAt > now || intendedAt >= _sendUntil)
+            if (intendedAt > now || intendedAt >= _sendUntil || TakeFromBudget(1, intendedAt) == 0)
                 break;
             connection.Push(intendedAt, now);
             connection.NextRound++;
@@ -507,7 +506,7 @@ internal sealed class LoadWorker : IDisposable
         for (int poked = 0; ; poked++)
         {
             long intendedAt = IntendedAt(_nextTick);
-            if (intendedAt > now || intendedAt >= _sendUntil)
+            if (intendedAt > now || intendedAt >= _sendUntil || SendingIsOver(now))
                 return;
             if (poked == _busy.Length)
             {
