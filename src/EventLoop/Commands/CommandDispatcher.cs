@@ -1,0 +1,233 @@
+using System.Buffers;
+using System.Text;
+using EventLoop.Protocol;
+using EventLoop.Reactor;
+using EventLoop.Tasks;
+
+namespace EventLoop.Commands;
+
+/// <summary>
+/// Runs one parsed request on the reactor thread: cheap commands are answered inline (still behind the
+/// connection's pending tasks), <c>RUN</c> goes to the workers. Owned by the reactor.
+/// </summary>
+internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
+{
+    private static ReadOnlySpan<byte> Pong => "+PONG\r\n"u8;
+    private static ReadOnlySpan<byte> Ok => "+OK\r\n"u8;
+    private static ReadOnlySpan<byte> EmptyArray => "*0\r\n"u8;
+
+    private readonly InfoCommand _info = new(reactor, tasks);
+
+    public void Execute(Connection connection, in RespCommand command)
+    {
+        // Most frequent first: RUN and PING are the hot path.
+        if (command.Is(0, "RUN"u8)) Run(connection, command);
+        else if (command.Is(0, "PING"u8)) Ping(connection, command);
+        else if (command.Is(0, "ECHO"u8)) Echo(connection, command);
+        else if (command.Is(0, "INFO"u8)) Info(connection, command);
+        else if (command.Is(0, "TASKS"u8)) Tasks(connection, command);
+        else if (command.Is(0, "CLIENT"u8)) Client(connection, command);
+        else if (command.Is(0, "HELLO"u8)) Hello(connection, command);
+        else if (command.Is(0, "QUIT"u8)) Quit(connection);
+        else if (command.Is(0, "COMMAND"u8)) Reply(connection).Write(EmptyArray);
+        else if (command.Is(0, "CONFIG"u8)) Config(connection, command);
+        else if (command.Is(0, "SELECT"u8)) Select(connection, command);
+        else Error(connection, $"ERR unknown command '{Printable(command[0])}'");
+    }
+
+    private IBufferWriter<byte> Reply(Connection connection) => reactor.BeginReply(connection);
+
+    private void Error(Connection connection, string message) => RespWriter.WriteError(Reply(connection), message);
+
+    private bool CheckArity(Connection connection, in RespCommand command, int min, int max)
+    {
+        if (command.Count >= min && command.Count <= max)
+            return true;
+        Error(connection, $"ERR wrong number of arguments for '{Printable(command[0]).ToLowerInvariant()}' command");
+        return false;
+    }
+
+    private void Run(Connection connection, in RespCommand command)
+    {
+        if (!CheckArity(connection, command, 2, int.MaxValue))
+            return;
+        if (!tasks.TryGet(command[1], out TaskDefinition? task))
+        {
+            Error(connection, $"ERR unknown task '{Printable(command[1])}'");
+            return;
+        }
+        reactor.Submit(connection, task!, command);
+    }
+
+    private void Ping(Connection connection, in RespCommand command)
+    {
+        if (!CheckArity(connection, command, 1, 2))
+            return;
+        if (command.Count == 1)
+            Reply(connection).Write(Pong);
+        else
+            RespWriter.WriteBulkString(Reply(connection), command[1]);
+    }
+
+    private void Echo(Connection connection, in RespCommand command)
+    {
+        if (CheckArity(connection, command, 2, 2))
+            RespWriter.WriteBulkString(Reply(connection), command[1]);
+    }
+
+    private void Info(Connection connection, in RespCommand command)
+    {
+        if (CheckArity(connection, command, 1, 2))
+            RespWriter.WriteBulkString(Reply(connection), _info.Render(command.Count == 2 ? Printable(command[1]) : null));
+    }
+
+    private void Tasks(Connection connection, in RespCommand command)
+    {
+        if (!CheckArity(connection, command, 1, 1))
+            return;
+        IReadOnlyList<TaskDefinition> all = tasks.All;
+        IBufferWriter<byte> reply = Reply(connection);
+        RespWriter.WriteArrayHeader(reply, all.Count);
+        foreach (TaskDefinition task in all)
+        {
+            RespWriter.WriteArrayHeader(reply, 2);
+            RespWriter.WriteBulkString(reply, task.Name);
+            RespWriter.WriteBulkString(reply, task.Description);
+        }
+    }
+
+    private void Client(Connection connection, in RespCommand command)
+    {
+        if (!CheckArity(connection, command, 2, int.MaxValue))
+            return;
+        if (command.Is(1, "ID"u8) && command.Count == 2)
+            RespWriter.WriteInteger(Reply(connection), connection.Id);
+        else if (command.Is(1, "GETNAME"u8) && command.Count == 2)
+            WriteName(connection);
+        else if (command.Is(1, "SETNAME"u8) && command.Count == 3)
+            SetName(connection, command[2]);
+        else if (command.Is(1, "SETINFO"u8) && command.Count == 4)
+            Reply(connection).Write(Ok); // client libraries announce themselves; nothing to keep
+        else
+            Error(connection, $"ERR unknown subcommand or wrong number of arguments for 'CLIENT {Printable(command[1])}'");
+    }
+
+    private void WriteName(Connection connection)
+    {
+        if (connection.Name is null)
+            RespWriter.WriteNullBulkString(Reply(connection));
+        else
+            RespWriter.WriteBulkString(Reply(connection), connection.Name);
+    }
+
+    private void SetName(Connection connection, ReadOnlySpan<byte> name)
+    {
+        if (name.ContainsAnyInRange((byte)0, (byte)' ') || name.ContainsAnyInRange((byte)127, (byte)255))
+        {
+            Error(connection, "ERR Client names cannot contain spaces, newlines or special characters.");
+            return;
+        }
+        connection.Name = name.IsEmpty ? null : Encoding.ASCII.GetString(name);
+        Reply(connection).Write(Ok);
+    }
+
+    /// <summary>HELLO [protover [SETNAME name]]: only RESP2 is spoken.</summary>
+    private void Hello(Connection connection, in RespCommand command)
+    {
+        if (command.Count >= 2 && !command.Is(1, "2"u8))
+        {
+            Error(connection, "NOPROTO this server speaks RESP2 only");
+            return;
+        }
+        if (command.Count == 5 && command.Is(3, "SETNAME"u8))
+            connection.Name = Encoding.ASCII.GetString(command[4]);
+        else if (command.Count > 2)
+        {
+            Error(connection, "ERR HELLO takes a protocol version and optionally SETNAME name");
+            return;
+        }
+        IBufferWriter<byte> reply = Reply(connection);
+        RespWriter.WriteArrayHeader(reply, 14);
+        RespWriter.WriteBulkString(reply, "server");
+        RespWriter.WriteBulkString(reply, "eventloop");
+        RespWriter.WriteBulkString(reply, "version");
+        RespWriter.WriteBulkString(reply, InfoCommand.Version);
+        RespWriter.WriteBulkString(reply, "proto");
+        RespWriter.WriteInteger(reply, 2);
+        RespWriter.WriteBulkString(reply, "id");
+        RespWriter.WriteInteger(reply, connection.Id);
+        RespWriter.WriteBulkString(reply, "mode");
+        RespWriter.WriteBulkString(reply, "standalone");
+        RespWriter.WriteBulkString(reply, "role");
+        RespWriter.WriteBulkString(reply, "master");
+        RespWriter.WriteBulkString(reply, "modules");
+        RespWriter.WriteArrayHeader(reply, 0);
+    }
+
+    private void Quit(Connection connection)
+    {
+        Reply(connection).Write(Ok);
+        reactor.CloseAfterReplies(connection);
+    }
+
+    /// <summary>
+    /// CONFIG GET pattern: the server's settings as name/value pairs (exact name or "*"). Tools probe
+    /// <c>save</c> and <c>appendonly</c> (redis-benchmark warns without them), so those answer as a
+    /// server without persistence does.
+    /// </summary>
+    private void Config(Connection connection, in RespCommand command)
+    {
+        if (command.Count != 3 || !command.Is(1, "GET"u8))
+        {
+            Error(connection, "ERR only CONFIG GET <name|*> is supported");
+            return;
+        }
+        string pattern = Encoding.ASCII.GetString(command[2]).ToLowerInvariant();
+        ServerOptions options = reactor.Options;
+        (string Name, string Value)[] settings =
+        [
+            ("save", ""),
+            ("appendonly", "no"),
+            ("bind", options.BindAddress),
+            ("port", reactor.Port.ToString()),
+            ("maxclients", options.MaxClients.ToString()),
+            ("timeout", ((long)options.IdleTimeout.TotalSeconds).ToString()),
+            ("backend", reactor.BackendName),
+            ("workers", options.Workers.ToString()),
+            ("ring-capacity", options.RingCapacity.ToString()),
+            ("max-inflight", options.MaxInflight.ToString()),
+            ("max-output-bytes", options.MaxOutputBytes.ToString()),
+            ("max-arg-bytes", options.MaxArgBytes.ToString()),
+            ("max-args", options.MaxArgs.ToString()),
+        ];
+        var matches = settings.Where(s => pattern == "*" || s.Name == pattern).ToList();
+        IBufferWriter<byte> reply = Reply(connection);
+        RespWriter.WriteArrayHeader(reply, matches.Count * 2);
+        foreach ((string name, string value) in matches)
+        {
+            RespWriter.WriteBulkString(reply, name);
+            RespWriter.WriteBulkString(reply, value);
+        }
+    }
+
+    /// <summary>SELECT 0 succeeds so that clients configured for database 0 connect; there is only one.</summary>
+    private void Select(Connection connection, in RespCommand command)
+    {
+        if (!CheckArity(connection, command, 2, 2))
+            return;
+        if (command.Is(1, "0"u8))
+            Reply(connection).Write(Ok);
+        else
+            Error(connection, "ERR DB index is out of range");
+    }
+
+    /// <summary>A client-supplied name made safe to echo in an error line.</summary>
+    private static string Printable(ReadOnlySpan<byte> raw)
+    {
+        ReadOnlySpan<byte> shown = raw.Length > 64 ? raw[..64] : raw;
+        var text = new StringBuilder(shown.Length);
+        foreach (byte b in shown)
+            text.Append(b is >= 32 and < 127 ? (char)b : '?');
+        return text.ToString();
+    }
+}

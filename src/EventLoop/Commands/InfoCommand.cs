@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using EventLoop.Reactor;
+using EventLoop.Tasks;
+using EventLoop.Workers;
+
+namespace EventLoop.Commands;
+
+/// <summary>
+/// INFO [section]: what the server and its loop are doing, in Redis's "# Section" / "key:value" text
+/// format so existing tooling reads it. Runs on the reactor thread (it reads reactor-owned counters).
+/// </summary>
+internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
+{
+    public const string Version = "0.1.0";
+
+    private static readonly string[] Sections = ["server", "clients", "stats", "reactor", "queue", "workers", "tasks", "memory"];
+
+    /// <summary>Renders one section, or all for null/"all"/"everything"/"default"; an unknown name renders nothing, as Redis does.</summary>
+    public string Render(string? section)
+    {
+        var text = new StringBuilder(2048);
+        string wanted = section?.ToLowerInvariant() ?? "all";
+        bool all = wanted is "all" or "everything" or "default";
+        foreach (string name in Sections)
+        {
+            if (!all && name != wanted)
+                continue;
+            if (text.Length > 0)
+                text.Append("\r\n");
+            AppendSection(text, name);
+        }
+        return text.ToString();
+    }
+
+    private void AppendSection(StringBuilder text, string name)
+    {
+        text.Append("# ").Append(char.ToUpperInvariant(name[0])).Append(name[1..]).Append("\r\n");
+        switch (name)
+        {
+            case "server": Server(text); break;
+            case "clients": Clients(text); break;
+            case "stats": Stats(text); break;
+            case "reactor": Reactor(text); break;
+            case "queue": Queue(text); break;
+            case "workers": Workers(text); break;
+            case "tasks": Tasks(text); break;
+            case "memory": Memory(text); break;
+        }
+    }
+
+    private void Server(StringBuilder text)
+    {
+        TimeSpan uptime = DateTime.UtcNow - reactor.StartedAt;
+        Line(text, "eventloop_version", Version);
+        Line(text, "redis_version", "7.0.0"); // clients gate features on it; we speak the RESP2 subset of 7.0
+        Line(text, "os", $"{Environment.OSVersion.Platform} {Environment.OSVersion.Version}");
+        Line(text, "dotnet_version", Environment.Version.ToString());
+        Line(text, "process_id", Environment.ProcessId);
+        Line(text, "tcp_port", reactor.Port);
+        Line(text, "multiplexing_api", reactor.BackendName);
+        Line(text, "uptime_in_seconds", (long)uptime.TotalSeconds);
+        Line(text, "uptime_in_days", (long)uptime.TotalDays);
+    }
+
+    private void Clients(StringBuilder text)
+    {
+        ReactorStats stats = reactor.Stats;
+        Line(text, "connected_clients", stats.ConnectedClients);
+        Line(text, "maxclients", reactor.Options.MaxClients);
+        Line(text, "max_inflight_per_client", reactor.Options.MaxInflight);
+        Line(text, "stalled_clients", reactor.OpenConnections().Count(c => c.Stalled));
+    }
+
+    private void Stats(StringBuilder text)
+    {
+        ReactorStats stats = reactor.Stats;
+        Line(text, "total_connections_received", stats.ConnectionsAccepted);
+        Line(text, "total_commands_processed", stats.Commands);
+        Line(text, "instantaneous_ops_per_sec", (long)reactor.OpsPerSecond);
+        Line(text, "total_net_input_bytes", stats.BytesRead);
+        Line(text, "total_net_output_bytes", stats.BytesWritten);
+        Line(text, "rejected_connections", stats.ConnectionsRejected);
+        Line(text, "protocol_errors", stats.ProtocolErrors);
+        Line(text, "output_limit_disconnects", stats.OutputLimitDisconnects);
+        Line(text, "idle_timeout_disconnects", stats.IdleTimeoutDisconnects);
+    }
+
+    private void Reactor(StringBuilder text)
+    {
+        ReactorStats stats = reactor.Stats;
+        long requests = Math.Max(1, stats.Commands);
+        Line(text, "backend", reactor.BackendName);
+        Line(text, "loop_iterations", stats.Iterations);
+        Line(text, "events_returned", stats.EventsReturned);
+        Line(text, "events_per_wait", Ratio(stats.EventsReturned, stats.Iterations));
+        Line(text, "eventfd_wakeups", stats.Wakeups);
+        Line(text, "eventfd_signals", reactor.WakeSignals);
+        Line(text, "read_calls", stats.ReadCalls);
+        Line(text, "write_calls", stats.WriteCalls);
+        Line(text, "accept_calls", stats.AcceptCalls);
+        Line(text, "interest_changes", stats.InterestChanges);
+        Line(text, "syscalls", stats.Syscalls);
+        Line(text, "syscalls_per_request", Ratio(stats.Syscalls, requests));
+        Line(text, "reads_per_request", Ratio(stats.ReadCalls, requests));
+        Line(text, "writes_per_request", Ratio(stats.WriteCalls, requests));
+    }
+
+    private void Queue(StringBuilder text)
+    {
+        ReactorStats stats = reactor.Stats;
+        WorkerPool workers = reactor.Workers;
+        Line(text, "ring_capacity", workers.RingCapacity);
+        Line(text, "ring_depth", workers.RingDepth);
+        Line(text, "ring_full_stalls", stats.RingFullStalls);
+        Line(text, "inflight_pauses", stats.InflightPauses);
+        Line(text, "tasks_submitted", stats.TasksSubmitted);
+        Line(text, "tasks_completed", stats.TasksCompleted);
+        Line(text, "tasks_in_progress", stats.TasksSubmitted - stats.TasksCompleted);
+    }
+
+    private void Workers(StringBuilder text)
+    {
+        WorkerPool workers = reactor.Workers;
+        Line(text, "workers", workers.WorkerCount);
+        Line(text, "workers_parked", workers.Parked);
+        TimeSpan uptime = DateTime.UtcNow - reactor.StartedAt;
+        for (int i = 0; i < workers.Counters.Count; i++)
+        {
+            WorkerCounters counters = workers.Counters[i];
+            double busy = uptime.TotalSeconds > 0 ? counters.Busy.TotalSeconds / uptime.TotalSeconds : 0;
+            Line(text, $"worker{i}", $"tasks={counters.Tasks},busy_seconds={Format(counters.Busy.TotalSeconds)},busy_ratio={Format(busy)}");
+        }
+    }
+
+    private void Tasks(StringBuilder text)
+    {
+        foreach (TaskDefinition task in tasks.All)
+            Line(text, "task_" + task.Name, task.AsyncHandler is null ? "sync" : "async");
+    }
+
+    private static void Memory(StringBuilder text)
+    {
+        using Process self = Process.GetCurrentProcess();
+        Line(text, "used_memory_rss", self.WorkingSet64);
+        Line(text, "gc_heap_bytes", GC.GetTotalMemory(forceFullCollection: false));
+        Line(text, "gc_allocated_bytes", GC.GetTotalAllocatedBytes());
+        Line(text, "gc_gen0_collections", GC.CollectionCount(0));
+        Line(text, "gc_gen1_collections", GC.CollectionCount(1));
+        Line(text, "gc_gen2_collections", GC.CollectionCount(2));
+    }
+
+    private static string Ratio(long numerator, long denominator) =>
+        Format(denominator == 0 ? 0 : (double)numerator / denominator);
+
+    private static string Format(double value) => value.ToString("0.###", CultureInfo.InvariantCulture);
+
+    private static void Line(StringBuilder text, string key, object value) =>
+        text.Append(key).Append(':').Append(Convert.ToString(value, CultureInfo.InvariantCulture)).Append("\r\n");
+}

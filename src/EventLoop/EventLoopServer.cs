@@ -1,0 +1,115 @@
+using System.Net;
+using EventLoop.Diagnostics;
+using EventLoop.Multiplexing;
+using EventLoop.Reactor;
+using EventLoop.Tasks;
+
+namespace EventLoop;
+
+/// <summary>
+/// An EventLoop server: register tasks, <see cref="Start"/>, and clients reach them with
+/// <c>RUN name args…</c> over RESP2. One reactor thread serves every connection; tasks run on workers.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var server = new EventLoopServer(new ServerOptions { Port = 7379 });
+/// server.Tasks.Register("greet", (args, result) => result.Write(Encoding.UTF8.GetBytes($"hello {args.GetString(0)}")));
+/// server.Start();
+/// await server.Completion; // until StopAsync, or SIGTERM handled by the host
+/// </code>
+/// </example>
+public sealed class EventLoopServer : IAsyncDisposable
+{
+    private readonly object _lifecycle = new();
+    private ReactorLoop? _reactor;
+    private ServerMetrics? _metrics;
+    private Task? _stopped;
+
+    /// <summary>Creates a server (not yet listening) with <paramref name="options"/> or the defaults.</summary>
+    public EventLoopServer(ServerOptions? options = null)
+    {
+        Options = options ?? new ServerOptions();
+        Options.Validate();
+        if (Options.BuiltInTasks)
+            Tasks.AddBuiltInTasks();
+    }
+
+    /// <summary>The options the server runs with.</summary>
+    public ServerOptions Options { get; }
+
+    /// <summary>The tasks clients can run; register before <see cref="Start"/>.</summary>
+    public TaskRegistry Tasks { get; } = new();
+
+    /// <summary>The port the server listens on (useful with <c>Port = 0</c>); valid after <see cref="Start"/>.</summary>
+    public int Port => Reactor.Port;
+
+    /// <summary>The address and port the server listens on; valid after <see cref="Start"/>.</summary>
+    public IPEndPoint EndPoint => new(IPAddress.Parse(Options.BindAddress), Port);
+
+    /// <summary>The multiplexer backend in use (epoll, poll, …); valid after <see cref="Start"/>.</summary>
+    public string Backend => Reactor.BackendName;
+
+    /// <summary>Completes when the server has stopped; faults if the reactor failed.</summary>
+    public Task Completion => Reactor.Completion;
+
+    private ReactorLoop Reactor => _reactor ?? throw new InvalidOperationException("the server has not been started");
+
+    /// <summary>Binds the listening socket and starts the reactor and the workers.</summary>
+    /// <exception cref="System.Net.Sockets.SocketException">The address cannot be bound.</exception>
+    /// <exception cref="MultiplexerException">The chosen backend is not available here.</exception>
+    public void Start()
+    {
+        lock (_lifecycle)
+        {
+            if (_reactor is not null)
+                throw new InvalidOperationException("the server is already started");
+            Tasks.Freeze();
+            IMultiplexer multiplexer = MultiplexerFactory.Create(Options.Backend);
+            try
+            {
+                _reactor = new ReactorLoop(Options, Tasks, multiplexer, Options.Log ?? LogToStandardError);
+            }
+            catch
+            {
+                multiplexer.Dispose();
+                throw;
+            }
+            _metrics = new ServerMetrics(_reactor);
+            _reactor.Start();
+        }
+    }
+
+    /// <summary>
+    /// Stops gracefully: no new connections or requests; tasks already accepted finish and their replies
+    /// are sent (up to <see cref="ServerOptions.ShutdownTimeout"/>); then every connection closes.
+    /// </summary>
+    public Task StopAsync()
+    {
+        lock (_lifecycle)
+        {
+            if (_reactor is null)
+                return Task.CompletedTask;
+            return _stopped ??= StopOnceAsync(_reactor);
+        }
+    }
+
+    private async Task StopOnceAsync(ReactorLoop reactor)
+    {
+        reactor.RequestStop();
+        try
+        {
+            await reactor.Completion.ConfigureAwait(false);
+        }
+        finally
+        {
+            _metrics?.Dispose();
+            reactor.Dispose();
+        }
+    }
+
+    /// <summary>Stops the server gracefully (see <see cref="StopAsync"/>).</summary>
+    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+
+    private static void LogToStandardError(string message) =>
+        Console.Error.WriteLine($"{DateTime.Now:yyyy-MM-dd HH:mm:ss.fff} eventloop: {message}");
+}

@@ -1,0 +1,724 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net;
+using EventLoop.Buffers;
+using EventLoop.Commands;
+using EventLoop.Diagnostics;
+using EventLoop.Multiplexing;
+using EventLoop.Native;
+using EventLoop.Protocol;
+using EventLoop.Tasks;
+using EventLoop.Workers;
+
+namespace EventLoop.Reactor;
+
+/// <summary>
+/// The event loop: one thread that owns the multiplexer, the listening socket, every connection and its
+/// buffers. It accepts, reads, parses, answers cheap commands inline, hands tasks to the workers through
+/// the ring, takes finished tasks back from the completion queue, and writes replies in request order.
+/// </summary>
+/// <remarks>
+/// One iteration: flush replies produced since the last wait (one send per connection), wait, handle the
+/// ready descriptors, take completions, retry connections stalled on a full ring, run due timers.
+/// Everything in this class runs on the reactor thread except <see cref="RequestStop"/> and
+/// <see cref="Completion"/>, which are safe from any thread.
+/// </remarks>
+internal sealed class ReactorLoop : IDisposable
+{
+    private const int ReadBufferSize = 64 * 1024;
+    private const int MaxEventsPerWait = 1024;
+    private const int HousekeepingHz = 10;
+    /// <summary>Work items kept for reuse; beyond this, finished items are left to the GC.</summary>
+    private const int FreeItemLimit = 4096;
+    /// <summary>A recycled work item keeps buffers up to this size; larger ones go back to the pool.</summary>
+    private const int RetainedItemBytes = 16 * 1024;
+
+    private static ReadOnlySpan<byte> MaxClientsReply => "-ERR max number of clients reached\r\n"u8;
+
+    private readonly ServerOptions _options;
+    private readonly IMultiplexer _multiplexer;
+    private readonly ReactorWakeup _wakeup = new();
+    private readonly CompletionQueue _completions = new();
+    private readonly WorkerPool _workers;
+    private readonly RespRequestParser _parser;
+    private readonly CommandDispatcher _commands;
+    private readonly TimerQueue _timers = new();
+    private readonly Action<string> _log;
+    private readonly byte[] _readBuffer = new byte[ReadBufferSize];
+    private readonly ReadyEvent[] _events = new ReadyEvent[MaxEventsPerWait];
+    private readonly List<Connection> _flushList = [];
+    private readonly List<Connection> _readAgain = [];
+    private readonly Queue<Connection> _stalled = new();
+    private readonly Stack<WorkItem> _freeItems = new();
+    private readonly OpsPerSecond _opsPerSecond = new();
+    private readonly Thread _thread;
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Connection?[] _connections = new Connection?[1024];
+    private int _listenFd;
+    private long _nextConnectionId;
+    private long _now;
+    private int _running;
+    private volatile bool _stopRequested;
+    private bool _stopping;
+    private long _stopDeadline;
+
+    public ReactorLoop(ServerOptions options, TaskRegistry tasks, IMultiplexer multiplexer, Action<string> log)
+    {
+        _options = options;
+        _multiplexer = multiplexer;
+        _log = log;
+        _parser = new RespRequestParser(options.ProtocolLimits);
+        _workers = new WorkerPool(options.Workers, options.RingCapacity, _completions, _wakeup);
+        _commands = new CommandDispatcher(this, tasks);
+        StartedAt = DateTime.UtcNow;
+        _thread = new Thread(Run) { IsBackground = true, Name = "eventloop-reactor" };
+        _listenFd = Sockets.Listen(options.EndPoint, options.Backlog);
+        try
+        {
+            Port = Sockets.LocalPort(_listenFd);
+            _multiplexer.Register(_listenFd, Interest.Read);
+            _multiplexer.Register(_wakeup.Fd, Interest.Read);
+        }
+        catch
+        {
+            Sockets.Close(_listenFd);
+            throw;
+        }
+    }
+
+    public ReactorStats Stats { get; } = new();
+
+    public ServerOptions Options => _options;
+
+    public WorkerPool Workers => _workers;
+
+    public string BackendName => _multiplexer.Name;
+
+    public int Port { get; }
+
+    public DateTime StartedAt { get; }
+
+    public long WakeSignals => _wakeup.Signals;
+
+    public double OpsPerSecond => _opsPerSecond.Current;
+
+    public bool Stopping => _stopping;
+
+    /// <summary>Completes when the loop has exited and every connection is closed.</summary>
+    public Task Completion => _completion.Task;
+
+    public void Start()
+    {
+        _workers.Start();
+        _thread.Start();
+    }
+
+    /// <summary>Any thread: stop accepting, finish accepted work, flush, close.</summary>
+    public void RequestStop()
+    {
+        _stopRequested = true;
+        EventFd.Signal(_wakeup.Fd);
+    }
+
+    // ---------------------------------------------------------------- the loop
+
+    private void Run()
+    {
+        try
+        {
+            _now = Stopwatch.GetTimestamp();
+            _timers.Schedule(TimeSpan.FromSeconds(1.0 / HousekeepingHz), Housekeeping);
+            while (!(_stopping && IsDrained()))
+                RunOnce();
+            _completion.TrySetResult();
+        }
+        catch (Exception fatal)
+        {
+            _log($"reactor failed: {fatal}");
+            _completion.TrySetException(fatal);
+        }
+        finally
+        {
+            CloseEverything();
+        }
+    }
+
+    private void RunOnce()
+    {
+        FlushPendingWrites();
+        int timeout = _timers.MillisecondsUntilNext(_now);
+        _wakeup.PrepareToSleep();
+        if (!_completions.IsEmpty || _readAgain.Count > 0 || (_stopRequested && !_stopping))
+            timeout = 0;
+        int ready = _multiplexer.Wait(_events, timeout);
+        _wakeup.Awake();
+        _now = Stopwatch.GetTimestamp();
+        Stats.Iterations++;
+        Stats.EventsReturned += ready;
+        for (int i = 0; i < ready; i++)
+            HandleEvent(_events[i]);
+        ContinueEdgeTriggeredReads();
+        DrainCompletions();
+        RetryStalled();
+        if (_stopRequested && !_stopping)
+            BeginStop();
+        _timers.RunDue(_now);
+    }
+
+    private void HandleEvent(ReadyEvent ready)
+    {
+        if (ready.Fd == _listenFd)
+        {
+            AcceptPending();
+            return;
+        }
+        if (ready.Fd == _wakeup.Fd)
+        {
+            _wakeup.Drain();
+            Stats.Wakeups++;
+            return;
+        }
+        // Null when an earlier event of this batch closed it: a stale event must not touch it.
+        Connection? connection = ready.Fd < _connections.Length ? _connections[ready.Fd] : null;
+        if (connection is null)
+            return;
+        if ((ready.Ready & Interest.Read) != 0)
+            ReadFrom(connection);
+        if ((ready.Ready & Interest.Write) != 0 && !connection.Closed)
+            FlushConnection(connection);
+    }
+
+    // ---------------------------------------------------------------- accepting
+
+    private void AcceptPending()
+    {
+        for (int i = 0; i < _options.AcceptBudget; i++)
+        {
+            int fd = Sockets.Accept(_listenFd);
+            Stats.AcceptCalls++;
+            if (fd < 0)
+            {
+                int errno = -fd;
+                if (errno == Errno.ECONNABORTED || errno == Errno.EINTR)
+                    continue;
+                if (errno != Errno.EAGAIN)
+                    _log($"accept failed: {Errno.Describe(errno)}");
+                return;
+            }
+            Admit(fd);
+        }
+    }
+
+    private void Admit(int fd)
+    {
+        if (Stats.ConnectedClients >= _options.MaxClients || _stopping)
+        {
+            Refuse(fd, MaxClientsReply);
+            return;
+        }
+        try
+        {
+            _multiplexer.Register(fd, Interest.Read);
+        }
+        catch (MultiplexerException refused)
+        {
+            _log($"refusing a connection: {refused.Message}");
+            Refuse(fd, "-ERR too many connections for the select backend\r\n"u8);
+            return;
+        }
+        Sockets.SetNoDelay(fd);
+        if (fd >= _connections.Length)
+            Array.Resize(ref _connections, Math.Max(fd + 1, _connections.Length * 2));
+        _connections[fd] = new Connection(fd, ++_nextConnectionId, _now);
+        Stats.ConnectedClients++;
+        Stats.ConnectionsAccepted++;
+    }
+
+    /// <summary>Best-effort error line to a connection that will not be served, then close.</summary>
+    private void Refuse(int fd, ReadOnlySpan<byte> reply)
+    {
+        Sockets.Send(fd, reply);
+        Sockets.Close(fd);
+        Stats.ConnectionsRejected++;
+    }
+
+    // ---------------------------------------------------------------- reading and parsing
+
+    private void ReadFrom(Connection connection)
+    {
+        bool drainToEagain = _multiplexer.IsEdgeTriggered;
+        for (int reads = 0; reads < _options.ReadBudget; reads++)
+        {
+            if (!CanParse(connection))
+                return;
+            Span<byte> target = ReadTarget(connection, out bool shared);
+            int n = Sockets.Read(connection.Fd, target);
+            Stats.ReadCalls++;
+            if (n < 0)
+            {
+                if (-n != Errno.EAGAIN)
+                    Close(connection);
+                return;
+            }
+            if (n == 0)
+            {
+                EndOfInput(connection);
+                return;
+            }
+            Stats.BytesRead += n;
+            connection.LastActiveAt = _now;
+            Consume(connection, shared, n);
+            // Level-triggered: a short read means the socket is drained, and anything that arrives
+            // later is reported again, so the EAGAIN-returning read is a syscall saved.
+            if (!drainToEagain && n < target.Length)
+                return;
+        }
+        if (drainToEagain && !connection.Closed && CanParse(connection))
+            _readAgain.Add(connection); // budget spent: an edge will not come again, so come back ourselves
+    }
+
+    /// <summary>Where the next read lands: the shared buffer, or after the partial request a connection carries.</summary>
+    private Span<byte> ReadTarget(Connection connection, out bool shared)
+    {
+        shared = connection.Input.Length == 0;
+        if (shared)
+            return _readBuffer;
+        // The parser's hint sizes the buffer once for a large argument instead of doubling it read by read.
+        int wanted = Math.Max(ReadBufferSize / 4, connection.InputNeeded - connection.Input.Length);
+        return connection.Input.GetSpan(wanted);
+    }
+
+    private void Consume(Connection connection, bool shared, int n)
+    {
+        if (shared)
+        {
+            ReadOnlySpan<byte> data = _readBuffer.AsSpan(0, n);
+            int consumed = ParseAndDispatch(connection, data);
+            if (consumed < n && !connection.Closed)
+                connection.Input.Write(data[consumed..]);
+        }
+        else
+        {
+            connection.Input.Advance(n);
+            ParseCarriedInput(connection);
+        }
+        if (connection.Input.Length > _options.MaxRequestBytes && !connection.Closed)
+            FailProtocol(connection, $"Protocol error: request larger than {_options.MaxRequestBytes} bytes");
+    }
+
+    /// <summary>Parses what the connection carries over from earlier reads, when there can be a whole request in it.</summary>
+    private void ParseCarriedInput(Connection connection)
+    {
+        PooledBuffer input = connection.Input;
+        if (input.Length == 0 || input.Length < connection.InputNeeded)
+            return;
+        int consumed = ParseAndDispatch(connection, input.WrittenSpan);
+        if (connection.Closed)
+            return;
+        input.Consume(consumed);
+        if (input.Length == 0)
+            input.Release();
+    }
+
+    /// <summary>Parses and runs complete requests from <paramref name="data"/>; returns the bytes used.</summary>
+    private int ParseAndDispatch(Connection connection, ReadOnlySpan<byte> data)
+    {
+        int offset = 0;
+        connection.InputNeeded = 0;
+        while (offset < data.Length && CanParse(connection))
+        {
+            ParseStatus status = _parser.TryParse(data[offset..], out RespCommand command, out int consumed);
+            if (status == ParseStatus.Incomplete)
+            {
+                connection.InputNeeded = _parser.MinimumBytes;
+                if (connection.InputNeeded > _options.MaxRequestBytes)
+                {
+                    FailProtocol(connection, $"Protocol error: request larger than {_options.MaxRequestBytes} bytes");
+                    return data.Length;
+                }
+                break;
+            }
+            if (status == ParseStatus.Error)
+            {
+                FailProtocol(connection, _parser.ErrorMessage!);
+                return data.Length;
+            }
+            offset += consumed;
+            if (command.Count == 0)
+                continue;
+            Stats.Commands++;
+            connection.Commands++;
+            _commands.Execute(connection, command);
+            if (connection.Closed)
+                return data.Length;
+        }
+        return offset;
+    }
+
+    private bool CanParse(Connection connection) =>
+        !connection.Closed && !connection.Stalled && !connection.CloseAfterReplies && !_stopping
+        && connection.PendingCount < _options.MaxInflight;
+
+    private void EndOfInput(Connection connection)
+    {
+        connection.InputEnded = true;
+        connection.Input.Release();
+        if (connection.PendingCount == 0 && connection.Output.Length == 0)
+            Close(connection);
+        else
+            UpdateInterest(connection);
+    }
+
+    /// <summary>Answers a malformed request with its error, after the replies already owed, then closes.</summary>
+    private void FailProtocol(Connection connection, string message)
+    {
+        Stats.ProtocolErrors++;
+        RespWriter.WriteError(BeginReply(connection), "ERR " + message);
+        connection.CloseAfterReplies = true;
+        connection.Input.Release();
+        UpdateInterest(connection);
+    }
+
+    private void ContinueEdgeTriggeredReads()
+    {
+        if (_readAgain.Count == 0)
+            return;
+        Connection[] pending = [.. _readAgain];
+        _readAgain.Clear();
+        foreach (Connection connection in pending)
+        {
+            if (!connection.Closed)
+                ReadFrom(connection);
+        }
+    }
+
+    // ---------------------------------------------------------------- replies and tasks
+
+    /// <summary>
+    /// Where an inline reply for <paramref name="connection"/> goes: straight to its output when nothing
+    /// is owed before it, otherwise into a completed entry queued behind the pending tasks.
+    /// </summary>
+    public IBufferWriter<byte> BeginReply(Connection connection)
+    {
+        if (connection.FirstPending is null)
+        {
+            ScheduleFlush(connection);
+            return connection.Output;
+        }
+        WorkItem item = RentItem(connection);
+        item.BeginInlineReply();
+        item.State = WorkState.Complete;
+        connection.AppendPending(item);
+        return item.Reply;
+    }
+
+    /// <summary>Queues <paramref name="task"/> with the arguments after <c>RUN name</c>; a full ring stalls the connection.</summary>
+    public void Submit(Connection connection, TaskDefinition task, in RespCommand command)
+    {
+        WorkItem item = RentItem(connection);
+        item.Task = task;
+        item.SetArguments(command, 2);
+        connection.AppendPending(item);
+        Stats.TasksSubmitted++;
+        if (_workers.TrySubmit(item))
+        {
+            item.State = WorkState.Running;
+            _running++;
+        }
+        else
+        {
+            item.State = WorkState.Stalled;
+            connection.Stalled = true;
+            _stalled.Enqueue(connection);
+            _workers.ProducerWaiting = true;
+            Stats.RingFullStalls++;
+            UpdateInterest(connection);
+        }
+        if (connection.PendingCount >= _options.MaxInflight)
+        {
+            Stats.InflightPauses++;
+            UpdateInterest(connection);
+        }
+    }
+
+    /// <summary>Closes the connection once the replies owed before this point are sent (QUIT).</summary>
+    public void CloseAfterReplies(Connection connection)
+    {
+        connection.CloseAfterReplies = true;
+        UpdateInterest(connection);
+    }
+
+    /// <summary>Every open connection (for CLIENT LIST and housekeeping).</summary>
+    public IEnumerable<Connection> OpenConnections()
+    {
+        foreach (Connection? connection in _connections)
+        {
+            if (connection is not null)
+                yield return connection;
+        }
+    }
+
+    private void DrainCompletions()
+    {
+        WorkItem? item = _completions.TakeAll();
+        while (item is not null)
+        {
+            WorkItem? next = item.NextCompleted;
+            item.NextCompleted = null;
+            _running--;
+            Stats.TasksCompleted++;
+            Connection connection = item.Owner!;
+            if (connection.Closed)
+            {
+                Recycle(item); // the client left while its task ran: the reply has nowhere to go
+            }
+            else
+            {
+                item.State = WorkState.Complete;
+                DeliverReadyReplies(connection);
+            }
+            item = next;
+        }
+    }
+
+    /// <summary>Moves the complete replies at the head of the pending list to the output, in order.</summary>
+    private void DeliverReadyReplies(Connection connection)
+    {
+        bool wasFull = connection.PendingCount >= _options.MaxInflight;
+        while (connection.FirstPending is { State: WorkState.Complete })
+        {
+            WorkItem done = connection.TakeFirstPending();
+            if (done.Reply.Length > _options.MaxOutputBytes)
+                RespWriter.WriteError(connection.Output, $"ERR reply of {done.Reply.Length} bytes exceeds max-output-bytes ({_options.MaxOutputBytes})");
+            else
+                connection.Output.Write(done.Reply.WrittenSpan);
+            Recycle(done);
+        }
+        ScheduleFlush(connection);
+        if (wasFull && connection.PendingCount < _options.MaxInflight)
+            ResumeInput(connection);
+    }
+
+    private void RetryStalled()
+    {
+        while (_stalled.TryPeek(out Connection? connection))
+        {
+            if (!connection.Closed)
+            {
+                WorkItem item = connection.LastPending!; // parsing stopped right after the stalled request
+                if (!_workers.TrySubmit(item))
+                    break;
+                item.State = WorkState.Running;
+                _running++;
+                connection.Stalled = false;
+            }
+            _stalled.Dequeue();
+            if (!connection.Closed)
+                ResumeInput(connection);
+        }
+        _workers.ProducerWaiting = _stalled.Count > 0;
+    }
+
+    /// <summary>Parses what a paused connection had buffered, then watches it for reads again.</summary>
+    private void ResumeInput(Connection connection)
+    {
+        connection.InputNeeded = 0;
+        ParseCarriedInput(connection);
+        if (!connection.Closed)
+            UpdateInterest(connection);
+    }
+
+    private WorkItem RentItem(Connection owner)
+    {
+        WorkItem item = _freeItems.TryPop(out WorkItem? free) ? free : new WorkItem();
+        item.Owner = owner;
+        return item;
+    }
+
+    private void Recycle(WorkItem item)
+    {
+        if (_freeItems.Count >= FreeItemLimit)
+        {
+            item.Reset(retainBytes: 0);
+            return;
+        }
+        item.Reset(RetainedItemBytes);
+        _freeItems.Push(item);
+    }
+
+    // ---------------------------------------------------------------- writing
+
+    private void ScheduleFlush(Connection connection)
+    {
+        if (connection.InFlushList)
+            return;
+        connection.InFlushList = true;
+        _flushList.Add(connection);
+    }
+
+    /// <summary>Sends what every connection accumulated this iteration: one send per connection.</summary>
+    private void FlushPendingWrites()
+    {
+        for (int i = 0; i < _flushList.Count; i++)
+        {
+            Connection connection = _flushList[i];
+            connection.InFlushList = false;
+            if (!connection.Closed && !connection.AwaitingWritable)
+                FlushConnection(connection);
+        }
+        _flushList.Clear();
+    }
+
+    private void FlushConnection(Connection connection)
+    {
+        PooledBuffer output = connection.Output;
+        if (output.Length > 0)
+        {
+            int sent = Sockets.Send(connection.Fd, output.WrittenSpan);
+            Stats.WriteCalls++;
+            if (sent < 0 && -sent != Errno.EAGAIN)
+            {
+                Close(connection); // EPIPE, ECONNRESET: the peer is gone
+                return;
+            }
+            if (sent > 0)
+            {
+                output.Consume(sent);
+                Stats.BytesWritten += sent;
+            }
+        }
+        if (output.Length == 0)
+        {
+            output.Release();
+            connection.AwaitingWritable = false;
+            if (connection.PendingCount == 0 && (connection.CloseAfterReplies || connection.InputEnded || _stopping))
+            {
+                Close(connection);
+                return;
+            }
+        }
+        else if (output.Length > _options.MaxOutputBytes)
+        {
+            Stats.OutputLimitDisconnects++;
+            _log($"closing client {connection.Id}: {output.Length} unsent bytes exceed max-output-bytes ({_options.MaxOutputBytes})");
+            Close(connection);
+            return;
+        }
+        else
+        {
+            connection.AwaitingWritable = true;
+        }
+        UpdateInterest(connection);
+    }
+
+    private void UpdateInterest(Connection connection)
+    {
+        Interest wanted = Interest.None;
+        if (CanParse(connection) && !connection.InputEnded)
+            wanted |= Interest.Read;
+        if (connection.AwaitingWritable)
+            wanted |= Interest.Write;
+        if (wanted == connection.Interest)
+            return;
+        connection.Interest = wanted;
+        Stats.InterestChanges++;
+        _multiplexer.Register(connection.Fd, wanted);
+    }
+
+    private void Close(Connection connection)
+    {
+        if (connection.Closed)
+            return;
+        connection.Closed = true;
+        _multiplexer.Unregister(connection.Fd);
+        Sockets.Close(connection.Fd);
+        _connections[connection.Fd] = null;
+        Stats.ConnectedClients--;
+        Stats.ConnectionsClosed++;
+        WorkItem? item = connection.FirstPending;
+        while (item is not null)
+        {
+            WorkItem? next = item.NextOnConnection;
+            // A running item comes back through the completion queue and is recycled there.
+            if (item.State != WorkState.Running)
+                Recycle(item);
+            item = next;
+        }
+        connection.FirstPending = connection.LastPending = null;
+        connection.PendingCount = 0;
+        connection.Input.Release();
+        connection.Output.Release();
+    }
+
+    // ---------------------------------------------------------------- housekeeping and stopping
+
+    private void Housekeeping()
+    {
+        _opsPerSecond.Sample(Stats.Commands, _now);
+        if (_options.IdleTimeout > TimeSpan.Zero && _opsPerSecond.SampleCount % HousekeepingHz == 0)
+            CloseIdleConnections();
+        if (_stopping && _now > _stopDeadline)
+            ForceStop();
+        _timers.Schedule(TimeSpan.FromSeconds(1.0 / HousekeepingHz), Housekeeping);
+    }
+
+    private void CloseIdleConnections()
+    {
+        long idleTicks = (long)(_options.IdleTimeout.TotalSeconds * Stopwatch.Frequency);
+        foreach (Connection connection in OpenConnections().ToList())
+        {
+            if (connection.PendingCount == 0 && _now - connection.LastActiveAt > idleTicks)
+            {
+                Stats.IdleTimeoutDisconnects++;
+                Close(connection);
+            }
+        }
+    }
+
+    /// <summary>Stops accepting and reading; each connection closes once its owed replies are sent.</summary>
+    private void BeginStop()
+    {
+        _stopping = true;
+        _stopDeadline = _now + (long)(_options.ShutdownTimeout.TotalSeconds * Stopwatch.Frequency);
+        _multiplexer.Unregister(_listenFd);
+        Sockets.Close(_listenFd);
+        _listenFd = -1;
+        _log($"stopping: {Stats.ConnectedClients} connection(s), {_running} task(s) running");
+        foreach (Connection connection in OpenConnections().ToList())
+        {
+            connection.Input.Release();
+            if (connection.PendingCount == 0 && connection.Output.Length == 0)
+                Close(connection);
+            else
+                UpdateInterest(connection);
+        }
+    }
+
+    private bool IsDrained() => Stats.ConnectedClients == 0 && _running == 0;
+
+    /// <summary>The shutdown deadline passed: cancel asynchronous tasks and drop the connections still waiting.</summary>
+    private void ForceStop()
+    {
+        _log($"shutdown deadline passed: closing {Stats.ConnectedClients} connection(s) with replies still owed");
+        _workers.AbortAsyncTasks();
+        foreach (Connection connection in OpenConnections().ToList())
+            Close(connection);
+    }
+
+    private void CloseEverything()
+    {
+        foreach (Connection connection in OpenConnections().ToList())
+            Close(connection);
+        if (_listenFd >= 0)
+            Sockets.Close(_listenFd);
+        _listenFd = -1;
+        _workers.AbortAsyncTasks();
+        _workers.Stop();
+    }
+
+    public void Dispose()
+    {
+        _multiplexer.Dispose();
+        _wakeup.Dispose();
+    }
+}

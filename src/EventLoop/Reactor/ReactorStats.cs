@@ -1,0 +1,33 @@
+namespace EventLoop.Reactor;
+
+/// <summary>
+/// What the reactor's loop does, counted as it happens. Written by the reactor thread only; other
+/// threads (INFO runs on the reactor, metrics observers do not) read single fields, which is atomic for longs on 64-bit.
+/// </summary>
+internal sealed class ReactorStats
+{
+    public long Iterations;
+    public long EventsReturned;
+    public long Wakeups;
+    public long ReadCalls;
+    public long WriteCalls;
+    public long AcceptCalls;
+    public long InterestChanges;
+    public long BytesRead;
+    public long BytesWritten;
+    public long Commands;
+    public long TasksSubmitted;
+    public long TasksCompleted;
+    public long RingFullStalls;
+    public long InflightPauses;
+    public long ConnectionsAccepted;
+    public long ConnectionsRejected;
+    public long ConnectionsClosed;
+    public long ProtocolErrors;
+    public long OutputLimitDisconnects;
+    public long IdleTimeoutDisconnects;
+    public int ConnectedClients;
+
+    /// <summary>System calls the loop made: waits, reads, writes, accepts, interest changes and eventfd drains.</summary>
+    public long Syscalls => Iterations + ReadCalls + WriteCalls + AcceptCalls + InterestChanges + Wakeups;
+}

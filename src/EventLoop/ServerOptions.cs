@@ -1,0 +1,91 @@
+using System.Net;
+using EventLoop.Protocol;
+
+namespace EventLoop;
+
+/// <summary>
+/// Every limit and budget of a server, with its default. The CLI's <c>serve --help</c> prints the same
+/// defaults from here.
+/// </summary>
+public sealed record ServerOptions
+{
+    /// <summary>Address to listen on. Default 127.0.0.1.</summary>
+    public string BindAddress { get; init; } = "127.0.0.1";
+
+    /// <summary>TCP port; 0 picks a free one (see <see cref="EventLoopServer.Port"/>). Default 7379.</summary>
+    public int Port { get; init; } = 7379;
+
+    /// <summary>listen(2) backlog: connections the kernel queues before the reactor accepts them. Default 4096.</summary>
+    public int Backlog { get; init; } = 4096;
+
+    /// <summary>Multiplexer backend: auto, epoll, epoll-et, poll, select or io_uring. Default auto (epoll).</summary>
+    public string Backend { get; init; } = "auto";
+
+    /// <summary>Worker threads running tasks. Default: processors − 1, at least 1.</summary>
+    public int Workers { get; init; } = Math.Max(1, Environment.ProcessorCount - 1);
+
+    /// <summary>Capacity of the ring between the reactor and the workers (a power of two). Default 1024.</summary>
+    public int RingCapacity { get; init; } = 1024;
+
+    /// <summary>Connections served at once; one more is told so and closed. Default 10000.</summary>
+    public int MaxClients { get; init; } = 10_000;
+
+    /// <summary>Requests in flight on one connection before reading from it pauses. Default 1024.</summary>
+    public int MaxInflight { get; init; } = 1024;
+
+    /// <summary>Unsent reply bytes a connection may hold; past it the peer is disconnected. Default 64 MiB.</summary>
+    public long MaxOutputBytes { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>Largest single argument (bulk string) accepted. Default 16 MiB.</summary>
+    public int MaxArgBytes { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>Most arguments in one request. Default 1048576.</summary>
+    public int MaxArgs { get; init; } = 1024 * 1024;
+
+    /// <summary>Largest incomplete request buffered for one connection. Default 512 MiB.</summary>
+    public long MaxRequestBytes { get; init; } = 512L * 1024 * 1024;
+
+    /// <summary>read(2) calls per connection per readiness event, for fairness between connections. Default 4.</summary>
+    public int ReadBudget { get; init; } = 4;
+
+    /// <summary>Connections accepted per readiness event of the listening socket. Default 1000.</summary>
+    public int AcceptBudget { get; init; } = 1000;
+
+    /// <summary>Close connections idle this long; zero disables. Default 0.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.Zero;
+
+    /// <summary>How long a graceful stop waits for accepted tasks and their replies. Default 10 s.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Register echo, sleep, sha256, spin and fail. Default true.</summary>
+    public bool BuiltInTasks { get; init; } = true;
+
+    /// <summary>Where the server writes its log lines; null: standard error.</summary>
+    public Action<string>? Log { get; init; }
+
+    internal ProtocolLimits ProtocolLimits => new() { MaxArgBytes = MaxArgBytes, MaxArgs = MaxArgs };
+
+    internal IPEndPoint EndPoint => new(IPAddress.Parse(BindAddress), Port);
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first option out of range.</summary>
+    public void Validate()
+    {
+        if (!IPAddress.TryParse(BindAddress, out _)) Fail(nameof(BindAddress), $"'{BindAddress}' is not an IP address");
+        if (Port is < 0 or > 65535) Fail(nameof(Port), "must be 0..65535");
+        if (Backlog < 1) Fail(nameof(Backlog), "must be at least 1");
+        if (Workers < 1) Fail(nameof(Workers), "must be at least 1");
+        if (RingCapacity < 2 || (RingCapacity & (RingCapacity - 1)) != 0) Fail(nameof(RingCapacity), "must be a power of two, at least 2");
+        if (MaxClients < 1) Fail(nameof(MaxClients), "must be at least 1");
+        if (MaxInflight < 1) Fail(nameof(MaxInflight), "must be at least 1");
+        if (MaxOutputBytes < 1024) Fail(nameof(MaxOutputBytes), "must be at least 1024");
+        if (MaxArgBytes < 1) Fail(nameof(MaxArgBytes), "must be at least 1");
+        if (MaxArgs < 1) Fail(nameof(MaxArgs), "must be at least 1");
+        if (MaxRequestBytes < 1024) Fail(nameof(MaxRequestBytes), "must be at least 1024");
+        if (ReadBudget < 1) Fail(nameof(ReadBudget), "must be at least 1");
+        if (AcceptBudget < 1) Fail(nameof(AcceptBudget), "must be at least 1");
+        if (IdleTimeout < TimeSpan.Zero) Fail(nameof(IdleTimeout), "must not be negative");
+        if (ShutdownTimeout < TimeSpan.Zero) Fail(nameof(ShutdownTimeout), "must not be negative");
+    }
+
+    private static void Fail(string option, string reason) => throw new ArgumentException($"{option} {reason}", option);
+}

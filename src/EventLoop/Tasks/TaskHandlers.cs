@@ -1,0 +1,40 @@
+using System.Buffers;
+
+namespace EventLoop.Tasks;
+
+/// <summary>
+/// A synchronous task: reads its arguments and writes its result to <paramref name="result"/>.
+/// The bytes written become the reply's bulk string; an exception becomes
+/// <c>-ERR task 'name' failed: message</c>. Runs on a worker thread.
+/// </summary>
+public delegate void TaskHandler(TaskArguments arguments, IBufferWriter<byte> result);
+
+/// <summary>
+/// An asynchronous task. It runs on a worker until its first incomplete await; the worker is then free
+/// for other tasks, and the reply is sent when the returned task completes.
+/// </summary>
+/// <remarks><paramref name="arguments"/> and <paramref name="result"/> stay valid until the returned task completes.
+/// <paramref name="cancellationToken"/> is cancelled when the server stops without waiting any longer.</remarks>
+public delegate ValueTask AsyncTaskHandler(TaskArguments arguments, IBufferWriter<byte> result, CancellationToken cancellationToken);
+
+/// <summary>A registered task: its name, description and handler (exactly one of the two handler kinds).</summary>
+public sealed class TaskDefinition
+{
+    internal TaskDefinition(string name, string description, TaskHandler? handler, AsyncTaskHandler? asyncHandler)
+    {
+        Name = name;
+        Description = description;
+        Handler = handler;
+        AsyncHandler = asyncHandler;
+    }
+
+    /// <summary>The name clients pass to <c>RUN</c> (matched case-insensitively).</summary>
+    public string Name { get; }
+
+    /// <summary>One line shown by <c>TASKS</c>.</summary>
+    public string Description { get; }
+
+    internal TaskHandler? Handler { get; }
+
+    internal AsyncTaskHandler? AsyncHandler { get; }
+}

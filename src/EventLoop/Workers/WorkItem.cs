@@ -1,0 +1,176 @@
+using System.Buffers.Text;
+using EventLoop.Buffers;
+using EventLoop.Protocol;
+using EventLoop.Reactor;
+using EventLoop.Tasks;
+
+namespace EventLoop.Workers;
+
+/// <summary>Where a <see cref="WorkItem"/> is in its life.</summary>
+internal enum WorkState : byte
+{
+    /// <summary>In the reactor's free list.</summary>
+    Free,
+    /// <summary>Parsed, waiting for room in the ring (its connection is stalled).</summary>
+    Stalled,
+    /// <summary>In the ring, running on a worker, or awaiting an asynchronous handler.</summary>
+    Running,
+    /// <summary>Its reply bytes are ready and wait only for their predecessors on the connection.</summary>
+    Complete,
+}
+
+/// <summary>
+/// One request and, once run, its reply: the unit that crosses threads. The reactor fills it, hands it
+/// to a worker through the ring, gets it back through the <see cref="CompletionQueue"/>, and recycles it.
+/// </summary>
+/// <remarks>
+/// Ownership moves with the item: the reactor owns it until <c>TryEnqueue</c> succeeds, one worker (or the
+/// continuation of an asynchronous handler) owns it until it is pushed on the completion queue, then the
+/// reactor again. The ring and the completion queue are the only hand-off points, and both publish with
+/// full fences, so the fields need no synchronisation of their own. Items are reused: nothing is allocated
+/// per request once the free list is warm.
+/// </remarks>
+internal sealed class WorkItem
+{
+    /// <summary>Room in front of a task's result for its bulk header: '$', up to 10 digits, CRLF.</summary>
+    private const int BulkHeaderRoom = 16;
+    private readonly PooledBuffer _argumentBytes = new();
+    private int[] _argumentEnds = new int[4];
+    private readonly Action _onAsyncCompleted;
+    private ValueTask _pendingAsync;
+    private WorkerPool? _pool;
+
+    public WorkItem() => _onAsyncCompleted = OnAsyncCompleted;
+
+    // ---- reactor-owned ----
+
+    /// <summary>The connection that asked; its reply goes back there if it is still open.</summary>
+    public Connection? Owner;
+
+    /// <summary>The next reply on the same connection, in request order.</summary>
+    public WorkItem? NextOnConnection;
+
+    public WorkState State;
+
+    // ---- request (written by the reactor, read by a worker) ----
+
+    public TaskDefinition? Task;
+
+    public int ArgumentCount { get; private set; }
+
+    /// <summary>The encoded reply (a complete RESP value) once the item is <see cref="WorkState.Complete"/>.</summary>
+    public readonly PooledBuffer Reply = new();
+
+    /// <summary>Link in the <see cref="CompletionQueue"/>; written by the pushing thread before publication.</summary>
+    public WorkItem? NextCompleted;
+
+    /// <summary>Copies arguments <paramref name="first"/>.. of <paramref name="command"/> out of the connection's read buffer.</summary>
+    public void SetArguments(in RespCommand command, int first)
+    {
+        int count = command.Count - first;
+        if (_argumentEnds.Length < count)
+            _argumentEnds = new int[Math.Max(count, _argumentEnds.Length * 2)];
+        _argumentBytes.Clear();
+        for (int i = 0; i < count; i++)
+        {
+            _argumentBytes.Write(command[first + i]);
+            _argumentEnds[i] = _argumentBytes.Length;
+        }
+        ArgumentCount = count;
+    }
+
+    public ReadOnlyMemory<byte> Argument(int index)
+    {
+        if ((uint)index >= (uint)ArgumentCount)
+            throw new ArgumentOutOfRangeException(nameof(index), $"the task got {ArgumentCount} argument(s)");
+        int start = index == 0 ? 0 : _argumentEnds[index - 1];
+        return _argumentBytes.WrittenMemory[start.._argumentEnds[index]];
+    }
+
+    /// <summary>Runs the task on the calling worker; completes now, or later from the awaited task's continuation.</summary>
+    public void Run(WorkerPool pool, CancellationToken abort)
+    {
+        Reply.ClearWithHeadroom(BulkHeaderRoom);
+        TaskDefinition task = Task!;
+        try
+        {
+            if (task.Handler is { } handler)
+            {
+                handler(new TaskArguments(this), Reply);
+            }
+            else
+            {
+                ValueTask pending = task.AsyncHandler!(new TaskArguments(this), Reply, abort);
+                if (!pending.IsCompleted)
+                {
+                    _pendingAsync = pending;
+                    _pool = pool;
+                    pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onAsyncCompleted);
+                    return;
+                }
+                pending.GetAwaiter().GetResult();
+            }
+            FrameResultAsBulk();
+        }
+        catch (Exception failure)
+        {
+            SetFailure(failure);
+        }
+        pool.Complete(this);
+    }
+
+    /// <summary>Prepares the item to carry a reply produced on the reactor (behind earlier pending replies).</summary>
+    public void BeginInlineReply() => Reply.Clear();
+
+    /// <summary>Drops references and trims large buffers before the item returns to the free list.</summary>
+    public void Reset(int retainBytes)
+    {
+        Owner = null;
+        NextOnConnection = null;
+        NextCompleted = null;
+        Task = null;
+        ArgumentCount = 0;
+        State = WorkState.Free;
+        if (_argumentBytes.Capacity > retainBytes)
+            _argumentBytes.Release();
+        if (Reply.Capacity > retainBytes)
+            Reply.Release();
+        Reply.Clear();
+    }
+
+    private void OnAsyncCompleted()
+    {
+        ValueTask pending = _pendingAsync;
+        WorkerPool pool = _pool!;
+        _pendingAsync = default;
+        _pool = null;
+        try
+        {
+            pending.GetAwaiter().GetResult();
+            FrameResultAsBulk();
+        }
+        catch (Exception failure)
+        {
+            SetFailure(failure);
+        }
+        pool.Complete(this);
+    }
+
+    private void FrameResultAsBulk()
+    {
+        Span<byte> header = stackalloc byte[BulkHeaderRoom];
+        header[0] = (byte)'$';
+        Utf8Formatter.TryFormat(Reply.Length, header[1..], out int digits);
+        header[1 + digits] = (byte)'\r';
+        header[2 + digits] = (byte)'\n';
+        Reply.Prepend(header[..(3 + digits)]);
+        Reply.Write("\r\n"u8);
+    }
+
+    private void SetFailure(Exception failure)
+    {
+        Reply.Clear();
+        string reason = failure is OperationCanceledException ? "cancelled: the server is stopping" : "failed: " + failure.Message;
+        RespWriter.WriteError(Reply, $"ERR task '{Task!.Name}' {reason}");
+    }
+}

@@ -1,0 +1,108 @@
+using System.Net.Sockets;
+
+namespace EventLoop.Tests.Server;
+
+/// <summary>Bad input and misbehaving peers get a defined answer and disturb no one else.</summary>
+public sealed class FaultTests
+{
+    [Theory]
+    [InlineData("*1\r\n$x\r\n", "-ERR Protocol error: invalid bulk length\r\n")]
+    [InlineData("*1\r\n$-5\r\n", "-ERR Protocol error: invalid bulk length\r\n")]
+    [InlineData("*abc\r\n", "-ERR Protocol error: invalid multibulk length\r\n")]
+    [InlineData("*2\r\n:1\r\n", "-ERR Protocol error: expected '$', got ':'\r\n")]
+    [InlineData("*1\r\n$4\r\nPINGxx", "-ERR Protocol error: expected CRLF after bulk string\r\n")]
+    [InlineData("*1\r\n$99999999999\r\n", "-ERR Protocol error: invalid bulk length\r\n")]
+    [InlineData("*1\r\n$2147483647\r\n", "-ERR Protocol error: invalid bulk length\r\n")]
+    [InlineData("*9999999\r\n", "-ERR Protocol error: invalid multibulk length\r\n")]
+    [InlineData("ECHO \"unterminated\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n")]
+    public async Task A_malformed_frame_is_answered_with_a_protocol_error_then_closed(string frame, string expected)
+    {
+        await using var server = new TestServer();
+        using RawConnection bystander = server.Connect();
+        using RawConnection client = server.Connect();
+        client.Send("PING\r\n" + frame);
+        Assert.Equal("+PONG\r\n" + expected, client.ReadToClose());
+        Assert.Equal("+PONG\r\n", bystander.Call("PING"));
+    }
+
+    [Fact]
+    public async Task An_oversized_length_is_refused_without_waiting_for_the_data()
+    {
+        await using var server = new TestServer(new ServerOptions { MaxArgBytes = 1024 });
+        using RawConnection client = server.Connect();
+        client.Send("*2\r\n$4\r\nECHO\r\n$1025\r\n");
+        Assert.Equal("-ERR Protocol error: invalid bulk length\r\n", client.ReadToClose(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task Connections_beyond_max_clients_are_told_and_closed()
+    {
+        await using var server = new TestServer(new ServerOptions { MaxClients = 2 });
+        using RawConnection first = server.Connect();
+        using RawConnection second = server.Connect();
+        Assert.Equal("+PONG\r\n", first.Call("PING"));
+        Assert.Equal("+PONG\r\n", second.Call("PING"));
+        using RawConnection third = server.Connect();
+        Assert.Equal("-ERR max number of clients reached\r\n", third.ReadToClose());
+        first.Dispose();
+        // Once a slot frees, new clients are served again.
+        await WaitUntil(() => Info(second).Contains("connected_clients:1\r\n"));
+        using RawConnection fourth = server.Connect();
+        Assert.Equal("+PONG\r\n", fourth.Call("PING"));
+    }
+
+    [Fact]
+    public async Task A_peer_that_resets_mid_pipeline_frees_its_connection_without_disturbing_others()
+    {
+        await using var server = new TestServer();
+        using RawConnection bystander = server.Connect();
+        for (int round = 0; round < 20; round++)
+        {
+            RawConnection victim = server.Connect();
+            var pipeline = new List<byte>();
+            for (int i = 0; i < 50; i++)
+                pipeline.AddRange(RawConnection.Encode("RUN", "sleep", "5"));
+            victim.Send([.. pipeline]);
+            victim.Socket.LingerState = new LingerOption(true, 0); // close sends RST
+            victim.Dispose();
+        }
+        Assert.Equal("+PONG\r\n", bystander.Call("PING"));
+        await WaitUntil(() => Info(bystander).Contains("connected_clients:1\r\n") && Info(bystander).Contains("tasks_in_progress:0\r\n"));
+    }
+
+    [Fact]
+    public async Task A_half_closed_peer_still_gets_every_reply_then_the_connection_closes()
+    {
+        await using var server = new TestServer();
+        using RawConnection client = server.Connect();
+        client.Send([.. RawConnection.Encode("RUN", "sleep", "50"), .. RawConnection.Encode("RUN", "echo", "last")]);
+        client.Socket.Shutdown(SocketShutdown.Send);
+        Assert.Equal("$2\r\nOK\r\n$4\r\nlast\r\n", client.ReadToClose());
+    }
+
+    [Fact]
+    public async Task A_client_that_leaves_while_its_task_runs_loses_only_its_reply()
+    {
+        await using var server = new TestServer();
+        using RawConnection observer = server.Connect();
+        using (RawConnection leaver = server.Connect())
+            leaver.SendCommand("RUN", "sleep", "100");
+        await Task.Delay(300);
+        string info = Info(observer);
+        Assert.Contains("tasks_in_progress:0\r\n", info);
+        Assert.Contains("connected_clients:1\r\n", info);
+    }
+
+    internal static string Info(RawConnection client) => client.Call("INFO");
+
+    internal static async Task WaitUntil(Func<bool> condition, int timeoutMs = 10_000)
+    {
+        DateTime deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException("condition not reached in time");
+            await Task.Delay(20);
+        }
+    }
+}
