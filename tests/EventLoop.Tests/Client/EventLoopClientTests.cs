@@ -45,10 +45,19 @@ public class EventLoopClientTests(RespServerFixture server)
     }
 
     [Fact]
+    public async Task RunAsync_returns_the_task_result()
+    {
+        await using EventLoopClient client = await EventLoopClient.ConnectAsync("127.0.0.1", server.Port);
+        Assert.Equal("hello"u8.ToArray(), await client.RunAsync("echo", "hello"));
+        var failure = await Assert.ThrowsAsync<RespErrorException>(() => client.RunAsync("fail", "boom"));
+        Assert.Contains("boom", failure.Message);
+    }
+
+    [Fact]
     public async Task InfoAsync_returns_the_server_text()
     {
         await using EventLoopClient client = await EventLoopClient.ConnectAsync("127.0.0.1", server.Port);
-        Assert.Contains("uptime", await client.InfoAsync("server"));
+        Assert.Contains("uptime_in_seconds:", await client.InfoAsync("server"));
     }
 
     [Fact]

@@ -1,59 +1,29 @@
-using System.Diagnostics;
-using System.Net.Sockets;
 using EventLoop.Client;
 
 namespace EventLoop.Tests.Load;
 
 /// <summary>
-/// A real RESP server on loopback for the client and load tests: redis-server started as a child
-/// process on a free port, for as long as the test collection runs.
+/// A real RESP server on loopback for the client and load tests: an in-process EventLoopServer
+/// (built-in tasks on, a free port), shared by the tests of the collection.
 /// </summary>
 public sealed class RespServerFixture : IAsyncLifetime
 {
-    private Process? _process;
+    private EventLoopServer? _server;
 
-    public int Port { get; private set; }
+    public int Port => _server?.Port ?? throw new InvalidOperationException("not started");
 
     public async Task InitializeAsync()
     {
-        Port = FaultyRespServer.UnusedPort();
-        _process = Process.Start(new ProcessStartInfo("redis-server",
-            ["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--maxclients", "10000"])
-        {
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        }) ?? throw new InvalidOperationException("could not start redis-server");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        await WaitUntilAnsweringAsync();
+        _server = new EventLoopServer(new ServerOptions { Port = 0, Log = _ => { } });
+        _server.Start();
+        await using EventLoopClient client = await EventLoopClient.ConnectAsync("127.0.0.1", Port);
+        await client.PingAsync();
     }
 
-    private async Task WaitUntilAnsweringAsync()
+    public async Task DisposeAsync()
     {
-        for (int attempt = 0; ; attempt++)
-        {
-            try
-            {
-                await using EventLoopClient client = await EventLoopClient.ConnectAsync("127.0.0.1", Port);
-                await client.PingAsync();
-                return;
-            }
-            catch (RespConnectionException) when (attempt < 100)
-            {
-                await Task.Delay(50);
-            }
-        }
-    }
-
-    public Task DisposeAsync()
-    {
-        if (_process is { HasExited: false })
-        {
-            _process.Kill();
-            _process.WaitForExit();
-        }
-        _process?.Dispose();
-        return Task.CompletedTask;
+        if (_server is not null)
+            await _server.DisposeAsync();
     }
 }
 
