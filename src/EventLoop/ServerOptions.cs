@@ -54,6 +54,21 @@ public sealed record ServerOptions
     /// <summary>Close connections idle this long; zero disables. Default 0.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.Zero;
 
+    /// <summary>Close a connection whose request stays incomplete this long (slow-loris defence); zero disables. Default 60 s.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Answer <c>-ERR task 'x' timed out</c> for a task running longer than this, and replace a worker a
+    /// synchronous task holds that long; zero disables. Default 0.
+    /// </summary>
+    public TimeSpan TaskTimeout { get; init; } = TimeSpan.Zero;
+
+    /// <summary>Password clients must give with AUTH before any other command; null: no authentication. Default null.</summary>
+    public string? RequirePass { get; init; }
+
+    /// <summary>Refuse to start on a non-loopback address without <see cref="RequirePass"/>. Default true.</summary>
+    public bool ProtectedMode { get; init; } = true;
+
     /// <summary>How long a graceful stop waits for accepted tasks and their replies. Default 10 s.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -85,7 +100,13 @@ public sealed record ServerOptions
         if (AcceptBudget < 1) Fail(nameof(AcceptBudget), "must be at least 1");
         if (IdleTimeout < TimeSpan.Zero) Fail(nameof(IdleTimeout), "must not be negative");
         if (ShutdownTimeout < TimeSpan.Zero) Fail(nameof(ShutdownTimeout), "must not be negative");
+        if (RequestTimeout < TimeSpan.Zero) Fail(nameof(RequestTimeout), "must not be negative");
+        if (TaskTimeout < TimeSpan.Zero) Fail(nameof(TaskTimeout), "must not be negative");
+        if (RequirePass is { Length: 0 }) Fail(nameof(RequirePass), "must not be empty (leave it unset for no authentication)");
+        if (ProtectedMode && RequirePass is null && !IPAddress.IsLoopback(IPAddress.Parse(BindAddress)))
+            Fail(nameof(ProtectedMode), $"refuses to serve {BindAddress} without a password: anyone who can reach it could run tasks. " +
+                 "Set --requirepass, bind to 127.0.0.1, or pass --protected-mode no if the network is trusted");
     }
 
-    private static void Fail(string option, string reason) => throw new ArgumentException($"{option} {reason}", option);
+    private static void Fail(string option, string reason) => throw new ArgumentException($"{option} {reason}");
 }

@@ -24,7 +24,12 @@ internal static class ServeCommand
         new("--read-budget", "N", "reads per connection per readiness event", o => Str(o.ReadBudget), (o, v) => o with { ReadBudget = Int(v) }),
         new("--backlog", "N", "listen(2) backlog", o => Str(o.Backlog), (o, v) => o with { Backlog = Int(v) }),
         new("--idle-timeout", "SECONDS", "close connections idle this long (0: never)", o => Str(o.IdleTimeout.TotalSeconds), (o, v) => o with { IdleTimeout = Seconds(v) }),
+        new("--request-timeout", "SECONDS", "close a connection whose request stays incomplete this long (0: never)", o => Str(o.RequestTimeout.TotalSeconds), (o, v) => o with { RequestTimeout = Seconds(v) }),
+        new("--task-timeout", "SECONDS", "answer 'timed out' for tasks running longer, replacing stuck workers (0: never)", o => Str(o.TaskTimeout.TotalSeconds), (o, v) => o with { TaskTimeout = Seconds(v) }),
         new("--shutdown-timeout", "SECONDS", "how long SIGTERM waits for accepted tasks", o => Str(o.ShutdownTimeout.TotalSeconds), (o, v) => o with { ShutdownTimeout = Seconds(v) }),
+        new("--requirepass", "PASSWORD", "clients must AUTH with this password", o => o.RequirePass is null ? "none" : "set", (o, v) => o with { RequirePass = v }),
+        new("--requirepass-file", "PATH", "read the password from the first line of a file (keeps it out of ps)", _ => "none", (o, v) => o with { RequirePass = File.ReadLines(v).FirstOrDefault() ?? "" }),
+        new("--protected-mode", "yes|no", "refuse non-loopback addresses without a password", o => o.ProtectedMode ? "yes" : "no", (o, v) => o with { ProtectedMode = YesNo(v) }),
     ];
 
     public static int Run(string[] args)
@@ -40,7 +45,7 @@ internal static class ServeCommand
             options = Parse(args);
             options.Validate();
         }
-        catch (Exception invalid) when (invalid is ArgumentException or FormatException or OverflowException)
+        catch (Exception invalid) when (invalid is ArgumentException or FormatException or OverflowException or IOException)
         {
             Console.Error.WriteLine($"eventloop serve: {invalid.Message} (see eventloop serve --help)");
             return 2;
@@ -118,6 +123,13 @@ internal static class ServeCommand
     private static string Str(long value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static string Str(double value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static bool YesNo(string value) => value switch
+    {
+        "yes" => true,
+        "no" => false,
+        _ => throw new FormatException($"expected yes or no, got '{value}'"),
+    };
 
     private static int Int(string value) => int.Parse(value, NumberStyles.Integer, CultureInfo.InvariantCulture);
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Security.Cryptography;
 using System.Text;
 using EventLoop.Protocol;
 using EventLoop.Reactor;
@@ -17,9 +18,17 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
     private static ReadOnlySpan<byte> EmptyArray => "*0\r\n"u8;
 
     private readonly InfoCommand _info = new(reactor, tasks);
+    // Compared as digests so the comparison takes the same time whatever the password's length or content.
+    private readonly byte[]? _passwordDigest = reactor.Options.RequirePass is { } password
+        ? SHA256.HashData(Encoding.UTF8.GetBytes(password)) : null;
 
     public void Execute(Connection connection, in RespCommand command)
     {
+        if (!connection.Authenticated && !command.Is(0, "AUTH"u8) && !command.Is(0, "HELLO"u8) && !command.Is(0, "QUIT"u8))
+        {
+            Error(connection, "NOAUTH Authentication required.");
+            return;
+        }
         // Most frequent first: RUN and PING are the hot path.
         if (command.Is(0, "RUN"u8)) Run(connection, command);
         else if (command.Is(0, "PING"u8)) Ping(connection, command);
@@ -29,6 +38,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
         else if (command.Is(0, "CLIENT"u8)) Client(connection, command);
         else if (command.Is(0, "HELLO"u8)) Hello(connection, command);
         else if (command.Is(0, "QUIT"u8)) Quit(connection);
+        else if (command.Is(0, "AUTH"u8)) Auth(connection, command);
         else if (command.Is(0, "COMMAND"u8)) Reply(connection).Write(EmptyArray);
         else if (command.Is(0, "CONFIG"u8)) Config(connection, command);
         else if (command.Is(0, "SELECT"u8)) Select(connection, command);
@@ -131,7 +141,32 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
         Reply(connection).Write(Ok);
     }
 
-    /// <summary>HELLO [protover [SETNAME name]]: only RESP2 is spoken.</summary>
+    /// <summary>AUTH [default] password.</summary>
+    private void Auth(Connection connection, in RespCommand command)
+    {
+        if (!CheckArity(connection, command, 2, 3))
+            return;
+        if (_passwordDigest is null)
+        {
+            Error(connection, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+            return;
+        }
+        if (TryAuthenticate(connection, command.Count == 3 ? command[1] : "default"u8, command[command.Count - 1]))
+            Reply(connection).Write(Ok);
+    }
+
+    private bool TryAuthenticate(Connection connection, ReadOnlySpan<byte> user, ReadOnlySpan<byte> password)
+    {
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(password, digest);
+        bool matches = CryptographicOperations.FixedTimeEquals(digest, _passwordDigest) & user.SequenceEqual("default"u8);
+        if (!matches)
+            Error(connection, "WRONGPASS invalid username-password pair or user is disabled.");
+        connection.Authenticated |= matches;
+        return matches;
+    }
+
+    /// <summary>HELLO [2 [AUTH user password] [SETNAME name]]: only RESP2 is spoken.</summary>
     private void Hello(Connection connection, in RespCommand command)
     {
         if (command.Count >= 2 && !command.Is(1, "2"u8))
@@ -139,13 +174,31 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
             Error(connection, "NOPROTO this server speaks RESP2 only");
             return;
         }
-        if (command.Count == 5 && command.Is(3, "SETNAME"u8))
-            connection.Name = Encoding.ASCII.GetString(command[4]);
-        else if (command.Count > 2)
+        string? name = null;
+        for (int i = 2; i < command.Count; i++)
         {
-            Error(connection, "ERR HELLO takes a protocol version and optionally SETNAME name");
+            if (command.Is(i, "AUTH"u8) && i + 2 < command.Count && _passwordDigest is not null)
+            {
+                if (!TryAuthenticate(connection, command[i + 1], command[i + 2]))
+                    return;
+                i += 2;
+            }
+            else if (command.Is(i, "SETNAME"u8) && i + 1 < command.Count)
+            {
+                name = Encoding.ASCII.GetString(command[++i]);
+            }
+            else
+            {
+                Error(connection, $"ERR Syntax error in HELLO option '{Printable(command[i])}'");
+                return;
+            }
+        }
+        if (!connection.Authenticated)
+        {
+            Error(connection, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used");
             return;
         }
+        connection.Name = name ?? connection.Name;
         IBufferWriter<byte> reply = Reply(connection);
         RespWriter.WriteArrayHeader(reply, 14);
         RespWriter.WriteBulkString(reply, "server");

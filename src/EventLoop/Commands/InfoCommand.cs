@@ -85,6 +85,9 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
         Line(text, "protocol_errors", stats.ProtocolErrors);
         Line(text, "output_limit_disconnects", stats.OutputLimitDisconnects);
         Line(text, "idle_timeout_disconnects", stats.IdleTimeoutDisconnects);
+        Line(text, "request_timeout_disconnects", stats.RequestTimeoutDisconnects);
+        Line(text, "task_timeouts", stats.TaskTimeouts);
+        Line(text, "descriptor_exhaustions", stats.DescriptorExhaustions);
     }
 
     private void Reactor(StringBuilder text)
@@ -125,12 +128,12 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
         WorkerPool workers = reactor.Workers;
         Line(text, "workers", workers.WorkerCount);
         Line(text, "workers_parked", workers.Parked);
+        Line(text, "workers_replaced", workers.Replaced);
         TimeSpan uptime = DateTime.UtcNow - reactor.StartedAt;
-        for (int i = 0; i < workers.Counters.Count; i++)
+        foreach (WorkerSlot slot in workers.Slots)
         {
-            WorkerCounters counters = workers.Counters[i];
-            double busy = uptime.TotalSeconds > 0 ? counters.Busy.TotalSeconds / uptime.TotalSeconds : 0;
-            Line(text, $"worker{i}", $"tasks={counters.Tasks},busy_seconds={Format(counters.Busy.TotalSeconds)},busy_ratio={Format(busy)}");
+            double busy = uptime.TotalSeconds > 0 ? slot.Busy.TotalSeconds / uptime.TotalSeconds : 0;
+            Line(text, $"worker{slot.Index}", $"tasks={slot.Tasks},busy_seconds={Format(slot.Busy.TotalSeconds)},busy_ratio={Format(busy)},state={(slot.Retired ? "retired" : slot.BusySince != 0 ? "busy" : "idle")}");
         }
     }
 

@@ -66,6 +66,12 @@ internal sealed class Connection(int fd, long id, long connectedAt)
 
     public bool Closed;
 
+    /// <summary>AUTH succeeded, or no password is required.</summary>
+    public bool Authenticated;
+
+    /// <summary>Reactor clock when <see cref="Input"/> last went from empty to holding a partial request (slow-loris check).</summary>
+    public long IncompleteSince;
+
     public long Commands;
 
     public void AppendPending(WorkItem item)
@@ -77,6 +83,19 @@ internal sealed class Connection(int fd, long id, long connectedAt)
             LastPending.NextOnConnection = item;
         LastPending = item;
         PendingCount++;
+    }
+
+    /// <summary>Puts <paramref name="replacement"/> where <paramref name="item"/> stood (after <paramref name="previous"/>, or first).</summary>
+    public void ReplacePending(WorkItem? previous, WorkItem item, WorkItem replacement)
+    {
+        replacement.NextOnConnection = item.NextOnConnection;
+        item.NextOnConnection = null;
+        if (previous is null)
+            FirstPending = replacement;
+        else
+            previous.NextOnConnection = replacement;
+        if (LastPending == item)
+            LastPending = replacement;
     }
 
     /// <summary>Removes and returns the oldest pending entry.</summary>

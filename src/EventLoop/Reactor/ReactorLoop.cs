@@ -51,6 +51,7 @@ internal sealed class ReactorLoop : IDisposable
     private readonly Queue<Connection> _stalled = new();
     private readonly Stack<WorkItem> _freeItems = new();
     private readonly OpsPerSecond _opsPerSecond = new();
+    private readonly DescriptorReserve _descriptorReserve;
     private readonly Thread _thread;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Connection?[] _connections = new Connection?[1024];
@@ -61,6 +62,7 @@ internal sealed class ReactorLoop : IDisposable
     private volatile bool _stopRequested;
     private bool _stopping;
     private long _stopDeadline;
+    private bool _forcedStop;
 
     public ReactorLoop(ServerOptions options, TaskRegistry tasks, IMultiplexer multiplexer, Action<string> log)
     {
@@ -70,6 +72,7 @@ internal sealed class ReactorLoop : IDisposable
         _parser = new RespRequestParser(options.ProtocolLimits);
         _workers = new WorkerPool(options.Workers, options.RingCapacity, _completions, _wakeup);
         _commands = new CommandDispatcher(this, tasks);
+        _descriptorReserve = new DescriptorReserve(Stats, log);
         StartedAt = DateTime.UtcNow;
         _thread = new Thread(Run) { IsBackground = true, Name = "eventloop-reactor" };
         _listenFd = Sockets.Listen(options.EndPoint, options.Backlog);
@@ -201,12 +204,28 @@ internal sealed class ReactorLoop : IDisposable
                 int errno = -fd;
                 if (errno == Errno.ECONNABORTED || errno == Errno.EINTR)
                     continue;
-                if (errno != Errno.EAGAIN)
+                if (errno == Errno.EMFILE || errno == Errno.ENFILE)
+                {
+                    if (!_descriptorReserve.ShedPendingConnections(_listenFd, MaxClientsReply))
+                        PauseAccepting(TimeSpan.FromMilliseconds(100));
+                }
+                else if (errno != Errno.EAGAIN)
                     _log($"accept failed: {Errno.Describe(errno)}");
                 return;
             }
             Admit(fd);
         }
+    }
+
+    /// <summary>Stops watching the listener for <paramref name="pause"/>: the last resort against spinning on EMFILE.</summary>
+    private void PauseAccepting(TimeSpan pause)
+    {
+        _multiplexer.Register(_listenFd, Interest.None);
+        _timers.Schedule(pause, () =>
+        {
+            if (_listenFd >= 0)
+                _multiplexer.Register(_listenFd, Interest.Read);
+        });
     }
 
     private void Admit(int fd)
@@ -229,7 +248,7 @@ internal sealed class ReactorLoop : IDisposable
         Sockets.SetNoDelay(fd);
         if (fd >= _connections.Length)
             Array.Resize(ref _connections, Math.Max(fd + 1, _connections.Length * 2));
-        _connections[fd] = new Connection(fd, ++_nextConnectionId, _now);
+        _connections[fd] = new Connection(fd, ++_nextConnectionId, _now) { Authenticated = _options.RequirePass is null };
         Stats.ConnectedClients++;
         Stats.ConnectionsAccepted++;
     }
@@ -295,7 +314,10 @@ internal sealed class ReactorLoop : IDisposable
             ReadOnlySpan<byte> data = _readBuffer.AsSpan(0, n);
             int consumed = ParseAndDispatch(connection, data);
             if (consumed < n && !connection.Closed)
+            {
                 connection.Input.Write(data[consumed..]);
+                connection.IncompleteSince = _now;
+            }
         }
         else
         {
@@ -318,6 +340,8 @@ internal sealed class ReactorLoop : IDisposable
         input.Consume(consumed);
         if (input.Length == 0)
             input.Release();
+        else if (consumed > 0)
+            connection.IncompleteSince = _now; // a new request began: its own time limit starts now
     }
 
     /// <summary>Parses and runs complete requests from <paramref name="data"/>; returns the bytes used.</summary>
@@ -349,7 +373,7 @@ internal sealed class ReactorLoop : IDisposable
             Stats.Commands++;
             connection.Commands++;
             _commands.Execute(connection, command);
-            if (connection.Closed)
+            if (connection.Closed || ExceedsOutputLimit(connection))
                 return data.Length;
         }
         return offset;
@@ -468,9 +492,9 @@ internal sealed class ReactorLoop : IDisposable
             _running--;
             Stats.TasksCompleted++;
             Connection connection = item.Owner!;
-            if (connection.Closed)
+            if (connection.Closed || item.Abandoned)
             {
-                Recycle(item); // the client left while its task ran: the reply has nowhere to go
+                Recycle(item); // the client left, or was answered with a timeout: the result has nowhere to go
             }
             else
             {
@@ -494,6 +518,8 @@ internal sealed class ReactorLoop : IDisposable
                 connection.Output.Write(done.Reply.WrittenSpan);
             Recycle(done);
         }
+        if (ExceedsOutputLimit(connection))
+            return;
         ScheduleFlush(connection);
         if (wasFull && connection.PendingCount < _options.MaxInflight)
             ResumeInput(connection);
@@ -597,11 +623,8 @@ internal sealed class ReactorLoop : IDisposable
                 return;
             }
         }
-        else if (output.Length > _options.MaxOutputBytes)
+        else if (ExceedsOutputLimit(connection))
         {
-            Stats.OutputLimitDisconnects++;
-            _log($"closing client {connection.Id}: {output.Length} unsent bytes exceed max-output-bytes ({_options.MaxOutputBytes})");
-            Close(connection);
             return;
         }
         else
@@ -609,6 +632,17 @@ internal sealed class ReactorLoop : IDisposable
             connection.AwaitingWritable = true;
         }
         UpdateInterest(connection);
+    }
+
+    /// <summary>Disconnects a peer whose unsent replies passed max-output-bytes: it is not reading them.</summary>
+    private bool ExceedsOutputLimit(Connection connection)
+    {
+        if (connection.Output.Length <= _options.MaxOutputBytes)
+            return false;
+        Stats.OutputLimitDisconnects++;
+        _log($"closing client {connection.Id}: {connection.Output.Length} unsent bytes exceed max-output-bytes ({_options.MaxOutputBytes})");
+        Close(connection);
+        return true;
     }
 
     private void UpdateInterest(Connection connection)
@@ -655,25 +689,72 @@ internal sealed class ReactorLoop : IDisposable
     private void Housekeeping()
     {
         _opsPerSecond.Sample(Stats.Commands, _now);
-        if (_options.IdleTimeout > TimeSpan.Zero && _opsPerSecond.SampleCount % HousekeepingHz == 0)
-            CloseIdleConnections();
+        if (_opsPerSecond.SampleCount % HousekeepingHz == 0)
+            EnforceTimeouts();
+        if (_options.TaskTimeout > TimeSpan.Zero)
+            EnforceTaskTimeouts();
         if (_stopping && _now > _stopDeadline)
             ForceStop();
         _timers.Schedule(TimeSpan.FromSeconds(1.0 / HousekeepingHz), Housekeeping);
     }
 
-    private void CloseIdleConnections()
+    /// <summary>Once a second: idle connections and requests left incomplete too long (slow loris) are closed.</summary>
+    private void EnforceTimeouts()
     {
-        long idleTicks = (long)(_options.IdleTimeout.TotalSeconds * Stopwatch.Frequency);
+        long idleTicks = Ticks(_options.IdleTimeout);
+        long requestTicks = Ticks(_options.RequestTimeout);
+        if (idleTicks == 0 && requestTicks == 0)
+            return;
         foreach (Connection connection in OpenConnections().ToList())
         {
-            if (connection.PendingCount == 0 && _now - connection.LastActiveAt > idleTicks)
+            if (idleTicks > 0 && connection.PendingCount == 0 && _now - connection.LastActiveAt > idleTicks)
             {
                 Stats.IdleTimeoutDisconnects++;
                 Close(connection);
             }
+            else if (requestTicks > 0 && connection.Input.Length > 0 && !connection.Stalled
+                     && connection.PendingCount < _options.MaxInflight && _now - connection.IncompleteSince > requestTicks)
+            {
+                Stats.RequestTimeoutDisconnects++;
+                FailProtocol(connection, $"request incomplete for more than {_options.RequestTimeout.TotalSeconds:0.###} s");
+            }
         }
     }
+
+    /// <summary>
+    /// A task running past <see cref="ServerOptions.TaskTimeout"/> is answered now with an error in its
+    /// place in the reply order; its eventual result is discarded. A worker held that long by a
+    /// synchronous task is replaced, so a hung handler cannot shrink the pool for good.
+    /// </summary>
+    private void EnforceTaskTimeouts()
+    {
+        long limit = Ticks(_options.TaskTimeout);
+        foreach (Connection connection in OpenConnections())
+        {
+            bool answered = false;
+            WorkItem? previous = null;
+            for (WorkItem? item = connection.FirstPending; item is not null; previous = item, item = item.NextOnConnection)
+            {
+                long startedAt = item.StartedAt;
+                if (item.State != WorkState.Running || startedAt == 0 || _now - startedAt <= limit)
+                    continue;
+                WorkItem timedOut = RentItem(connection);
+                timedOut.BeginInlineReply();
+                RespWriter.WriteError(timedOut.Reply, $"ERR task '{item.Task!.Name}' timed out after {_options.TaskTimeout.TotalSeconds:0.###} s");
+                timedOut.State = WorkState.Complete;
+                connection.ReplacePending(previous, item, timedOut);
+                item.Abandoned = true;
+                item = timedOut;
+                Stats.TaskTimeouts++;
+                answered = true;
+            }
+            if (answered)
+                DeliverReadyReplies(connection);
+        }
+        _workers.ReplaceStuckWorkers(_now, limit, _log);
+    }
+
+    private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
 
     /// <summary>Stops accepting and reading; each connection closes once its owed replies are sent.</summary>
     private void BeginStop()
@@ -694,12 +775,13 @@ internal sealed class ReactorLoop : IDisposable
         }
     }
 
-    private bool IsDrained() => Stats.ConnectedClients == 0 && _running == 0;
+    private bool IsDrained() => Stats.ConnectedClients == 0 && (_running == 0 || _forcedStop);
 
     /// <summary>The shutdown deadline passed: cancel asynchronous tasks and drop the connections still waiting.</summary>
     private void ForceStop()
     {
         _log($"shutdown deadline passed: closing {Stats.ConnectedClients} connection(s) with replies still owed");
+        _forcedStop = true;
         _workers.AbortAsyncTasks();
         foreach (Connection connection in OpenConnections().ToList())
             Close(connection);

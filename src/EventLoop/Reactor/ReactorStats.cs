@@ -26,6 +26,9 @@ internal sealed class ReactorStats
     public long ProtocolErrors;
     public long OutputLimitDisconnects;
     public long IdleTimeoutDisconnects;
+    public long RequestTimeoutDisconnects;
+    public long TaskTimeouts;
+    public long DescriptorExhaustions;
     public int ConnectedClients;
 
     /// <summary>System calls the loop made: waits, reads, writes, accepts, interest changes and eventfd drains.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers.Text;
+using System.Diagnostics;
 using EventLoop.Buffers;
 using EventLoop.Protocol;
 using EventLoop.Reactor;
@@ -52,6 +53,14 @@ internal sealed class WorkItem
 
     public WorkState State;
 
+    /// <summary>Timed out and answered already: the result, when it comes, is discarded.</summary>
+    public bool Abandoned;
+
+    private long _startedAt;
+
+    /// <summary>Stopwatch ticks when a worker began running it; 0 while queued. Written by the worker, read by the reactor.</summary>
+    public long StartedAt => Volatile.Read(ref _startedAt);
+
     // ---- request (written by the reactor, read by a worker) ----
 
     public TaskDefinition? Task;
@@ -90,6 +99,7 @@ internal sealed class WorkItem
     /// <summary>Runs the task on the calling worker; completes now, or later from the awaited task's continuation.</summary>
     public void Run(WorkerPool pool, CancellationToken abort)
     {
+        Volatile.Write(ref _startedAt, Stopwatch.GetTimestamp());
         Reply.ClearWithHeadroom(BulkHeaderRoom);
         TaskDefinition task = Task!;
         try
@@ -131,6 +141,8 @@ internal sealed class WorkItem
         Task = null;
         ArgumentCount = 0;
         State = WorkState.Free;
+        Abandoned = false;
+        _startedAt = 0;
         if (_argumentBytes.Capacity > retainBytes)
             _argumentBytes.Release();
         if (Reply.Capacity > retainBytes)

@@ -13,18 +13,21 @@ namespace EventLoop.Workers;
 /// The reactor is the only producer into the ring; the workers are its consumers. An idle worker spins
 /// briefly, then yields, then parks on a semaphore; the reactor releases the semaphore only when a worker
 /// is parked, so a busy pool costs no syscall per task. With 2 cores the spin is kept short: a spinning
-/// worker competes with the reactor for the same CPU.
+/// worker competes with the reactor for the same CPU. The list of workers is changed and read by the
+/// reactor only (<see cref="ReplaceStuckWorkers"/>, INFO); each worker touches only its own slot.
 /// </remarks>
 internal sealed class WorkerPool
 {
     private const int SpinRounds = 64;
     private const int YieldRounds = 8;
+    /// <summary>Stuck workers tolerated per configured worker before replacement stops (each holds a thread).</summary>
+    private const int ReplacementsPerWorker = 4;
 
     private readonly BoundedRingQueue<WorkItem> _ring;
     private readonly CompletionQueue _completions;
     private readonly ReactorWakeup _wakeup;
-    private readonly Thread[] _threads;
-    private readonly WorkerCounters[] _counters;
+    private readonly List<WorkerSlot> _slots = [];
+    private readonly int _configuredWorkers;
     private readonly SemaphoreSlim _unpark = new(0);
     private readonly CancellationTokenSource _abort = new();
     private int _parked;
@@ -36,25 +39,22 @@ internal sealed class WorkerPool
         _ring = new BoundedRingQueue<WorkItem>(ringCapacity);
         _completions = completions;
         _wakeup = wakeup;
-        _counters = new WorkerCounters[workers];
-        _threads = new Thread[workers];
-        for (int i = 0; i < workers; i++)
-        {
-            _counters[i] = new WorkerCounters();
-            int index = i;
-            _threads[i] = new Thread(() => WorkLoop(index)) { IsBackground = true, Name = $"eventloop-worker-{i}" };
-        }
+        _configuredWorkers = workers;
     }
 
     public int RingCapacity => _ring.Capacity;
 
     public int RingDepth => _ring.Count;
 
-    public int WorkerCount => _threads.Length;
+    /// <summary>Workers serving the ring (retired ones excluded).</summary>
+    public int WorkerCount => _slots.Count(s => !s.Retired);
+
+    /// <summary>Workers replaced because a task held them past the task timeout.</summary>
+    public int Replaced => _slots.Count(s => s.Retired);
 
     public int Parked => Volatile.Read(ref _parked);
 
-    public IReadOnlyList<WorkerCounters> Counters => _counters;
+    public IReadOnlyList<WorkerSlot> Slots => _slots;
 
     /// <summary>Set by the reactor while a connection waits for room in the ring: a worker that frees a
     /// slot then wakes the reactor instead of leaving it asleep until some task completes.</summary>
@@ -66,8 +66,8 @@ internal sealed class WorkerPool
 
     public void Start()
     {
-        foreach (Thread thread in _threads)
-            thread.Start();
+        for (int i = 0; i < _configuredWorkers; i++)
+            StartWorker();
     }
 
     /// <summary>Reactor: hands <paramref name="item"/> to the workers; false when the ring is full.</summary>
@@ -86,17 +86,54 @@ internal sealed class WorkerPool
         _wakeup.Wake();
     }
 
+    /// <summary>
+    /// Reactor: a worker busy with one task for longer than <paramref name="limitTicks"/> is retired (it
+    /// exits when its task returns, if ever) and a fresh worker takes its place.
+    /// </summary>
+    public void ReplaceStuckWorkers(long now, long limitTicks, Action<string> log)
+    {
+        for (int i = 0; i < _slots.Count; i++)
+        {
+            WorkerSlot slot = _slots[i];
+            long busySince = slot.BusySince;
+            if (slot.Retired || busySince == 0 || now - busySince <= limitTicks)
+                continue;
+            if (Replaced >= _configuredWorkers * ReplacementsPerWorker)
+            {
+                log($"worker {slot.Index} is stuck in a task but {Replaced} workers are already stuck: not replacing it");
+                return;
+            }
+            slot.Retired = true;
+            WorkerSlot replacement = StartWorker();
+            log($"worker {slot.Index} has run one task for over the task timeout: retired it, started worker {replacement.Index}");
+        }
+    }
+
     /// <summary>Cancels the tokens given to asynchronous tasks (used when a graceful stop runs out of time).</summary>
     public void AbortAsyncTasks() => _abort.Cancel();
 
-    /// <summary>Lets the workers finish what the ring holds (unless async tasks were aborted: then they
-    /// stop after their current task), and waits for them.</summary>
+    /// <summary>
+    /// Lets the workers finish what the ring holds (after an abort, only their current task), and waits
+    /// for them; a worker stuck in a task is left behind (workers are background threads).
+    /// </summary>
     public void Stop()
     {
         _stopping = true;
-        _unpark.Release(_threads.Length);
-        foreach (Thread thread in _threads)
-            thread.Join();
+        _unpark.Release(_slots.Count);
+        foreach (WorkerSlot slot in _slots)
+        {
+            if (!slot.Retired)
+                slot.Thread.Join(TimeSpan.FromSeconds(5));
+        }
+    }
+
+    private WorkerSlot StartWorker()
+    {
+        var slot = new WorkerSlot(_slots.Count);
+        slot.Thread = new Thread(() => WorkLoop(slot)) { IsBackground = true, Name = $"eventloop-worker-{slot.Index}" };
+        _slots.Add(slot);
+        slot.Thread.Start();
+        return slot;
     }
 
     private void WakeOneIfParked()
@@ -123,22 +160,20 @@ internal sealed class WorkerPool
         return false;
     }
 
-    private void WorkLoop(int index)
+    private void WorkLoop(WorkerSlot slot)
     {
-        WorkerCounters counters = _counters[index];
         CancellationToken abort = _abort.Token;
         int idleRounds = 0;
-        while (true)
+        while (!slot.Retired && !(_stopping && abort.IsCancellationRequested))
         {
-            if (_abort.IsCancellationRequested && _stopping)
-                return;
             if (_ring.TryDequeue(out WorkItem? item))
             {
                 if (_producerWaiting)
                     _wakeup.Wake();
                 long started = Stopwatch.GetTimestamp();
+                slot.BusySince = started;
                 item.Run(this, abort);
-                counters.Record(Stopwatch.GetTimestamp() - started);
+                slot.Record(Stopwatch.GetTimestamp() - started);
                 idleRounds = 0;
                 continue;
             }
@@ -171,21 +206,42 @@ internal sealed class WorkerPool
     }
 }
 
-/// <summary>One worker's counters: written by that worker only, read by INFO on the reactor.</summary>
-/// <remarks>Explicit layout pads the counters onto their own cache line, so workers do not false-share.</remarks>
+/// <summary>
+/// One worker's thread and counters. The counters are written by that worker only and read by the
+/// reactor (INFO, timeouts); <see cref="Retired"/> is written by the reactor and read by the worker.
+/// </summary>
+/// <remarks>Explicit layout keeps the hot counters on their own cache line, so workers do not false-share.</remarks>
 [StructLayout(LayoutKind.Explicit, Size = 192)]
-internal sealed class WorkerCounters
+internal sealed class WorkerSlot(int index)
 {
     [FieldOffset(64)] private long _tasks;
     [FieldOffset(72)] private long _busyTicks;
+    [FieldOffset(80)] private long _busySince;
+    [FieldOffset(88)] private volatile bool _retired;
+    [FieldOffset(96)] public Thread Thread = null!;
+    [FieldOffset(104)] public readonly int Index = index;
 
     public long Tasks => Volatile.Read(ref _tasks);
 
     public TimeSpan Busy => Stopwatch.GetElapsedTime(0, Volatile.Read(ref _busyTicks));
 
+    /// <summary>Stopwatch ticks when the current task started; 0 when idle.</summary>
+    public long BusySince
+    {
+        get => Volatile.Read(ref _busySince);
+        set => Volatile.Write(ref _busySince, value);
+    }
+
+    public bool Retired
+    {
+        get => _retired;
+        set => _retired = value;
+    }
+
     public void Record(long ticks)
     {
         Volatile.Write(ref _tasks, _tasks + 1);
         Volatile.Write(ref _busyTicks, _busyTicks + ticks);
+        BusySince = 0;
     }
 }
