@@ -17,7 +17,8 @@ internal static class LoadArguments
           -c, --connections N    busy connections that send requests          (default 50)
           --idle N               extra connections opened and held idle       (default 0)
           --connect-rate N       new connections per second, reconnects too   (default unlimited)
-          --threads N            load threads, each with its own epoll        (default 1)
+          --threads N            load threads, each with its own multiplexer  (default 1)
+          --backend NAME         the threads' multiplexer: epoll, epoll-et…   (default epoll)
         load shape
           -P, --pipeline N       requests in flight per connection            (default 1)
           --rate N               open loop: total requests per second, latency
@@ -93,6 +94,7 @@ internal static class LoadArguments
         "-n" or "--requests" => o with { Requests = Long(name, value) },
         "--warmup" => o with { Warmup = Time(name, value) },
         "--timeout" => o with { Timeout = Time(name, value) },
+        "--backend" => o with { Backend = Text(name, value) },
         "--json" => o with { JsonPath = Text(name, value) },
         _ => throw new FormatException($"unknown option '{name}'"),
     };

@@ -54,6 +54,9 @@ public sealed record LoadOptions
     /// <summary>Longest wait for a connect or a reply before it counts as a timeout (<c>--timeout</c>).</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>The load threads' multiplexer backend, as <c>eventloop serve --backend</c> names them (<c>--backend</c>).</summary>
+    public string Backend { get; init; } = "epoll";
+
     /// <summary>Where to write the report as JSON (<c>--json</c>); null = nowhere.</summary>
     public string? JsonPath { get; init; }
 

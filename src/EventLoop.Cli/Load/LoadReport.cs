@@ -62,6 +62,9 @@ public sealed class LoadReport
     /// <summary>The most connections open at once, idle ones included.</summary>
     public required int PeakOpenConnections { get; init; }
 
+    /// <summary>Bytes the load threads allocated after the warm-up (0 when the hot path allocates nothing).</summary>
+    public required long GeneratorAllocatedBytes { get; init; }
+
     /// <summary>All errors.</summary>
     public long Errors => ErrorsByKind.Values.Sum();
 
@@ -78,7 +81,7 @@ public sealed class LoadReport
             : $"closed loop, pipeline {o.Pipeline}";
         text.AppendLine(CultureInfo.InvariantCulture, $"target       {Target} · {mode}");
         text.AppendLine(CultureInfo.InvariantCulture,
-            $"connections  {o.Connections} busy + {o.Idle} idle on {o.Threads} thread(s); {Connects} connects, peak {PeakOpenConnections} open");
+            $"connections  {o.Connections} busy + {o.Idle} idle on {o.Threads} thread(s) ({o.Backend}); {Connects} connects, peak {PeakOpenConnections} open");
         text.AppendLine(CultureInfo.InvariantCulture, $"command      {o.Command} ({RequestBytes} bytes per request)");
         text.AppendLine(CultureInfo.InvariantCulture,
             $"requests     {Number(Requests)} in {DurationSeconds:0.000} s = {Number(ThroughputRps)} requests/s");
@@ -114,6 +117,7 @@ public sealed class LoadReport
             json.WriteNumber("connections", Options.Connections);
             json.WriteNumber("idle_connections", Options.Idle);
             json.WriteNumber("threads", Options.Threads);
+            json.WriteString("backend", Options.Backend);
             json.WriteNumber("connects", Connects);
             json.WriteNumber("peak_open_connections", PeakOpenConnections);
             json.WriteString("outcome", OutcomeName(Outcome));
@@ -131,6 +135,7 @@ public sealed class LoadReport
             if (LatencyUncorrected is not null)
                 WriteSummary(json, "latency_uncorrected_us", LatencyUncorrected);
             WriteSummary(json, "connect_us", ConnectTime);
+            json.WriteNumber("generator_allocated_bytes", GeneratorAllocatedBytes);
             json.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using EventLoop.Multiplexing;
 
 namespace EventLoop.Cli.Load;
 
@@ -30,8 +31,7 @@ public static class LoadRunner
         IPEndPoint endpoint = await ResolveAsync(options.Host, options.Port, cancellationToken).ConfigureAwait(false);
         var recorder = new LatencyRecorder();
         var clock = RunClock.For(options, RunClock.Now);
-        LoadWorker[] workers = [.. WorkerPlan.Split(options)
-            .Select(plan => new LoadWorker(options, plan, clock, endpoint, template, recorder))];
+        LoadWorker[] workers = CreateWorkers(options, clock, endpoint, template, recorder);
         try
         {
             Task[] threads = [.. workers.Select((w, i) => StartThread(w, i, workers))];
@@ -44,6 +44,23 @@ public static class LoadRunner
         {
             foreach (LoadWorker worker in workers)
                 worker.Dispose();
+        }
+    }
+
+    private static LoadWorker[] CreateWorkers(LoadOptions options, RunClock clock, IPEndPoint endpoint,
+        RequestTemplate template, LatencyRecorder recorder)
+    {
+        var workers = new List<LoadWorker>();
+        try
+        {
+            foreach (WorkerPlan plan in WorkerPlan.Split(options))
+                workers.Add(new LoadWorker(options, plan, clock, endpoint, template, recorder));
+            return [.. workers];
+        }
+        catch (Exception e) when (e is ArgumentException or MultiplexerException)
+        {
+            workers.ForEach(w => w.Dispose());
+            throw new LoadSetupException($"--backend {options.Backend}: {e.Message}");
         }
     }
 
@@ -159,6 +176,7 @@ public static class LoadRunner
             ConnectTime = connect,
             Connects = workers.Sum(w => w.Connects),
             PeakOpenConnections = workers.Sum(w => w.PeakOpen),
+            GeneratorAllocatedBytes = workers.Sum(w => w.AllocatedWhileMeasuring),
         };
     }
 

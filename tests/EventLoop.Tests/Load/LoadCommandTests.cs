@@ -80,10 +80,10 @@ public class LoadCommandTests(RespServerFixture server)
     {
         var (code, output, _) = Run("--help");
         Assert.Equal(0, code);
-        foreach (string option in new[] { "--host", "--port", "--connections", "--idle", "--connect-rate", "--threads",
+        foreach (string option in new[] { "--host", "--port", "--connections", "--idle", "--connect-rate", "--threads", "--backend",
                      "--pipeline", "--rate", "--command", "--payload-bytes", "--keyspace", "--duration", "--requests",
                      "--warmup", "--timeout", "--json" })
             Assert.Contains(option, output);
-        Assert.Equal(16, output.Split("(default").Length - 1); // one per option but --help
+        Assert.Equal(17, output.Split("(default").Length - 1); // one per option but --help
     }
 }

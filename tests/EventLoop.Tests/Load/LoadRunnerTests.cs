@@ -24,6 +24,28 @@ public class LoadRunnerTests(RespServerFixture server)
         Assert.Equal(10, report.Connects);
     }
 
+    [Theory]
+    [InlineData(false, "epoll")]
+    [InlineData(true, "epoll")]
+    [InlineData(false, "epoll-et")]
+    public async Task After_the_warmup_the_load_threads_allocate_nothing_per_request(bool openLoop, string backend)
+    {
+        LoadReport report = await LoadRunner.RunAsync(Against(server.Port) with
+        {
+            Connections = 20, Pipeline = 4, Warmup = TimeSpan.FromSeconds(0.3), Duration = TimeSpan.FromSeconds(0.5),
+            Rate = openLoop ? 20_000 : 0, Backend = backend, Command = "RUN echo {key}",
+        });
+        Assert.True(report.Requests > 5_000, report.FormatSummary());
+        Assert.Equal(0, report.Errors);
+        Assert.True(report.GeneratorAllocatedBytes < 1_000,
+            $"{report.GeneratorAllocatedBytes} bytes allocated for {report.Requests} requests");
+    }
+
+    [Fact]
+    public async Task An_unknown_backend_is_refused() =>
+        Assert.Contains("--backend nope", (await Assert.ThrowsAsync<LoadSetupException>(
+            () => LoadRunner.RunAsync(Against(server.Port) with { Backend = "nope" }))).Message);
+
     [Fact]
     public async Task Several_threads_share_connections_and_requests()
     {
