@@ -44,6 +44,9 @@ internal sealed class LoadConnection
     public long ConnectStartedAt;
     public RespReplyReader Replies;
 
+    /// <summary>At least one reply came on this slot (over any of its sockets).</summary>
+    public bool WasAnswered;
+
     /// <summary>Open loop: the next round of this connection's schedule to send.</summary>
     public long NextRound;
 

@@ -59,6 +59,8 @@ public sealed class LoadReport
     public required LatencySummary ConnectTime { get; init; }
     /// <summary>Successful connects, reconnects included.</summary>
     public required long Connects { get; init; }
+    /// <summary>Busy connections that got at least one reply: with -c 10000, proof that every one was served.</summary>
+    public required int AnsweredConnections { get; init; }
     /// <summary>The most connections open at once, idle ones included.</summary>
     public required int PeakOpenConnections { get; init; }
 
@@ -81,7 +83,7 @@ public sealed class LoadReport
             : $"closed loop, pipeline {o.Pipeline}";
         text.AppendLine(CultureInfo.InvariantCulture, $"target       {Target} · {mode}");
         text.AppendLine(CultureInfo.InvariantCulture,
-            $"connections  {o.Connections} busy + {o.Idle} idle on {o.Threads} thread(s) ({o.Backend}); {Connects} connects, peak {PeakOpenConnections} open");
+            $"connections  {o.Connections} busy + {o.Idle} idle on {o.Threads} thread(s) ({o.Backend}); {Connects} connects, peak {PeakOpenConnections} open, {AnsweredConnections} answered");
         text.AppendLine(CultureInfo.InvariantCulture, $"command      {o.Command} ({RequestBytes} bytes per request)");
         text.AppendLine(CultureInfo.InvariantCulture,
             $"requests     {Number(Requests)} in {DurationSeconds:0.000} s = {Number(ThroughputRps)} requests/s");
@@ -120,6 +122,7 @@ public sealed class LoadReport
             json.WriteString("backend", Options.Backend);
             json.WriteNumber("connects", Connects);
             json.WriteNumber("peak_open_connections", PeakOpenConnections);
+            json.WriteNumber("answered_connections", AnsweredConnections);
             json.WriteString("outcome", OutcomeName(Outcome));
             json.WriteNumber("requests", Requests);
             json.WriteNumber("errors", Errors);

@@ -176,6 +176,7 @@ public static class LoadRunner
             ConnectTime = connect,
             Connects = workers.Sum(w => w.Connects),
             PeakOpenConnections = workers.Sum(w => w.PeakOpen),
+            AnsweredConnections = workers.Sum(w => w.AnsweredConnections),
             GeneratorAllocatedBytes = workers.Sum(w => w.AllocatedWhileMeasuring),
         };
     }

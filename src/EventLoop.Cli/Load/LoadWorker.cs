@@ -122,6 +122,9 @@ internal sealed class LoadWorker : IDisposable
     public long Connects { get; private set; }
     public int PeakOpen { get; private set; }
     public string? FirstError { get; private set; }
+    /// <summary>Busy connections that received at least one reply.</summary>
+    public int AnsweredConnections => _busy.Count(c => c.WasAnswered);
+
     /// <summary>Bytes this thread allocated after the warm-up: the "no allocation per request" check.</summary>
     public long AllocatedWhileMeasuring { get; private set; }
     public IReadOnlyList<long> Errors => _errors;
@@ -391,6 +394,7 @@ internal sealed class LoadWorker : IDisposable
                 return false;
             }
             connection.Pop(out long intendedAt, out long sentAt);
+            connection.WasAnswered = true;
             _inFlight--;
             RecordReply(intendedAt, sentAt, now, kind == RespKind.Error);
             data = data[consumed..];

@@ -56,6 +56,7 @@ public class LoadRunnerTests(RespServerFixture server)
         Assert.Equal(5_001, report.Requests);
         Assert.Equal(16, report.PeakOpenConnections);
         Assert.Equal(16, report.Connects);
+        Assert.Equal(7, report.AnsweredConnections); // the idle ones send nothing
     }
 
     [Fact]
