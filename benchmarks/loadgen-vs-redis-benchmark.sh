@@ -82,7 +82,7 @@ run_eventloop_load() {
     --warmup "$WARMUP" --json "$WORK/load.json" >/dev/null 2>"$WORK/load.err" \
     || die "eventloop load failed: $(cat "$WORK/load.err")"
   json_number throughput_rps "$WORK/load.json" | tr '\n' ' '
-  awk '/"latency_us"/ { inside = 1 } inside && /"p50"/ { gsub(/[^0-9]/, ""); printf "%.3f\n", $0 / 1000; exit }' "$WORK/load.json"
+  awk '/"latency_us"/ { inside = 1 } inside && /"p50"/ { sub(/.*: */, ""); printf "%.3f\n", $0 / 1000; exit }' "$WORK/load.json"
 }
 
 json_number() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p" "$2" | head -1; }

@@ -39,6 +39,11 @@ public static class LoadCommand
         {
             return Refuse(errors, e.Message);
         }
+        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            errors.WriteLine($"eventloop load: the run failed: {e.Message}");
+            return 1;
+        }
         finally
         {
             Console.CancelKeyPress -= onCancel;

@@ -42,7 +42,6 @@ internal sealed class LoadWorker : IDisposable
     private readonly IPEndPoint _endpoint;
     private readonly RunClock _clock;
     private readonly LatencyRecorder _recorder;
-    private readonly bool _openLoop;
     private readonly IMultiplexer _multiplexer;
     private readonly WakeTimer _timer = new();
     private readonly LoadConnection[] _busy;
@@ -60,8 +59,7 @@ internal sealed class LoadWorker : IDisposable
     private readonly long _connectInterval;  // ticks between connects; 0 = unlimited
     private readonly long? _requestShare;     // measured requests this thread sends, or null
     private readonly long _sendUntil;         // no request meant for this time or later is sent
-    private readonly long _scheduleStart;     // open loop: intended time of tick 0
-    private readonly double _periodTicks;     // open loop: ticks between this thread's requests
+    private readonly OpenLoopSchedule? _schedule;
 
     private long _replies;
     private int _open;
@@ -82,7 +80,6 @@ internal sealed class LoadWorker : IDisposable
         _endpoint = endpoint;
         _clock = clock;
         _recorder = recorder;
-        _openLoop = options.IsOpenLoop;
         _busy = new LoadConnection[plan.BusyConnections];
         for (int i = 0; i < _busy.Length; i++)
             _busy[i] = new LoadConnection(i, isIdle: false, options.Pipeline);
@@ -94,14 +91,10 @@ internal sealed class LoadWorker : IDisposable
         _lastBusyOpenAt = clock.Start;
         _sendUntil = clock.SendUntil;
         _requestShare = plan.Requests;
-        if (_openLoop)
-        {
-            _periodTicks = Stopwatch.Frequency / plan.Rate;
-            _scheduleStart = clock.Start + plan.RatePhase;
-        }
+        if (options.IsOpenLoop)
+            _schedule = new OpenLoopSchedule(clock.Start + plan.RatePhase, Stopwatch.Frequency / plan.Rate, _busy.Length);
     }
 
-    public int ConnectionCount => _all.Length;
     public long Replies => Volatile.Read(ref _replies);
     public int OpenConnections => Volatile.Read(ref _open);
     public long ErrorCount
@@ -162,8 +155,8 @@ internal sealed class LoadWorker : IDisposable
             if (allocatedAtMeasureStart < 0 && now >= _clock.MeasureFrom)
                 allocatedAtMeasureStart = GC.GetAllocatedBytesForCurrentThread();
             StartDueConnects(now);
-            if (_openLoop)
-                AnnounceDueRequests(now);
+            if (_schedule is not null)
+                AnnounceDueRequests(_schedule, now);
             if (now >= _nextHousekeepingAt)
                 Housekeeping(now);
             if (IsFinished(now))
@@ -210,8 +203,8 @@ internal sealed class LoadWorker : IDisposable
             deadline = Math.Min(deadline, _sendUntil);
         if (_connectQueue.TryPeek(out LoadConnection? next))
             deadline = Math.Min(deadline, Math.Max(next.NotBefore, _nextConnectAt));
-        if (_openLoop && IntendedAt(_nextTick) < _sendUntil && !SendingIsOver(now))
-            deadline = Math.Min(deadline, IntendedAt(_nextTick));
+        if (_schedule is not null && _schedule.IntendedAt(_nextTick) < _sendUntil && !SendingIsOver(now))
+            deadline = Math.Min(deadline, _schedule.IntendedAt(_nextTick));
         return deadline;
     }
 
@@ -297,8 +290,8 @@ internal sealed class LoadWorker : IDisposable
             return;
         _openBusy++;
         _lastBusyOpenAt = now;
-        if (_openLoop)
-            connection.NextRound = FirstRoundAtOrAfter(connection, now);
+        if (_schedule is not null)
+            connection.NextRound = _schedule.FirstRoundAtOrAfter(connection.ScheduleIndex, now);
         TrySend(connection, now);
     }
 
@@ -410,7 +403,7 @@ internal sealed class LoadWorker : IDisposable
         Measured++;
         LastMeasuredReplyAt = now;
         _latency.RecordValue(Microseconds(now - intendedAt));
-        if (_openLoop)
+        if (_schedule is not null)
             _uncorrected.RecordValue(Microseconds(now - sentAt));
         if (isError)
             CountError(ErrorKind.ErrorReply, null);
@@ -422,7 +415,7 @@ internal sealed class LoadWorker : IDisposable
     {
         if (connection.State != ConnectionState.Open || connection.HasUnsent)
             return;
-        int count = _openLoop ? TakeDueRounds(connection, now) : TakeWindow(connection, now);
+        int count = _schedule is not null ? TakeDueRounds(connection, _schedule, now) : TakeWindow(connection, now);
         if (count == 0)
             return;
         _inFlight += count;
@@ -451,12 +444,12 @@ internal sealed class LoadWorker : IDisposable
     }
 
     /// <summary>Open loop: takes every round of this connection's schedule that is due, while the pipeline has room.</summary>
-    private int TakeDueRounds(LoadConnection connection, long now)
+    private int TakeDueRounds(LoadConnection connection, OpenLoopSchedule schedule, long now)
     {
         int count = 0;
         while (connection.Room > 0)
         {
-            long intendedAt = IntendedAt(connection.ScheduleIndex + connection.NextRound * _busy.Length);
+            long intendedAt = schedule.IntendedAt(connection.ScheduleIndex, connection.NextRound);
             if (intendedAt > now || intendedAt >= _sendUntil || TakeFromBudget(1, intendedAt) == 0)
                 break;
             connection.Push(intendedAt, now);
@@ -503,41 +496,21 @@ internal sealed class LoadWorker : IDisposable
     }
 
     // ---- open-loop schedule -----------------------------------------------------------------
-    // This thread's requests are meant for ticks 0, 1, 2… one period apart; tick k belongs to busy
-    // connection k mod n. Each connection thus has its own evenly spaced schedule (its rounds).
-
-    private long IntendedAt(long tick) => _scheduleStart + (long)(tick * _periodTicks);
-
-    private long FirstTickAtOrAfter(long time)
-    {
-        long tick = Math.Max(0, (long)Math.Ceiling((time - _scheduleStart) / _periodTicks));
-        while (tick > 0 && IntendedAt(tick - 1) >= time) tick--;
-        while (IntendedAt(tick) < time) tick++;
-        return tick;
-    }
-
-    /// <summary>A (re)opened connection starts with its first round not yet due: rounds missed while it was down are skipped.</summary>
-    private long FirstRoundAtOrAfter(LoadConnection connection, long now)
-    {
-        long tick = FirstTickAtOrAfter(now);
-        long n = _busy.Length;
-        return Math.Max(0, (tick - connection.ScheduleIndex + n - 1) / n);
-    }
 
     /// <summary>Hands every tick that came due to its connection; once each connection had its turn, the rest are already sent or waiting for room.</summary>
-    private void AnnounceDueRequests(long now)
+    private void AnnounceDueRequests(OpenLoopSchedule schedule, long now)
     {
         for (int poked = 0; ; poked++)
         {
-            long intendedAt = IntendedAt(_nextTick);
+            long intendedAt = schedule.IntendedAt(_nextTick);
             if (intendedAt > now || intendedAt >= _sendUntil || SendingIsOver(now))
                 return;
             if (poked == _busy.Length)
             {
-                _nextTick = FirstTickAtOrAfter(now + 1);
+                _nextTick = schedule.FirstTickAtOrAfter(now + 1);
                 return;
             }
-            TrySend(_busy[(int)(_nextTick % _busy.Length)], now);
+            TrySend(_busy[schedule.ConnectionOf(_nextTick)], now);
             _nextTick++;
         }
     }

@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using EventLoop.Client;
 
 namespace EventLoop.Tests.Load;
@@ -190,8 +189,6 @@ internal sealed class FaultyRespServer : IAsyncDisposable
         probe.Stop();
         return port;
     }
-
-    public static string Text(ReadOnlyMemory<byte> bytes) => Encoding.UTF8.GetString(bytes.Span);
 }
 
 /// <summary>What <see cref="FaultyRespServer"/> does wrong, and when.</summary>
