@@ -248,6 +248,7 @@ internal sealed class LoadWorker : IDisposable
 
     private void StartConnect(LoadConnection connection, long now)
     {
+        long startedAt = RunClock.Now; // not the iteration's time: earlier connects of a burst took some
         int fd = Sockets.Connect(_endpoint);
         if (fd < 0)
         {
@@ -256,7 +257,7 @@ internal sealed class LoadWorker : IDisposable
         }
         connection.Fd = fd;
         connection.State = ConnectionState.Connecting;
-        connection.ConnectStartedAt = now;
+        connection.ConnectStartedAt = startedAt;
         if (fd >= _byFd.Length)
             Array.Resize(ref _byFd, Math.Max(fd + 1, _byFd.Length * 2));
         _byFd[fd] = connection;
