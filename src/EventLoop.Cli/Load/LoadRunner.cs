@@ -18,6 +18,7 @@ public sealed record LoadProgress(double ElapsedSeconds, double RequestsPerSecon
 public static class LoadRunner
 {
     private const int SpareDescriptors = 32; // the runtime's own files, the JSON file, stdio
+    private const long MaxBatchBytes = 256L * 1024 * 1024; // each thread holds pipeline × request bytes
 
     /// <summary>Runs a load until its bound; returns the report. Cancelling stops it early with what was measured.</summary>
     /// <exception cref="LoadSetupException">The options are invalid or cannot fit this process's limits.</exception>
@@ -66,14 +67,19 @@ public static class LoadRunner
 
     private static RequestTemplate ParseTemplate(LoadOptions options)
     {
+        RequestTemplate template;
         try
         {
-            return RequestTemplate.Parse(options.Command, options.PayloadBytes, options.Keyspace);
+            template = RequestTemplate.Parse(options.Command, options.PayloadBytes, options.Keyspace);
         }
         catch (FormatException e)
         {
             throw new LoadSetupException(e.Message);
         }
+        if ((long)template.Bytes.Length * options.Pipeline > MaxBatchBytes)
+            throw new LoadSetupException(
+                $"--pipeline {options.Pipeline} × {template.Bytes.Length:N0}-byte requests is over {MaxBatchBytes >> 20} MiB per thread: lower one of them");
+        return template;
     }
 
     /// <summary>Raises the open-file limit to the hard limit and refuses a run that cannot fit under it.</summary>
