@@ -64,6 +64,8 @@ public sealed class EventLoopServer : IAsyncDisposable
             if (_reactor is not null)
                 throw new InvalidOperationException("the server is already started");
             Tasks.Freeze();
+            if (Options.Log is null)
+                _ = Console.Error; // opened now: at the descriptor limit, opening it later would fail
             IMultiplexer multiplexer = MultiplexerFactory.Create(Options.Backend);
             try
             {

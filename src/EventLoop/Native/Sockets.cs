@@ -79,6 +79,21 @@ internal static unsafe class Sockets
 
     public static void Close(int fd) => close(fd);
 
+    /// <summary>
+    /// Best-effort last words to a connection that will not be served: send <paramref name="reply"/>,
+    /// discard whatever the peer already sent (closing with unread input would send RST, which can destroy
+    /// the reply before the peer reads it), then close.
+    /// </summary>
+    public static void SendAndClose(int fd, ReadOnlySpan<byte> reply)
+    {
+        Send(fd, reply);
+        Span<byte> discard = stackalloc byte[512];
+        for (int i = 0; i < 8 && Read(fd, discard) > 0; i++)
+        {
+        }
+        close(fd);
+    }
+
     public static void SetNoDelay(int fd) => SetOption(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 
     /// <summary>Makes close() send RST instead of FIN (tests use it to simulate a reset peer).</summary>

@@ -21,13 +21,14 @@ internal sealed unsafe class DescriptorReserve(ReactorStats stats, Action<string
 
     /// <summary>
     /// Accepts and closes, with <paramref name="reply"/>, the connections waiting on <paramref name="listenFd"/>.
-    /// Returns false when none could be taken off the queue (no reserve could be freed): the caller must
-    /// then stop watching the listener for a while instead of spinning on it.
+    /// Returns false when the queue could not be emptied for lack of a descriptor (the reserve could not be
+    /// reopened): the caller must then stop watching the listener for a while instead of spinning on it.
     /// </summary>
     public bool ShedPendingConnections(int listenFd, ReadOnlySpan<byte> reply)
     {
         stats.DescriptorExhaustions++;
         int shed = 0;
+        int error = 0;
         while (shed < 1000)
         {
             if (_fd >= 0)
@@ -37,9 +38,11 @@ internal sealed unsafe class DescriptorReserve(ReactorStats stats, Action<string
             }
             int fd = Sockets.Accept(listenFd);
             if (fd < 0)
-                break; // EAGAIN: the queue is empty; EMFILE: the freed slot was taken elsewhere
-            Sockets.Send(fd, reply);
-            Sockets.Close(fd);
+            {
+                error = -fd; // EAGAIN: the queue is empty; EMFILE: no reserve, or its slot was taken elsewhere
+                break;
+            }
+            Sockets.SendAndClose(fd, reply);
             stats.ConnectionsRejected++;
             shed++;
         }
@@ -53,7 +56,7 @@ internal sealed unsafe class DescriptorReserve(ReactorStats stats, Action<string
             _lastLogAt = now;
             _shedSinceLog = 0;
         }
-        return shed > 0;
+        return error is not (Errno.EMFILE or Errno.ENFILE);
     }
 
     private static int OpenReserve()

@@ -47,7 +47,9 @@ internal sealed class ReactorLoop : IDisposable
     private readonly byte[] _readBuffer = new byte[ReadBufferSize];
     private readonly ReadyEvent[] _events = new ReadyEvent[MaxEventsPerWait];
     private readonly List<Connection> _flushList = [];
-    private readonly List<Connection> _readAgain = [];
+    private List<Connection> _readAgain = [];
+    private List<Connection> _readingAgain = [];
+    private bool _acceptAgain;
     private readonly Queue<Connection> _stalled = new();
     private readonly Stack<WorkItem> _freeItems = new();
     private readonly OpsPerSecond _opsPerSecond = new();
@@ -68,7 +70,17 @@ internal sealed class ReactorLoop : IDisposable
     {
         _options = options;
         _multiplexer = multiplexer;
-        _log = log;
+        _log = message =>
+        {
+            try
+            {
+                log(message);
+            }
+            catch (Exception)
+            {
+                // A log line is not worth the reactor: out of descriptors, even stderr may fail.
+            }
+        };
         _parser = new RespRequestParser(options.ProtocolLimits);
         _workers = new WorkerPool(options.Workers, options.RingCapacity, _completions, _wakeup);
         _commands = new CommandDispatcher(this, tasks);
@@ -130,7 +142,8 @@ internal sealed class ReactorLoop : IDisposable
         try
         {
             _now = Stopwatch.GetTimestamp();
-            _timers.Schedule(TimeSpan.FromSeconds(1.0 / HousekeepingHz), Housekeeping);
+            // Runs every periodic path once now, while descriptors are plentiful to load what it needs; it then reschedules itself.
+            Housekeeping();
             while (!(_stopping && IsDrained()))
                 RunOnce();
             _completion.TrySetResult();
@@ -151,7 +164,7 @@ internal sealed class ReactorLoop : IDisposable
         FlushPendingWrites();
         int timeout = _timers.MillisecondsUntilNext(_now);
         _wakeup.PrepareToSleep();
-        if (!_completions.IsEmpty || _readAgain.Count > 0 || (_stopRequested && !_stopping))
+        if (!_completions.IsEmpty || _readAgain.Count > 0 || _acceptAgain || (_stopRequested && !_stopping))
             timeout = 0;
         int ready = _multiplexer.Wait(_events, timeout);
         _wakeup.Awake();
@@ -161,6 +174,8 @@ internal sealed class ReactorLoop : IDisposable
         for (int i = 0; i < ready; i++)
             HandleEvent(_events[i]);
         ContinueEdgeTriggeredReads();
+        if (_acceptAgain && _listenFd >= 0)
+            AcceptPending();
         DrainCompletions();
         RetryStalled();
         if (_stopRequested && !_stopping)
@@ -185,16 +200,27 @@ internal sealed class ReactorLoop : IDisposable
         Connection? connection = ready.Fd < _connections.Length ? _connections[ready.Fd] : null;
         if (connection is null)
             return;
-        if ((ready.Ready & Interest.Read) != 0)
-            ReadFrom(connection);
-        if ((ready.Ready & Interest.Write) != 0 && !connection.Closed)
-            FlushConnection(connection);
+        try
+        {
+            if ((ready.Ready & Interest.Read) != 0)
+                ReadFrom(connection);
+            if ((ready.Ready & Interest.Write) != 0 && !connection.Closed)
+                FlushConnection(connection);
+        }
+        catch (Exception unexpected) when (unexpected is not MultiplexerException)
+        {
+            // A bug or a resource failure while serving one connection costs that connection, not the server.
+            _log($"closing client {connection.Id} after an unexpected error: {unexpected}");
+            Close(connection);
+        }
     }
 
     // ---------------------------------------------------------------- accepting
 
     private void AcceptPending()
     {
+        // Edge-triggered: a budget spent before EAGAIN leaves connections no new edge will announce.
+        _acceptAgain = _multiplexer.IsEdgeTriggered;
         for (int i = 0; i < _options.AcceptBudget; i++)
         {
             int fd = Sockets.Accept(_listenFd);
@@ -204,6 +230,7 @@ internal sealed class ReactorLoop : IDisposable
                 int errno = -fd;
                 if (errno == Errno.ECONNABORTED || errno == Errno.EINTR)
                     continue;
+                _acceptAgain = false;
                 if (errno == Errno.EMFILE || errno == Errno.ENFILE)
                 {
                     if (!_descriptorReserve.ShedPendingConnections(_listenFd, MaxClientsReply))
@@ -256,8 +283,7 @@ internal sealed class ReactorLoop : IDisposable
     /// <summary>Best-effort error line to a connection that will not be served, then close.</summary>
     private void Refuse(int fd, ReadOnlySpan<byte> reply)
     {
-        Sockets.Send(fd, reply);
-        Sockets.Close(fd);
+        Sockets.SendAndClose(fd, reply);
         Stats.ConnectionsRejected++;
     }
 
@@ -265,6 +291,15 @@ internal sealed class ReactorLoop : IDisposable
 
     private void ReadFrom(Connection connection)
     {
+        if (!CanParse(connection))
+        {
+            // Not watched for input, yet reported: an error or hang-up, which every backend reports
+            // regardless of interest. A reset peer must be closed now, or a level-triggered wait would
+            // return at once, every time, until the connection is resumed.
+            if (Sockets.PendingError(connection.Fd) != 0)
+                Close(connection);
+            return;
+        }
         bool drainToEagain = _multiplexer.IsEdgeTriggered;
         for (int reads = 0; reads < _options.ReadBudget; reads++)
         {
@@ -407,13 +442,14 @@ internal sealed class ReactorLoop : IDisposable
     {
         if (_readAgain.Count == 0)
             return;
-        Connection[] pending = [.. _readAgain];
-        _readAgain.Clear();
-        foreach (Connection connection in pending)
+        // Swap lists: ReadFrom may queue a connection again for the next iteration.
+        (_readAgain, _readingAgain) = (_readingAgain, _readAgain);
+        foreach (Connection connection in _readingAgain)
         {
             if (!connection.Closed)
                 ReadFrom(connection);
         }
+        _readingAgain.Clear();
     }
 
     // ---------------------------------------------------------------- replies and tasks

@@ -86,12 +86,34 @@ public sealed class FaultTests
         await using var server = new TestServer();
         using RawConnection observer = server.Connect();
         using (RawConnection leaver = server.Connect())
+        {
             leaver.SendCommand("RUN", "sleep", "100");
-        await Task.Delay(300);
-        string info = Info(observer);
-        Assert.Contains("tasks_in_progress:0\r\n", info);
-        Assert.Contains("connected_clients:1\r\n", info);
+            await WaitUntil(() => Info(observer).Contains("tasks_in_progress:1\r\n"));
+        }
+        await WaitUntil(() => Info(observer) is var info && info.Contains("tasks_in_progress:0\r\n") && info.Contains("connected_clients:1\r\n"));
+        Assert.Contains("tasks_completed:1\r\n", Info(observer));
     }
+
+    [Fact]
+    public async Task A_paused_connection_whose_peer_resets_is_closed_without_the_loop_spinning()
+    {
+        await using var server = new TestServer(new ServerOptions { MaxInflight = 1 });
+        using RawConnection observer = server.Connect();
+        RawConnection paused = server.Connect();
+        paused.Send([.. RawConnection.Encode("RUN", "sleep", "3000"), .. RawConnection.Encode("PING")]);
+        await WaitUntil(() => Info(observer).Contains("inflight_pauses:1\r\n"));
+        paused.Socket.LingerState = new LingerOption(true, 0);
+        paused.Dispose(); // RST while the server is not reading from it and its task still runs
+        await Task.Delay(200);
+        long before = Iterations(observer);
+        await Task.Delay(500);
+        long iterations = Iterations(observer) - before;
+        Assert.True(iterations < 100, $"{iterations} loop iterations in 0.5 s with nothing to do");
+        Assert.Contains("connected_clients:1\r\n", Info(observer)); // closed at once, not when its task ends
+    }
+
+    private static long Iterations(RawConnection client) =>
+        long.Parse(client.Call("INFO", "reactor").Split("\r\n").Single(l => l.StartsWith("loop_iterations:"))["loop_iterations:".Length..]);
 
     internal static string Info(RawConnection client) => client.Call("INFO");
 
