@@ -18,7 +18,8 @@ internal static class LoadArguments
           --idle N               extra connections opened and held idle       (default 0)
           --connect-rate N       new connections per second, reconnects too   (default unlimited)
           --threads N            load threads, each with its own multiplexer  (default 1)
-          --backend NAME         the threads' multiplexer: epoll, epoll-et…   (default epoll)
+          --backend NAME         multiplexer: epoll, epoll-et, poll, select,
+                                 io_uring                                     (default epoll)
         load shape
           -P, --pipeline N       requests in flight per connection            (default 1)
           --rate N               open loop: total requests per second, latency

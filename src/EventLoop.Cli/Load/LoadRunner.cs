@@ -18,6 +18,7 @@ public sealed record LoadProgress(double ElapsedSeconds, double RequestsPerSecon
 public static class LoadRunner
 {
     private const int SpareDescriptors = 32; // the runtime's own files, the JSON file, stdio
+    private const int SelectDescriptorLimit = 1024; // FD_SETSIZE
     private const long MaxBatchBytes = 256L * 1024 * 1024; // each thread holds pipeline × request bytes
 
     /// <summary>Runs a load until its bound; returns the report. Cancelling stops it early with what was measured.</summary>
@@ -93,6 +94,10 @@ public static class LoadRunner
                 $"{options.Connections} busy + {options.Idle} idle connections need about {needed} open files " +
                 $"({alreadyOpen} already open), but this process may open at most {limit} (the hard limit, ulimit -Hn). " +
                 "Lower -c or --idle, or raise the hard limit as root.");
+        if (options.Backend == "select" && needed > SelectDescriptorLimit)
+            throw new LoadSetupException(
+                $"--backend select watches descriptors below {SelectDescriptorLimit} only, and this run needs about {needed}: " +
+                "lower -c or --idle, or use another backend.");
     }
 
     private static async Task<IPEndPoint> ResolveAsync(string host, int port, CancellationToken cancellationToken)

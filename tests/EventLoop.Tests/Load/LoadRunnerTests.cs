@@ -28,6 +28,9 @@ public class LoadRunnerTests(RespServerFixture server)
     [InlineData(false, "epoll")]
     [InlineData(true, "epoll")]
     [InlineData(false, "epoll-et")]
+    [InlineData(false, "poll")]
+    [InlineData(false, "select")]
+    [InlineData(false, "io_uring")]
     public async Task After_the_warmup_the_load_threads_allocate_nothing_per_request(bool openLoop, string backend)
     {
         LoadReport report = await LoadRunner.RunAsync(Against(server.Port) with
@@ -40,6 +43,11 @@ public class LoadRunnerTests(RespServerFixture server)
         Assert.True(report.GeneratorAllocatedBytes < 1_000,
             $"{report.GeneratorAllocatedBytes} bytes allocated for {report.Requests} requests");
     }
+
+    [Fact]
+    public async Task Select_is_refused_for_more_descriptors_than_it_can_watch() =>
+        Assert.Contains("--backend select", (await Assert.ThrowsAsync<LoadSetupException>(
+            () => LoadRunner.RunAsync(Against(server.Port) with { Backend = "select", Connections = 1100 }))).Message);
 
     [Fact]
     public async Task An_unknown_backend_is_refused() =>
