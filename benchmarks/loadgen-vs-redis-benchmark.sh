@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Measures the measuring tool: `eventloop load` against redis-benchmark, both driving the same
+# redis-server with the same connections and pipeline depth (PING, multibulk).
+#
+#   benchmarks/loadgen-vs-redis-benchmark.sh                  comparison table (A B A B, medians)
+#   benchmarks/loadgen-vs-redis-benchmark.sh --c10k [--port P] 10,000 connections from one process
+#
+# The server is pinned to CPU 0 and the generators to CPU 1 (taskset), so they do not share a core.
+# Environment: ROUNDS (default 3), SECONDS_PER_RUN (default 3), WARMUP (eventloop only, default 1s).
+# Everything targets 127.0.0.1 and stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-3}
+WARMUP=${WARMUP:-1s}
+CONFIGS=("50 1" "50 16" "1000 1")   # connections, pipeline
+LOADGEN=artifacts/bin/eventloop
+WORK=$(mktemp -d)
+SERVER_PID=
+
+die() { echo "loadgen-vs-redis-benchmark: $*" >&2; exit 1; }
+
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ensure_tools() {
+  if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    [ "$(id -u)" -eq 0 ] || die "redis-server and redis-benchmark are missing: apt-get install redis-server redis-tools"
+    apt-get install -y -qq redis-server redis-tools >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && apt-get install -y -qq redis-server redis-tools >/dev/null; } \
+      || die "could not install redis-server and redis-tools"
+  fi
+  command -v taskset >/dev/null || die "taskset (util-linux) is missing"
+  [ -x "$LOADGEN" ] || ./build.sh >/dev/null || die "build failed"
+  ulimit -n "$(ulimit -Hn)"   # redis sizes maxclients to the open-file limit
+}
+
+# A port on 127.0.0.1 where nothing listens.
+free_port() {
+  local port
+  for port in $(shuf -i 20000-60000 -n 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+  die "no free port found"
+}
+
+start_redis() {
+  local port=$1
+  taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    --maxclients 19000 --tcp-backlog 4096 --logfile "$WORK/redis.log" &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && return
+    sleep 0.05
+  done
+  die "redis-server did not start (see $WORK/redis.log)"
+}
+
+# Requests for about SECONDS_PER_RUN seconds, from a quick probe of the rate.
+requests_for() {
+  local port=$1 connections=$2 pipeline=$3 rps
+  rps=$(taskset -c 1 redis-benchmark -p "$port" -t ping_mbulk -n 20000 -c "$connections" -P "$pipeline" --csv \
+        | awk -F'"' '/PING_MBULK/ { print int($4) }')
+  echo $(( rps * SECONDS_PER_RUN ))
+}
+
+# Prints "rps p50_ms" for one redis-benchmark run.
+run_redis_benchmark() {
+  local port=$1 connections=$2 pipeline=$3 requests=$4
+  taskset -c 1 redis-benchmark -p "$port" -t ping_mbulk -n "$requests" -c "$connections" -P "$pipeline" --csv \
+    | awk -F'"' '/PING_MBULK/ { print $4, $10 }'
+}
+
+# Prints "rps p50_ms" for one eventloop load run (same measured request count, plus a warm-up).
+run_eventloop_load() {
+  local port=$1 connections=$2 pipeline=$3 requests=$4
+  taskset -c 1 "$LOADGEN" load --port "$port" -c "$connections" -P "$pipeline" -n "$requests" \
+    --warmup "$WARMUP" --json "$WORK/load.json" >/dev/null 2>"$WORK/load.err" \
+    || die "eventloop load failed: $(cat "$WORK/load.err")"
+  json_number throughput_rps "$WORK/load.json" | tr '\n' ' '
+  awk '/"latency_us"/ { inside = 1 } inside && /"p50"/ { sub(/.*: */, ""); printf "%.3f\n", $0 / 1000; exit }' "$WORK/load.json"
+}
+
+json_number() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p" "$2" | head -1; }
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+compare() {
+  local port
+  port=$(free_port)
+  start_redis "$port"
+  echo "redis-server $(redis-server --version | awk '{ print $3 }' | cut -d= -f2) on 127.0.0.1:$port (CPU 0);" \
+       "generators on CPU 1; PING multibulk; $ROUNDS rounds A B A B, medians; eventloop warm-up $WARMUP"
+  printf '\n| %-7s | %-8s | %-15s | %-15s | %-13s | %-17s | %-17s |\n' \
+    connections pipeline "redis-benchmark" "eventloop load" "rps ratio" "p50 redis-bench" "p50 eventloop"
+  printf '|---|---|---|---|---|---|---|\n'
+  local config connections pipeline requests round
+  for config in "${CONFIGS[@]}"; do
+    read -r connections pipeline <<<"$config"
+    requests=$(requests_for "$port" "$connections" "$pipeline")
+    : >"$WORK/a" ; : >"$WORK/b"
+    for round in $(seq "$ROUNDS"); do
+      run_redis_benchmark "$port" "$connections" "$pipeline" "$requests" >>"$WORK/a"
+      run_eventloop_load "$port" "$connections" "$pipeline" "$requests" >>"$WORK/b"
+    done
+    local a_rps b_rps a_p50 b_p50
+    a_rps=$(awk '{ print $1 }' "$WORK/a" | median); a_p50=$(awk '{ print $2 }' "$WORK/a" | median)
+    b_rps=$(awk '{ print $1 }' "$WORK/b" | median); b_p50=$(awk '{ print $2 }' "$WORK/b" | median)
+    printf '| %-11s | %-8s | %15.0f | %15.0f | %13.2f | %14.3f ms | %14.3f ms |\n' \
+      "$connections" "$pipeline" "$a_rps" "$b_rps" "$(echo "$b_rps $a_rps" | awk '{ print $1 / $2 }')" "$a_p50" "$b_p50"
+  done
+  echo
+  echo "requests per run: about ${SECONDS_PER_RUN}s worth at the probed rate; rps ratio = eventloop / redis-benchmark"
+}
+
+# 10,000 busy connections from one process for a few seconds: all connected, all answered, RSS, CPU.
+c10k() {
+  local port=${1:-}
+  if [ -z "$port" ]; then
+    port=$(free_port)
+    start_redis "$port"
+    echo "redis-server on 127.0.0.1:$port (CPU 0, maxclients 19000)"
+  fi
+  taskset -c 1 "$LOADGEN" load --port "$port" -c 10000 -P 1 -d 5 --warmup 2s --timeout 20s \
+    --json "$WORK/c10k.json" >"$WORK/c10k.txt" 2>"$WORK/c10k.err" &
+  local pid=$! peak_kb=0 kb
+  while kill -0 "$pid" 2>/dev/null; do
+    kb=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
+    [ "${kb:-0}" -gt "$peak_kb" ] && peak_kb=$kb
+    cpu_ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo "${cpu_ticks:-0}")
+    sleep 0.2
+  done
+  wait "$pid" || die "eventloop load failed: $(cat "$WORK/c10k.err")"
+  cat "$WORK/c10k.txt"
+  local connects answered errors
+  connects=$(json_number peak_open_connections "$WORK/c10k.json")
+  answered=$(json_number answered_connections "$WORK/c10k.json")
+  errors=$(json_number errors "$WORK/c10k.json")
+  echo
+  echo "c10k: peak open $connects of 10000, answered $answered of 10000, errors $errors;" \
+       "generator peak RSS $((peak_kb / 1024)) MiB, CPU $(awk -v t="$cpu_ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }') s"
+  [ "$connects" = 10000 ] && [ "$answered" = 10000 ] && [ "$errors" = 0 ] || die "not every connection was made and answered"
+}
+
+ensure_tools
+case "${1:-}" in
+  "") compare ;;
+  --c10k)
+    port=
+    [ "${2:-}" = --port ] && port=${3:?--port needs a value}
+    c10k "$port" ;;
+  *) die "usage: $0 [--c10k [--port PORT]]" ;;
+esac

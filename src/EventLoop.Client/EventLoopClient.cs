@@ -1,0 +1,303 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Text;
+
+namespace EventLoop.Client;
+
+/// <summary>
+/// An asynchronous RESP2 client over one TCP connection, for EventLoop or any RESP server.
+/// </summary>
+/// <remarks>
+/// <para>Calls are pipelined: any number may be outstanding at once, from any number of threads.
+/// Each call's request is queued for sending in the same step as its place in the reply queue, so
+/// replies, which carry no ids in RESP, are matched to calls in the order they were made.</para>
+/// <para>Errors: <see cref="ExecuteAsync(string[])"/> returns error replies as values of kind
+/// <see cref="RespKind.Error"/>; the typed helpers (<see cref="PingAsync"/>, <see cref="RunAsync"/>,
+/// <see cref="InfoAsync"/>) throw <see cref="RespErrorException"/> instead. When the connection
+/// is lost, every pending call and every later call fails with <see cref="RespConnectionException"/>.</para>
+/// <para>Cancellation: a request cannot be taken back once it is queued for the wire, so cancelling
+/// a call cancels its task while the server still runs the command; its reply is read and discarded
+/// when it comes, and the calls behind it keep their replies.</para>
+/// <para>Thread-safe. Two background loops own the socket: one sends, one receives.</para>
+/// </remarks>
+public sealed class EventLoopClient : IAsyncDisposable
+{
+    private readonly Socket _socket;
+    private readonly string _endpoint;
+    // Requests are encoded into this pipe under _gate and sent by SendLoop: concurrent callers'
+    // requests leave together in one send, and no caller waits for the socket.
+    private readonly Pipe _outbox = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
+    private readonly Lock _gate = new();
+    private readonly Queue<PendingCall> _pending = new(); // guarded by _gate, in wire order
+    private RespConnectionException? _failure;             // guarded by _gate; set once
+    private readonly PipeReader _input;
+    private readonly Task _sendLoop;
+    private readonly Task _receiveLoop;
+
+    private EventLoopClient(Socket socket, string endpoint)
+    {
+        _socket = socket;
+        _endpoint = endpoint;
+        _input = PipeReader.Create(new NetworkStream(socket, ownsSocket: false));
+        _sendLoop = Task.Run(SendLoopAsync);
+        _receiveLoop = Task.Run(ReceiveLoopAsync);
+    }
+
+    /// <summary>Connects to a RESP server.</summary>
+    /// <exception cref="RespConnectionException">The connection could not be made (the inner exception says why).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public static async Task<EventLoopClient> ConnectAsync(string host, int port, CancellationToken cancellationToken = default)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new RespConnectionException($"could not connect to {host}:{port}: {e.Message}", e);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        return new EventLoopClient(socket, $"{host}:{port}");
+    }
+
+    /// <summary>Sends a command (its name and arguments as text, sent as UTF-8) and returns the reply, error replies included.</summary>
+    /// <exception cref="RespConnectionException">The connection is lost or closed.</exception>
+    public Task<RespValue> ExecuteAsync(params string[] arguments) => ExecuteAsync(Utf8(arguments), CancellationToken.None);
+
+    /// <summary>Sends a command given as raw arguments and returns the reply, error replies included.</summary>
+    /// <param name="arguments">The command name and its arguments; the memory is encoded before this returns.</param>
+    /// <param name="cancellationToken">Cancels the wait for the reply (see the remarks on <see cref="EventLoopClient"/>).</param>
+    /// <exception cref="RespConnectionException">The connection is lost or closed.</exception>
+    /// <exception cref="OperationCanceledException">The call was cancelled.</exception>
+    public Task<RespValue> ExecuteAsync(ReadOnlyMemory<byte>[] arguments, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        if (arguments.Length == 0)
+            throw new ArgumentException("a command needs at least its name", nameof(arguments));
+        if (cancellationToken.IsCancellationRequested)
+            return Task.FromCanceled<RespValue>(cancellationToken);
+        var call = new PendingCall();
+        call.CancelWith(cancellationToken); // before the receive loop can see the call
+        lock (_gate)
+        {
+            if (_failure is not null)
+            {
+                call.Fail(_failure);
+                return call.Task;
+            }
+            _pending.Enqueue(call);
+            RespRequestEncoder.WriteCommand(_outbox.Writer, arguments);
+            // Never pauses (pauseWriterThreshold 0), so this completes at once: it only wakes SendLoop.
+            _outbox.Writer.FlushAsync().GetAwaiter().GetResult();
+        }
+        return call.Task;
+    }
+
+    /// <summary>Sends <c>PING</c>; returns the server's answer (normally <c>PONG</c>).</summary>
+    /// <exception cref="RespErrorException">The server answered with an error.</exception>
+    /// <exception cref="RespConnectionException">The connection is lost or closed.</exception>
+    public async Task<string> PingAsync() => (await ExecuteCheckedAsync(["PING"]).ConfigureAwait(false)).Text ?? "";
+
+    /// <summary>Runs a task on an EventLoop server (<c>RUN task args…</c>) and returns its result's bytes.</summary>
+    /// <returns>A bulk reply's payload; for a simple string or integer reply, its text as UTF-8; for null, an empty array.</returns>
+    /// <exception cref="RespErrorException">The task failed or does not exist.</exception>
+    /// <exception cref="RespConnectionException">The connection is lost or closed.</exception>
+    public async Task<byte[]> RunAsync(string task, params string[] arguments)
+    {
+        RespValue reply = await ExecuteCheckedAsync(["RUN", task, .. arguments]).ConfigureAwait(false);
+        return reply.Kind switch
+        {
+            RespKind.BulkString => reply.Bytes.ToArray(),
+            RespKind.Null or RespKind.Array => [],
+            _ => Encoding.UTF8.GetBytes(reply.Text ?? ""),
+        };
+    }
+
+    /// <summary>Sends <c>INFO</c>, or <c>INFO section</c>, and returns the text.</summary>
+    /// <exception cref="RespErrorException">The server answered with an error.</exception>
+    /// <exception cref="RespConnectionException">The connection is lost or closed.</exception>
+    public async Task<string> InfoAsync(string? section = null)
+    {
+        string[] command = section is null ? ["INFO"] : ["INFO", section];
+        return (await ExecuteCheckedAsync(command).ConfigureAwait(false)).Text ?? "";
+    }
+
+    /// <summary>Closes the connection. Calls still pending fail with <see cref="RespConnectionException"/>.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        Fail(new RespConnectionException($"the client for {_endpoint} was disposed"));
+        await Task.WhenAll(_sendLoop, _receiveLoop).ConfigureAwait(false);
+        _socket.Dispose();
+    }
+
+    private async Task<RespValue> ExecuteCheckedAsync(string[] arguments)
+    {
+        RespValue reply = await ExecuteAsync(Utf8(arguments), CancellationToken.None).ConfigureAwait(false);
+        return reply.IsError ? throw new RespErrorException(reply.Text ?? "") : reply;
+    }
+
+    private static ReadOnlyMemory<byte>[] Utf8(string[] arguments)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        return Array.ConvertAll(arguments, a => (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes(a));
+    }
+
+    private async Task SendLoopAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await _outbox.Reader.ReadAsync().ConfigureAwait(false);
+                foreach (ReadOnlyMemory<byte> segment in result.Buffer)
+                    await SendAllAsync(segment).ConfigureAwait(false);
+                _outbox.Reader.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                    return;
+            }
+        }
+        catch (Exception e)
+        {
+            Fail(new RespConnectionException($"sending to {_endpoint} failed: {e.Message}", e));
+        }
+        finally
+        {
+            await _outbox.Reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task SendAllAsync(ReadOnlyMemory<byte> bytes)
+    {
+        while (!bytes.IsEmpty)
+            bytes = bytes[await _socket.SendAsync(bytes, SocketFlags.None).ConfigureAwait(false)..];
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        var framer = new ReplyFramer();
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await _input.ReadAsync().ConfigureAwait(false);
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                while (framer.TryTake(ref buffer, out ReadOnlySequence<byte> reply))
+                    Deliver(RespValueParser.Parse(reply));
+                _input.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted)
+                {
+                    Fail(new RespConnectionException($"{_endpoint} closed the connection"));
+                    return;
+                }
+            }
+        }
+        catch (Exception e) when (e is FormatException or InvalidOperationException)
+        {
+            Fail(new RespConnectionException($"protocol error from {_endpoint}: {e.Message}", e));
+        }
+        catch (Exception e)
+        {
+            Fail(new RespConnectionException($"receiving from {_endpoint} failed: {e.Message}", e));
+        }
+        finally
+        {
+            await _input.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private void Deliver(RespValue reply)
+    {
+        PendingCall? call;
+        lock (_gate)
+            _pending.TryDequeue(out call);
+        if (call is null)
+            throw new InvalidOperationException($"a reply came with no request waiting for it: {reply}");
+        call.Complete(reply);
+    }
+
+    /// <summary>Records the first failure, fails every pending call with it, and closes the socket.</summary>
+    private void Fail(RespConnectionException failure)
+    {
+        PendingCall[] orphans;
+        lock (_gate)
+        {
+            if (_failure is not null)
+                return;
+            _failure = failure;
+            orphans = [.. _pending];
+            _pending.Clear();
+            _outbox.Writer.Complete();
+        }
+        foreach (PendingCall call in orphans)
+            call.Fail(failure);
+        // Shutdown wakes both loops; the socket is disposed in DisposeAsync once they have ended.
+        try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
+    }
+
+    /// <summary>Finds reply boundaries in the receive buffer, remembering how far it scanned between reads.</summary>
+    private struct ReplyFramer
+    {
+        private RespReplyReader _reader;
+        private long _scanned; // bytes of the current buffer already fed to _reader
+
+        public bool TryTake(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> reply)
+        {
+            long offset = _scanned;
+            foreach (ReadOnlyMemory<byte> segment in buffer.Slice(_scanned))
+            {
+                RespReadStatus status = _reader.Read(segment.Span, out int consumed, out _);
+                offset += consumed;
+                if (status == RespReadStatus.Malformed)
+                    throw new FormatException("the server sent bytes that are not a RESP2 reply");
+                if (status == RespReadStatus.Complete)
+                {
+                    reply = buffer.Slice(0, offset);
+                    buffer = buffer.Slice(offset);
+                    _scanned = 0;
+                    return true;
+                }
+            }
+            _scanned = offset;
+            reply = default;
+            return false;
+        }
+    }
+
+    /// <summary>One call waiting for its reply; completed by the receive loop, or cancelled, or failed.</summary>
+    private sealed class PendingCall
+    {
+        private readonly TaskCompletionSource<RespValue> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private CancellationTokenRegistration _cancellation;
+
+        public Task<RespValue> Task => _completion.Task;
+
+        public void CancelWith(CancellationToken token)
+        {
+            if (token.CanBeCanceled)
+                _cancellation = token.Register(static state =>
+                {
+                    var (call, t) = ((PendingCall, CancellationToken))state!;
+                    call._completion.TrySetCanceled(t);
+                }, (this, token));
+        }
+
+        public void Complete(RespValue reply)
+        {
+            _completion.TrySetResult(reply); // false when cancelled: the reply is discarded
+            _cancellation.Dispose();
+        }
+
+        public void Fail(Exception failure)
+        {
+            _completion.TrySetException(failure);
+            _cancellation.Dispose();
+        }
+    }
+}
