@@ -92,7 +92,7 @@ now() { date +%s.%N; }
 
 sleep_until() { # absolute time in seconds since the epoch
   local left
-  left=$(awk -v t="$1" -v n="$(now)" 'BEGIN { d = t - n; print (d > 0 ? d : 0) }')
+  left=$(awk -v t="$1" -v n="$(now)" 'BEGIN { d = t - n; printf "%.3f", (d > 0 ? d : 0) }')
   sleep "$left"
 }
 
@@ -146,15 +146,15 @@ run_case() { # server case
   # The window starts once every connection is open and the warm-up is over, and ends before the
   # generator stops sending, so it holds steady load only.
   local deadline
-  deadline=$(awk -v t="$t0" 'BEGIN { print t + 30 }')
+  deadline=$(awk -v t="$t0" 'BEGIN { printf "%.3f", t + 30 }')
   while [ "$(open_sockets "$server_pid")" -le $((busy + idle)) ]; do
     awk -v d="$deadline" -v n="$(now)" 'BEGIN { exit !(n > d) }' && die "$server: $((busy + idle)) connections not open after 30 s"
     sleep 0.2
   done
-  sleep_until "$(awk -v t="$t0" -v w="$warmup" 'BEGIN { print t + w }')"
+  sleep_until "$(awk -v t="$t0" -v w="$warmup" 'BEGIN { printf "%.3f", t + w }')"
   local first last
   first=$(snapshot "$server" "$port")
-  sleep_until "$(awk -v t="$t0" -v w="$warmup" -v d="$duration" 'BEGIN { print t + w + d - 1 }')"
+  sleep_until "$(awk -v t="$t0" -v w="$warmup" -v d="$duration" 'BEGIN { printf "%.3f", t + w + d - 1 }')"
   last=$(snapshot "$server" "$port")
   wait "$load_pid" || die "$server: the load generator failed: $(tail -5 "$log.load.txt")"
   load_pid=""

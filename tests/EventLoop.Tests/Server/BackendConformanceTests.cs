@@ -89,6 +89,51 @@ public sealed class BackendConformanceTests
         }
     }
 
+    /// <summary>
+    /// More connections wait in the backlog than one readiness event may accept: edge-triggered epoll
+    /// announces the listener once for all of them, so the reactor must come back for the rest itself.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task A_burst_of_connections_beyond_the_accept_budget_is_accepted_in_full(string backend)
+    {
+        await using var server = new GatedServer(backend, new ServerOptions { AcceptBudget = 2 });
+        using RawConnection nudge = server.Connect();
+        server.HoldAtNextWait(nudge);
+        var burst = Enumerable.Range(0, 7).Select(_ => server.Connect()).ToList();
+        try
+        {
+            server.Gate.Release();
+            for (int i = 0; i < burst.Count; i++)
+                Assert.Equal(Bulk($"burst-{i}"), burst[i].Call("ECHO", $"burst-{i}"));
+            Assert.Equal("+PONG\r\n", nudge.ReadReply());
+        }
+        finally
+        {
+            burst.ForEach(c => c.Dispose());
+        }
+    }
+
+    /// <summary>
+    /// A pipeline that arrived whole before the wait, longer than one readiness event may read (one read of
+    /// 64 KiB here): edge-triggered epoll reports it once, so the reactor must come back for the rest itself.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task A_pipeline_longer_than_the_read_budget_is_answered_in_full(string backend)
+    {
+        await using var server = new GatedServer(backend, new ServerOptions { ReadBudget = 1 });
+        using RawConnection nudge = server.Connect();
+        using RawConnection client = server.Connect();
+        const int pings = 16 * 1024; // 96 KiB: more than one read, less than the socket buffers hold unread
+        client.Socket.SendTimeout = 10_000;
+        server.HoldAtNextWait(nudge);
+        client.Send(string.Concat(Enumerable.Repeat("PING\r\n", pings)));
+        server.Gate.Release();
+        Assert.Equal(string.Concat(Enumerable.Repeat("+PONG\r\n", pings)), client.ReadString(pings * "+PONG\r\n".Length));
+        Assert.Equal("+PONG\r\n", nudge.ReadReply());
+    }
+
     [Theory]
     [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
     public async Task A_full_ring_stalls_and_recovers_without_loss(string backend)

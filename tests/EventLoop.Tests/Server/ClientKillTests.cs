@@ -1,8 +1,5 @@
-using System.Collections.Concurrent;
 using EventLoop.Multiplexing;
 using EventLoop.Native;
-using EventLoop.Reactor;
-using EventLoop.Tasks;
 using EventLoop.Tests.Multiplexing;
 using Tmds.Linux;
 using static Tmds.Linux.LibC;
@@ -49,54 +46,40 @@ public sealed class ClientKillTests
     public async Task A_client_killed_by_an_earlier_event_of_the_same_batch_is_not_touched_again(string backend)
     {
         const int rounds = 200;
-        var log = new ConcurrentQueue<string>();
-        var gate = new GatedMultiplexer(MultiplexerFactory.Create(backend));
-        var reactor = new ReactorLoop(new ServerOptions { Port = 0, Backend = backend }, new TaskRegistry().AddBuiltInTasks(), gate, log.Enqueue);
-        reactor.Start();
-        try
+        await using var server = new GatedServer(backend);
+        using RawConnection nudge = server.Connect();
+        for (int round = 0; round < rounds; round++)
         {
-            using RawConnection nudge = RawConnection.Open(reactor.Port);
-            for (int round = 0; round < rounds; round++)
-            {
-                using RawConnection a = RawConnection.Open(reactor.Port);
-                (long idA, int fdA) = (ClientId(a), gate.NewestDescriptor);
-                using RawConnection b = RawConnection.Open(reactor.Port);
-                (long idB, int fdB) = (ClientId(b), gate.NewestDescriptor);
+            using RawConnection a = server.Connect();
+            (long idA, int fdA) = (ClientId(a), server.Gate.NewestDescriptor);
+            using RawConnection b = server.Connect();
+            (long idB, int fdB) = (ClientId(b), server.Gate.NewestDescriptor);
 
-                gate.Hold();
-                nudge.SendCommand("PING"); // a reason for the reactor to loop to its next wait now
-                gate.WaitUntilHeld();
-                string cPayload = $"c{round}";
-                a.SendCommand("CLIENT", "KILL", "ID", idB.ToString());
-                // Where C arrives decides, on backends that report in arrival order, whether the stale event
-                // finds an empty slot or C already accepted into the killed client's number: alternate both.
-                RawConnection? early = round % 2 == 0 ? OpenAndSend(reactor.Port, "ECHO", cPayload) : null;
-                b.SendCommand("CLIENT", "KILL", "ID", idA.ToString());
-                using RawConnection c = early ?? OpenAndSend(reactor.Port, "ECHO", cPayload);
-                WaitUntilReadable(fdA, fdB);
-                ReadyEvent[] batch = gate.Release();
+            server.HoldAtNextWait(nudge);
+            string cPayload = $"c{round}";
+            a.SendCommand("CLIENT", "KILL", "ID", idB.ToString());
+            // Where C arrives decides, on backends that report in arrival order, whether the stale event
+            // finds an empty slot or C already accepted into the killed client's number: alternate both.
+            RawConnection? early = round % 2 == 0 ? OpenAndSend(server.Port, "ECHO", cPayload) : null;
+            b.SendCommand("CLIENT", "KILL", "ID", idA.ToString());
+            using RawConnection c = early ?? OpenAndSend(server.Port, "ECHO", cPayload);
+            WaitUntilReadable(fdA, fdB);
+            ReadyEvent[] batch = server.Gate.Release();
 
-                int positionA = Array.FindIndex(batch, e => e.Fd == fdA);
-                int positionB = Array.FindIndex(batch, e => e.Fd == fdB);
-                Assert.True(positionA >= 0 && positionB >= 0,
-                    $"round {round}: A (fd {fdA}) and B (fd {fdB}) were not reported in one batch: [{string.Join(", ", batch)}]");
-                (RawConnection killer, RawConnection killed) = positionA < positionB ? (a, b) : (b, a);
-                Assert.Equal(":1\r\n", killer.ReadReply());
-                Assert.Equal("", killed.ReadToClose());
-                Assert.Equal("+PONG\r\n", killer.Call("PING"));
-                Assert.Equal($"${cPayload.Length}\r\n{cPayload}\r\n", c.ReadReply());
-                Assert.Equal("$5\r\nagain\r\n", c.Call("ECHO", "again"));
-                Assert.Equal("+PONG\r\n", nudge.ReadReply());
-            }
-            Assert.False(reactor.Completion.IsCompleted, $"the reactor stopped: {reactor.Completion.Exception}");
-            Assert.DoesNotContain(log, line => line.Contains("unexpected error") || line.Contains("reactor failed"));
+            int positionA = Array.FindIndex(batch, e => e.Fd == fdA);
+            int positionB = Array.FindIndex(batch, e => e.Fd == fdB);
+            Assert.True(positionA >= 0 && positionB >= 0,
+                $"round {round}: A (fd {fdA}) and B (fd {fdB}) were not reported in one batch: [{string.Join(", ", batch)}]");
+            (RawConnection killer, RawConnection killed) = positionA < positionB ? (a, b) : (b, a);
+            Assert.Equal(":1\r\n", killer.ReadReply());
+            Assert.Equal("", killed.ReadToClose());
+            Assert.Equal("+PONG\r\n", killer.Call("PING"));
+            Assert.Equal($"${cPayload.Length}\r\n{cPayload}\r\n", c.ReadReply());
+            Assert.Equal("$5\r\nagain\r\n", c.Call("ECHO", "again"));
+            Assert.Equal("+PONG\r\n", nudge.ReadReply());
         }
-        finally
-        {
-            reactor.RequestStop();
-            await reactor.Completion.WaitAsync(TimeSpan.FromSeconds(10));
-            reactor.Dispose();
-        }
+        Assert.False(server.Reactor.Completion.IsCompleted, $"the reactor stopped: {server.Reactor.Completion.Exception}");
+        Assert.DoesNotContain(server.Log, line => line.Contains("unexpected error") || line.Contains("reactor failed"));
     }
 
     private static RawConnection OpenAndSend(int port, params string[] command)

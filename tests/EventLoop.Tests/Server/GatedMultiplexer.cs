@@ -8,8 +8,8 @@ namespace EventLoop.Tests.Server;
 /// </summary>
 /// <remarks>
 /// <see cref="Register"/>, <see cref="Unregister"/> and <see cref="Wait"/> run on the reactor thread;
-/// <see cref="Hold"/>, <see cref="WaitUntilHeld"/>, <see cref="Release"/> and <see cref="NewestDescriptor"/>
-/// are for the test thread. The two meet only through the events and one volatile field.
+/// <see cref="Hold"/>, <see cref="WaitUntilHeld"/>, <see cref="Release"/>, <see cref="Open"/> and
+/// <see cref="NewestDescriptor"/> are for the test thread. The two meet only through the events and one volatile field.
 /// </remarks>
 internal sealed class GatedMultiplexer(IMultiplexer inner) : IMultiplexer
 {
@@ -77,9 +77,12 @@ internal sealed class GatedMultiplexer(IMultiplexer inner) : IMultiplexer
         return _releasedBatch;
     }
 
+    /// <summary>Opens the gate without waiting for what the wait reports: a failed test must not leave the reactor parked.</summary>
+    public void Open() => _open.Set();
+
     public void Dispose()
     {
-        _open.Set(); // never leave a reactor parked
+        _open.Set();
         inner.Dispose();
     }
 }
