@@ -7,7 +7,7 @@
 #
 # Cases: busy connections send PING in a closed loop, one request in flight each; idle ones stay open.
 #   c50        50 busy
-#   c1000      1,000 busy
+#   c1000      1,000 busy              (select: n/a (FD_SETSIZE))
 #   idle800    100 busy + 800 idle     (900 connections: about what select can hold, since a .NET
 #                                       process already uses some 60 of the 1,024 FD_SETSIZE numbers)
 #   idle9900   100 busy + 9,900 idle   (10,000 connections; select: n/a (FD_SETSIZE))
@@ -15,9 +15,11 @@
 # Columns: throughput and p50/p99 latency from `eventloop load --json`. Server CPU µs per request:
 # utime+stime of the server process (/proc/PID/stat) over a window inside the measured period, divided
 # by the requests completed in it (throughput × window). Syscalls per request: the server's INFO
-# `syscalls` delta over the same window divided by its `total_commands_processed` delta (refserver has
-# no INFO: n/a). Raw results go to artifacts/bench/backends-TIMESTAMP/. Bounded: 23 runs of
-# warm-up + duration + about 2 s each (about 5 minutes with the defaults).
+# `syscalls` delta over the same window divided by its `total_commands_processed` delta; events per
+# wait and server CPU per wait (one loop iteration: the wait and the handling of what it reported)
+# from its `events_returned` and `loop_iterations` deltas (refserver has no INFO: n/a).
+# Raw results go to artifacts/bench/backends-TIMESTAMP/. Bounded: 22 runs of warm-up + duration +
+# about 2 s each (about 5 minutes with the defaults).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -84,8 +86,6 @@ case_label() {
 # utime + stime of a process in clock ticks (fields 14 and 15 of /proc/PID/stat, counted after the ")").
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 
-info_field() { redis-cli -p "$1" INFO 2>/dev/null | tr -d '\r' | awk -F: -v key="$2" '$1 == key { print $2 }'; }
-
 open_sockets() { find "/proc/$1/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
 
 now() { date +%s.%N; }
@@ -117,19 +117,23 @@ stop_server() {
   server_pid=""
 }
 
-snapshot() { # server port → "time cpu_ticks syscalls commands"
-  local syscalls=0 commands=0
-  if [ "$1" != refserver ]; then
-    syscalls=$(info_field "$2" syscalls)
-    commands=$(info_field "$2" total_commands_processed)
-  fi
-  echo "$(now) $(cpu_ticks "$server_pid") $syscalls $commands"
+snapshot() { # server port → "time cpu_ticks syscalls commands waits events"
+  local info="syscalls=0 total_commands_processed=0 loop_iterations=0 events_returned=0"
+  [ "$1" != refserver ] && info=$(redis-cli -p "$2" INFO reactor 2>/dev/null | tr -d '\r' | tr ':' '=')
+  local syscalls commands waits events
+  syscalls=$(sed -n 's/^syscalls=//p' <<<"$info")
+  waits=$(sed -n 's/^loop_iterations=//p' <<<"$info")
+  events=$(sed -n 's/^events_returned=//p' <<<"$info")
+  commands=0
+  [ "$1" != refserver ] && commands=$(redis-cli -p "$2" INFO stats 2>/dev/null | tr -d '\r' | sed -n 's/^total_commands_processed://p')
+  echo "$(now) $(cpu_ticks "$server_pid") ${syscalls:-0} ${commands:-0} ${waits:-0} ${events:-0}"
 }
 
 run_case() { # server case
   local server=$1 name=$2 busy idle
   read -r busy idle <<<"$(case_shape "$name")"
-  if [ "$server" = select ] && [ $((busy + idle)) -ge 1000 ] && [ "$idle" -gt 0 ]; then
+  # select watches descriptor numbers below 1,024, and a .NET process already holds some 60 of them.
+  if [ "$server" = select ] && [ $((busy + idle)) -gt 900 ]; then
     printf '%s\t%s\tn/a (FD_SETSIZE)\n' "$server" "$name" >>"$results"
     return
   fi
@@ -171,11 +175,14 @@ run_case() { # server case
     window = b[1] - a[1]
     cpu_us = (b[2] - a[2]) * 1e6 / hz / (rps * window)
     syscalls = (server == "refserver" || b[4] == a[4]) ? "n/a" : sprintf("%.2f", (b[3] - a[3]) / (b[4] - a[4]))
-    printf "%s\t%s\t%.0f\t%d\t%d\t%.2f\t%s\t%d\n", server, name, rps, p50, p99, cpu_us, syscalls, errors
+    per_wait = (server == "refserver" || b[5] == a[5]) ? "n/a" : sprintf("%.1f", (b[6] - a[6]) / (b[5] - a[5]))
+    cpu_wait = (server == "refserver" || b[5] == a[5]) ? "n/a" : sprintf("%.0f", (b[2] - a[2]) * 1e6 / hz / (b[5] - a[5]))
+    printf "%s\t%s\t%.0f\t%d\t%d\t%.2f\t%s\t%s\t%s\t%d\n", server, name, rps, p50, p99, cpu_us, syscalls, per_wait, cpu_wait, errors
   }' >>"$results"
 }
 
 : >"$results"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for name in $cases; do
   for server in $servers; do
     run_case "$server" "$name"
@@ -186,18 +193,19 @@ done
 cpu_model=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 echo
 echo "Machine: $(nproc) vCPU ($cpu_model), Linux $(uname -r); server on CPU 0, generator on CPU 1."
+echo "Load average before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running skews the figures)."
 echo "Command: benchmarks/backends.sh --duration $duration --warmup $warmup --servers ${servers// /,} --cases ${cases// /,}"
 echo "Raw results: $out"
 echo
-echo "| server | load | throughput (req/s) | p50 (µs) | p99 (µs) | server CPU (µs/req) | syscalls/req | errors |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|"
+echo "| server | load | throughput (req/s) | p50 (µs) | p99 (µs) | server CPU (µs/req) | syscalls/req | events/wait | server CPU (µs/wait) | errors |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 while IFS=$'\t' read -r server name rest; do
   label=$(case_label "$name")
   if [[ "$rest" == n/a* ]]; then
-    echo "| $server | $label | $rest | | | | | |"
+    echo "| $server | $label | $rest | | | | | | | |"
   else
-    IFS=$'\t' read -r rps p50 p99 cpu syscalls errors <<<"$rest"
-    echo "| $server | $label | $rps | $p50 | $p99 | $cpu | $syscalls | $errors |"
+    IFS=$'\t' read -r rps p50 p99 cpu syscalls per_wait cpu_wait errors <<<"$rest"
+    echo "| $server | $label | $rps | $p50 | $p99 | $cpu | $syscalls | $per_wait | $cpu_wait | $errors |"
   fi
 done <"$results"
 
