@@ -10,6 +10,7 @@
 #   c1000      1,000 busy              (select: n/a (FD_SETSIZE))
 #   idle800    100 busy + 800 idle     (900 connections: about what select can hold, since a .NET
 #                                       process already uses some 60 of the 1,024 FD_SETSIZE numbers)
+#   idle2900   100 busy + 2,900 idle   (3,000 connections; select: n/a (FD_SETSIZE))
 #   idle9900   100 busy + 9,900 idle   (10,000 connections; select: n/a (FD_SETSIZE))
 #
 # Columns: throughput and p50/p99 latency from `eventloop load --json`. Server CPU µs per request:
@@ -18,15 +19,15 @@
 # `syscalls` delta over the same window divided by its `total_commands_processed` delta; events per
 # wait and server CPU per wait (one loop iteration: the wait and the handling of what it reported)
 # from its `events_returned` and `loop_iterations` deltas (refserver has no INFO: n/a).
-# Raw results go to artifacts/bench/backends-TIMESTAMP/. Bounded: 22 runs of warm-up + duration +
-# about 2 s each (about 5 minutes with the defaults).
+# Raw results go to artifacts/bench/backends-TIMESTAMP/. Bounded: 27 runs of warm-up + duration +
+# about 2 s each (about 6 minutes with the defaults).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=8
 warmup=3
 servers="epoll epoll-et poll select io_uring refserver"
-cases="c50 c1000 idle800 idle9900"
+cases="c50 c1000 idle800 idle2900 idle9900"
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -69,6 +70,7 @@ case_shape() { # busy idle
     c50) echo "50 0" ;;
     c1000) echo "1000 0" ;;
     idle800) echo "100 800" ;;
+    idle2900) echo "100 2900" ;;
     idle9900) echo "100 9900" ;;
     *) die "unknown case '$1'" ;;
   esac
@@ -79,6 +81,7 @@ case_label() {
     c50) echo "50 busy" ;;
     c1000) echo "1,000 busy" ;;
     idle800) echo "100 busy + 800 idle" ;;
+    idle2900) echo "100 busy + 2,900 idle" ;;
     idle9900) echo "100 busy + 9,900 idle" ;;
   esac
 }
@@ -209,7 +212,7 @@ while IFS=$'\t' read -r server name rest; do
   fi
 done <"$results"
 
-for name in idle800 idle9900; do
+for name in idle800 idle2900 idle9900; do
   epoll_cpu=$(awk -F'\t' -v n="$name" '$1 == "epoll" && $2 == n { print $6 }' "$results")
   [ -n "$epoll_cpu" ] || continue
   echo
