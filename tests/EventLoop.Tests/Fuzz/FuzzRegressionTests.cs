@@ -21,10 +21,11 @@ public sealed class FuzzRegressionTests
         using RawConnection filler = server.Connect();
         RawConnection victim = server.Connect();
 
-        blocker.SendCommand("RUN", "spin", "1500000"); // holds one worker for 1.5 s
-        await WaitForInfo(observer, "tasks_in_progress:1", "ring_depth:0");
-        victim.SendCommand("RUN", "spin", "300000"); // holds the other for 0.3 s
-        await WaitForInfo(observer, "tasks_in_progress:2", "ring_depth:0");
+        // Waits look for counters that only grow, so a slow machine cannot miss a short-lived state.
+        blocker.SendCommand("RUN", "spin", "5000000"); // holds one worker for 5 s
+        await WaitForInfo(observer, "tasks_submitted:1", "ring_depth:0");
+        victim.SendCommand("RUN", "spin", "2500000"); // holds the other for 2.5 s
+        await WaitForInfo(observer, "tasks_submitted:2", "ring_depth:0");
         filler.Send([.. RawConnection.Encode("RUN", "spin", "500000"), .. RawConnection.Encode("RUN", "spin", "500000"),
             .. RawConnection.Encode("RUN", "spin", "500000")]); // two fill the ring, the third stalls first in line
         await WaitForInfo(observer, "ring_depth:2", "stalled_clients:1");
@@ -51,8 +52,8 @@ public sealed class FuzzRegressionTests
         await using var server = new TestServer(new ServerOptions { MaxInflight = 1 });
         using RawConnection observer = server.Connect();
         RawConnection victim = server.Connect();
-        victim.Send([.. RawConnection.Encode("RUN", "sleep", "1500"), .. RawConnection.Encode("PING")]); // paused after the sleep
-        await WaitForInfo(observer, "tasks_in_progress:1");
+        victim.Send([.. RawConnection.Encode("RUN", "sleep", "2000"), .. RawConnection.Encode("PING")]); // paused after the sleep
+        await WaitForInfo(observer, "tasks_submitted:1", "inflight_pauses:1");
         victim.Socket.LingerState = new LingerOption(true, 0);
         victim.Dispose();
         await Task.Delay(100);
