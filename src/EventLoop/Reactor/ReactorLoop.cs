@@ -45,6 +45,7 @@ internal sealed class ReactorLoop : IDisposable
     private readonly TimerQueue _timers = new();
     private readonly Action<string> _log;
     private readonly byte[] _readBuffer = new byte[ReadBufferSize];
+    private readonly ReactorArrayPool _buffers = new();
     private readonly ReadyEvent[] _events = new ReadyEvent[MaxEventsPerWait];
     private readonly List<Connection> _flushList = [];
     private List<Connection> _readAgain = [];
@@ -114,6 +115,9 @@ internal sealed class ReactorLoop : IDisposable
     public DateTime StartedAt { get; }
 
     public long WakeSignals => _wakeup.Signals;
+
+    /// <summary>Connection buffers kept for reuse by the reactor's pool.</summary>
+    public int PooledBuffers => _buffers.Retained;
 
     public double OpsPerSecond => _opsPerSecond.Current;
 
@@ -275,7 +279,7 @@ internal sealed class ReactorLoop : IDisposable
         Sockets.SetNoDelay(fd);
         if (fd >= _connections.Length)
             Array.Resize(ref _connections, Math.Max(fd + 1, _connections.Length * 2));
-        _connections[fd] = new Connection(fd, ++_nextConnectionId, _now) { Authenticated = _options.RequirePass is null };
+        _connections[fd] = new Connection(fd, ++_nextConnectionId, _now, _buffers) { Authenticated = _options.RequirePass is null };
         Stats.ConnectedClients++;
         Stats.ConnectionsAccepted++;
     }
