@@ -182,6 +182,7 @@ internal sealed class ReactorLoop : IDisposable
             AcceptPending();
         DrainCompletions();
         RetryStalled();
+        _workers.WakeWorkersForQueuedItems();
         if (_stopRequested && !_stopping)
             BeginStop();
         _timers.RunDue(_now);

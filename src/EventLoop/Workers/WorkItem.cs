@@ -96,8 +96,12 @@ internal sealed class WorkItem
         return _argumentBytes.WrittenMemory[start.._argumentEnds[index]];
     }
 
-    /// <summary>Runs the task on the calling worker; completes now, or later from the awaited task's continuation.</summary>
-    public void Run(WorkerPool pool, CancellationToken abort)
+    /// <summary>
+    /// Runs the task on the calling worker. Returns true when it finished here (the worker then hands it
+    /// back); false when an asynchronous handler is still awaiting, in which case its continuation hands it
+    /// back through <see cref="WorkerPool.Complete"/>.
+    /// </summary>
+    public bool Run(WorkerPool pool, CancellationToken abort)
     {
         Volatile.Write(ref _startedAt, Stopwatch.GetTimestamp());
         Reply.ClearWithHeadroom(BulkHeaderRoom);
@@ -116,7 +120,7 @@ internal sealed class WorkItem
                     _pendingAsync = pending;
                     _pool = pool;
                     pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onAsyncCompleted);
-                    return;
+                    return false;
                 }
                 pending.GetAwaiter().GetResult();
             }
@@ -126,7 +130,7 @@ internal sealed class WorkItem
         {
             SetFailure(failure);
         }
-        pool.Complete(this);
+        return true;
     }
 
     /// <summary>Prepares the item to carry a reply produced on the reactor (behind earlier pending replies).</summary>
