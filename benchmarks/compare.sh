@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # EventLoop against redis-server under redis-benchmark, side by side in one run.
 #
-#   benchmarks/compare.sh              3 interleaved rounds (about 6-8 minutes)
+#   benchmarks/compare.sh              3 interleaved rounds (3-8 minutes; 7 on a busy 2-core machine)
 #   ROUNDS=5 benchmarks/compare.sh     more rounds
 #
 # Both servers are pinned to CPU 0, redis-benchmark to CPU 1. Cells: PING (multibulk) on both, and

@@ -7,7 +7,9 @@
 #   hold:  connect 10,000 times one after the other and keep every connection open;
 #   close: connect and close at once, 10,000 times.
 # The time runs until the server answers a PING sent after the last connect, so it includes the
-# server accepting all of them. TcpExtListenOverflows / TcpExtListenDrops (system-wide counters, from
+# server accepting all of them. The client runs on CPU 1, the servers on CPU 0. A first "floor" row
+# runs the same storm against the least possible server (a blocking accept loop in the helper): what
+# the kernel and the client cost on this machine at that moment. TcpExtListenOverflows / TcpExtListenDrops (system-wide counters, from
 # nstat) are read before and after each run: any increase means SYNs were dropped on a full accept queue.
 # Servers run with their defaults apart from max clients: EventLoop backlog 4096, Redis tcp-backlog 511.
 set -euo pipefail
@@ -43,23 +45,26 @@ wait_for_clients_below() {
   die "the server on port $1 kept its clients"
 }
 
-# Runs both patterns against the server on port $1; prints one table row per pattern.
+# Runs both patterns against port $2 ("floor": the helper's own accept loop); prints a table row each.
 storm() {
   local name=$1 port=$2 mode drops_before drops_after times
-  # Warm-up: the accept and close paths run once before the clock does (JIT for EventLoop).
-  artifacts/bench/connect_storm "$port" 1000 close >/dev/null
-  wait_for_clients_below "$port" 1
+  if [ "$port" != floor ]; then
+    # Warm-up: the accept and close paths run once before the clock does (JIT for EventLoop).
+    taskset -c 1 artifacts/bench/connect_storm "$port" 1000 close >/dev/null
+    wait_for_clients_below "$port" 1
+  fi
   for mode in hold close; do
     drops_before=$(listen_drops)
-    times=$(artifacts/bench/connect_storm "$port" "$COUNT" "$mode") || die "$name: the $mode storm failed"
+    times=$(taskset -c 1 artifacts/bench/connect_storm "$port" "$COUNT" "$mode") || die "$name: the $mode storm failed"
     drops_after=$(listen_drops)
     read -r connects total <<<"$times"
     echo "| $name | $mode | $connects | $total | $((drops_after - drops_before)) |"
-    wait_for_clients_below "$port" 1
+    [ "$port" = floor ] || wait_for_clients_below "$port" 1
   done
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+storm "floor (C accept loop)" floor >>"$WORKDIR/rows"
 PORT=$(free_port)
 start_eventloop 0 "$PORT" --max-clients 19000
 storm EventLoop "$PORT" >>"$WORKDIR/rows"

@@ -244,47 +244,44 @@ public class InputBufferBenchmarks
             throw new InvalidOperationException($"{approach} did not parse the stream exactly once and end empty");
     }
 
-    private static Pipe NewConnectionPipe() => new(new PipeOptions(
+    // Inline schedulers and no pause threshold: the reactor thread writes and reads the pipe itself, so
+    // FlushAsync must complete at once (a large request must not pause the writer before it is whole).
+    private static readonly PipeOptions ConnectionPipeOptions = new(
         readerScheduler: PipeScheduler.Inline,
         writerScheduler: PipeScheduler.Inline,
         pauseWriterThreshold: 0,
         resumeWriterThreshold: 0,
-        useSynchronizationContext: false));
+        useSynchronizationContext: false);
+
+    private static Pipe NewConnectionPipe() => new(ConnectionPipeOptions);
 
     /// <summary>Measures what one connection's input buffering holds, managed objects and pooled arrays alike.</summary>
     private static class HeldMemory
     {
         private const int PartialRequestBytes = 100;
+        private const int Instances = 100;
 
         public static void Print()
         {
             byte[] partial = new byte[PartialRequestBytes];
-            WarmPool();
-            long arrayOverhead = AllocatedBy(() => new byte[0]);
+            long arrayHeader = AllocatedBy(() => new byte[0]);
 
             long bufferIdle = AllocatedBy(() => new PooledBuffer());
             var buffer = new PooledBuffer();
             buffer.Write(partial);
-            long bufferPartial = bufferIdle + buffer.Capacity + arrayOverhead;
+            int rented = buffer.Capacity;
+            long bufferPartial = bufferIdle + arrayHeader + rented;
             buffer.Release();
 
             long pipeNew = AllocatedBy(NewConnectionPipe);
-            Pipe? pipe = null;
-            long pipePartialObjects = AllocatedBy(() => pipe = PipeHolding(partial));
-            long pipePartial = pipePartialObjects + SegmentArrayBytes(pipe!) + arrayOverhead;
-            long pipeIdleAfterUse = AllocatedBy(() => DrainedPipe(partial));
+            // After a whole request was consumed the pipe keeps its segment object for reuse, the array goes back to the pool.
+            long pipeAfterRequest = AllocatedBy(() => DrainedPipe(partial));
+            long segment = SegmentBytes(PipeHolding(partial));
+            long pipePartial = pipeAfterRequest + arrayHeader + segment;
 
-            Console.WriteLine($"// held: PooledBuffer idle {bufferIdle} B, with a {PartialRequestBytes}-byte partial request {bufferPartial} B (4 KiB rented array)");
-            Console.WriteLine($"// held: Pipe idle (new) {pipeNew} B, idle after a request {pipeIdleAfterUse} B (its segment object is kept for reuse), " +
-                              $"with a {PartialRequestBytes}-byte partial request {pipePartial} B (minimum segment {SegmentArrayBytes(pipe!)} B)");
-        }
-
-        /// <summary>Fills the shared pool's 4 KiB bucket, so that renting in a measurement allocates no array.</summary>
-        private static void WarmPool()
-        {
-            byte[][] arrays = [.. Enumerable.Range(0, 8).Select(_ => ArrayPool<byte>.Shared.Rent(4096))];
-            foreach (byte[] array in arrays)
-                ArrayPool<byte>.Shared.Return(array);
+            Console.WriteLine($"// held: PooledBuffer idle {bufferIdle} B, with a {PartialRequestBytes}-byte partial request {bufferPartial} B ({rented} B rented array)");
+            Console.WriteLine($"// held: Pipe new {pipeNew} B, idle after a request {pipeAfterRequest} B (it keeps its segment object), " +
+                              $"with a {PartialRequestBytes}-byte partial request {pipePartial} B (segment of {segment} B)");
         }
 
         /// <summary>A pipe holding <paramref name="partial"/>, read and examined but not consumed: a request still incomplete.</summary>
@@ -304,16 +301,19 @@ public class InputBufferBenchmarks
         }
 
         /// <summary>The segment holding the partial request: its bytes plus what GetMemory still offers in it.</summary>
-        private static long SegmentArrayBytes(Pipe pipe) => PartialRequestBytes + pipe.Writer.GetMemory(1).Length;
+        private static long SegmentBytes(Pipe pipe) => PartialRequestBytes + pipe.Writer.GetMemory(1).Length;
 
+        /// <summary>Bytes allocated per instance, averaged over instances kept alive together (after one for warm-up).</summary>
         private static long AllocatedBy<T>(Func<T> create)
         {
-            create(); // first call: JIT and type initialisation
+            create();
+            var kept = new T[Instances];
             long before = GC.GetAllocatedBytesForCurrentThread();
-            T kept = create();
+            for (int i = 0; i < kept.Length; i++)
+                kept[i] = create();
             long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             GC.KeepAlive(kept);
-            return allocated;
+            return allocated / Instances;
         }
     }
 }

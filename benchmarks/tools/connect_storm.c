@@ -2,6 +2,7 @@
  * Sequential connects to a RESP server on 127.0.0.1, for benchmarks/connect-storm.sh.
  *
  * usage: connect_storm PORT COUNT hold|close
+ *        connect_storm floor COUNT hold|close
  *
  * Makes COUNT blocking connects one after the other. "hold" keeps every connection open, "close"
  * closes each one right after its connect returns. A blocking connect returns once the kernel has
@@ -10,17 +11,29 @@
  * proves every earlier connection was accepted too. A full accept queue shows up as SYN drops
  * (TcpExtListenOverflows) and one-second retransmissions in the total.
  *
+ * "floor" first forks the least possible server on a free port, pinned to CPU 0: a blocking accept
+ * loop that keeps (or closes) what it accepts and answers the PING on the last connection. Its time is
+ * what the kernel and this client cost at that moment, the line the real servers are measured against.
+ *
  * Prints: "<connects seconds> <total seconds>".
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+static void fail(const char *what)
+{
+    perror(what);
+    exit(1);
+}
 
 static double now_seconds(void)
 {
@@ -32,10 +45,8 @@ static double now_seconds(void)
 static int connect_to(const struct sockaddr_in *address)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0 || connect(fd, (const struct sockaddr *)address, sizeof *address) != 0) {
-        perror("connect_storm: connect");
-        exit(1);
-    }
+    if (fd < 0 || connect(fd, (const struct sockaddr *)address, sizeof *address) != 0)
+        fail("connect_storm: connect");
     return fd;
 }
 
@@ -45,10 +56,8 @@ static void ping(int fd)
     static const char request[] = "*1\r\n$4\r\nPING\r\n";
     char reply[64];
     size_t received = 0;
-    if (write(fd, request, sizeof request - 1) != (ssize_t)(sizeof request - 1)) {
-        perror("connect_storm: write");
-        exit(1);
-    }
+    if (write(fd, request, sizeof request - 1) != (ssize_t)(sizeof request - 1))
+        fail("connect_storm: write");
     while (received < 7) {
         ssize_t n = read(fd, reply + received, sizeof reply - 1 - received);
         if (n <= 0) {
@@ -64,15 +73,56 @@ static void ping(int fd)
     }
 }
 
+/* The floor server: accepts `count` connections in order, then answers the PING on the last one. */
+static void serve_floor(int listener, int count, int hold)
+{
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    CPU_SET(0, &cpus);
+    sched_setaffinity(0, sizeof cpus, &cpus);
+    int last = -1;
+    for (int i = 0; i < count; i++) {
+        if (last >= 0 && !hold)
+            close(last);
+        if ((last = accept(listener, NULL, NULL)) < 0)
+            fail("connect_storm: accept");
+    }
+    char request[64];
+    if (read(last, request, sizeof request) <= 0 || write(last, "+PONG\r\n", 7) != 7)
+        fail("connect_storm: floor reply");
+    exit(0);
+}
+
+/* Starts the floor server in a child process; returns the port it listens on. */
+static int start_floor(int count, int hold)
+{
+    struct sockaddr_in address = { .sin_family = AF_INET };
+    socklen_t length = sizeof address;
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    if (listener < 0 || bind(listener, (struct sockaddr *)&address, sizeof address) != 0
+        || listen(listener, 4096) != 0 || getsockname(listener, (struct sockaddr *)&address, &length) != 0)
+        fail("connect_storm: floor listener");
+    pid_t child = fork();
+    if (child < 0)
+        fail("connect_storm: fork");
+    if (child == 0)
+        serve_floor(listener, count, hold);
+    close(listener);
+    return ntohs(address.sin_port);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4 || (strcmp(argv[3], "hold") != 0 && strcmp(argv[3], "close") != 0)) {
-        fprintf(stderr, "usage: connect_storm PORT COUNT hold|close\n");
+        fprintf(stderr, "usage: connect_storm PORT|floor COUNT hold|close\n");
         return 2;
     }
     int count = atoi(argv[2]);
     int hold = strcmp(argv[3], "hold") == 0;
-    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])) };
+    int floor = strcmp(argv[1], "floor") == 0;
+    int port = floor ? start_floor(count, hold) : atoi(argv[1]);
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
     int *held = hold ? calloc((size_t)count, sizeof *held) : NULL;
 
@@ -96,5 +146,7 @@ int main(int argc, char **argv)
     } else {
         close(last);
     }
+    if (floor)
+        wait(NULL);
     return 0;
 }
