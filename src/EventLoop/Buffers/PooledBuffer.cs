@@ -11,9 +11,8 @@ namespace EventLoop.Buffers;
 /// buffers travel with the item through the ring and the completion queue, which order the hand-off).
 /// A reserved headroom at the front lets a reply's length header be written after its payload.
 /// </remarks>
-internal sealed class PooledBuffer(ArrayPool<byte> pool) : IBufferWriter<byte>
+internal sealed class PooledBuffer(ArrayPool<byte> pool, int minimumRent = 4096) : IBufferWriter<byte>
 {
-    private const int MinimumRent = 4096;
     private byte[] _array = [];
 
     /// <summary>A buffer over <see cref="ArrayPool{T}.Shared"/>, for owners on any thread.</summary>
@@ -81,8 +80,8 @@ internal sealed class PooledBuffer(ArrayPool<byte> pool) : IBufferWriter<byte>
     public void ClearWithHeadroom(int headroom)
     {
         _start = _end = _headroom = 0;
-        if (_array.Length < headroom + MinimumRent)
-            Grow(headroom + MinimumRent);
+        if (_array.Length < headroom + 1)
+            Grow(headroom + 1);
         _start = _end = _headroom = headroom;
     }
 
@@ -125,7 +124,7 @@ internal sealed class PooledBuffer(ArrayPool<byte> pool) : IBufferWriter<byte>
 
     private void Grow(int minimumSize)
     {
-        byte[] larger = pool.Rent(Math.Max(minimumSize, MinimumRent));
+        byte[] larger = pool.Rent(Math.Max(minimumSize, minimumRent));
         int length = Length;
         WrittenSpan.CopyTo(larger.AsSpan(_headroom));
         if (_array.Length != 0)

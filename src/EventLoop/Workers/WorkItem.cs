@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Text;
 using System.Diagnostics;
 using EventLoop.Buffers;
@@ -35,7 +36,9 @@ internal sealed class WorkItem
 {
     /// <summary>Room in front of a task's result for its bulk header: '$', up to 10 digits, CRLF.</summary>
     private const int BulkHeaderRoom = 16;
-    private readonly PooledBuffer _argumentBytes = new();
+    // Small first arrays: thousands of idle work items wait in the reactor's free list.
+    private const int FirstBufferBytes = 256;
+    private readonly PooledBuffer _argumentBytes = new(ArrayPool<byte>.Shared, FirstBufferBytes);
     private int[] _argumentEnds = new int[4];
     private readonly Action _onAsyncCompleted;
     private ValueTask _pendingAsync;
@@ -68,7 +71,7 @@ internal sealed class WorkItem
     public int ArgumentCount { get; private set; }
 
     /// <summary>The encoded reply (a complete RESP value) once the item is <see cref="WorkState.Complete"/>.</summary>
-    public readonly PooledBuffer Reply = new();
+    public readonly PooledBuffer Reply = new(ArrayPool<byte>.Shared, FirstBufferBytes);
 
     /// <summary>Link in the <see cref="CompletionQueue"/>; written by the pushing thread before publication.</summary>
     public WorkItem? NextCompleted;
