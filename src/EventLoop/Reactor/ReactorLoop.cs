@@ -479,11 +479,11 @@ internal sealed class ReactorLoop : IDisposable
         item.Task = task;
         item.SetArguments(command, 2);
         connection.AppendPending(item);
-        Stats.TasksSubmitted++;
         if (_workers.TrySubmit(item))
         {
             item.State = WorkState.Running;
             _running++;
+            Stats.TasksSubmitted++;
         }
         else
         {
@@ -572,6 +572,7 @@ internal sealed class ReactorLoop : IDisposable
                     break;
                 item.State = WorkState.Running;
                 _running++;
+                Stats.TasksSubmitted++;
                 connection.Stalled = false;
             }
             _stalled.Dequeue();
