@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 using EventLoop.Protocol;
@@ -118,8 +119,25 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
             SetName(connection, command[2]);
         else if (command.Is(1, "SETINFO"u8) && command.Count == 4)
             Reply(connection).Write(Ok); // client libraries announce themselves; nothing to keep
+        else if (command.Is(1, "KILL"u8) && command.Is(2, "ID"u8) && command.Count == 4)
+            Kill(connection, command[3]);
         else
             Error(connection, $"ERR unknown subcommand or wrong number of arguments for 'CLIENT {Printable(command[1])}'");
+    }
+
+    /// <summary>
+    /// CLIENT KILL ID id: answers how many clients were closed (0 or 1). As in Redis, a client does not
+    /// kill itself this way (SKIPME defaults to yes).
+    /// </summary>
+    private void Kill(Connection connection, ReadOnlySpan<byte> rawId)
+    {
+        if (!Utf8Parser.TryParse(rawId, out long id, out int consumed) || consumed != rawId.Length || id < 1)
+        {
+            Error(connection, "ERR client-id should be greater than 0");
+            return;
+        }
+        bool killed = id != connection.Id && reactor.KillClient(id);
+        RespWriter.WriteInteger(Reply(connection), killed ? 1 : 0);
     }
 
     private void WriteName(Connection connection)

@@ -518,6 +518,24 @@ internal sealed class ReactorLoop : IDisposable
         UpdateInterest(connection);
     }
 
+    /// <summary>
+    /// Closes the connection whose client id is <paramref name="id"/> at once (CLIENT KILL ID); false when
+    /// there is none. Its events later in the current batch then find no connection and are skipped, and
+    /// its tasks still running are discarded when they complete.
+    /// </summary>
+    public bool KillClient(long id)
+    {
+        foreach (Connection connection in OpenConnections())
+        {
+            if (connection.Id == id)
+            {
+                Close(connection);
+                return true;
+            }
+        }
+        return false;
+    }
+
     /// <summary>Every open connection (for CLIENT LIST and housekeeping).</summary>
     public IEnumerable<Connection> OpenConnections()
     {
