@@ -65,7 +65,7 @@ public sealed class RespValue
 
     /// <summary>The value of an integer reply.</summary>
     /// <exception cref="InvalidOperationException">The reply is not an integer.</exception>
-    public long Integer64 => Kind == RespKind.Integer ? _integer : throw NotA(RespKind.Integer);
+    public long IntegerValue => Kind == RespKind.Integer ? _integer : throw NotA(RespKind.Integer);
 
     /// <summary>The payload of a bulk string reply.</summary>
     /// <exception cref="InvalidOperationException">The reply is not a bulk string.</exception>

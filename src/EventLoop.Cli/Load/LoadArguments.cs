@@ -41,7 +41,9 @@ internal static class LoadArguments
           -h, --help             this text
 
         TIME is a number of seconds, or a number with ms, s or m (500ms, 2.5s, 1m).
-        Exit codes: 0 done, 1 no connection could be made or the run failed, 2 bad options.
+        Ctrl+C stops a run early; the summary then covers what was measured.
+        Exit codes: 0 done (also after Ctrl+C), 1 no connection could be made or the server
+        was lost, 2 bad options or a run that cannot fit the open-file limit.
         """;
 
     /// <summary>Parses <paramref name="args"/>; on failure returns null and says why in <paramref name="error"/>.</summary>

@@ -12,7 +12,7 @@ public static class LoadCommand
         LoadOptions? options = LoadArguments.Parse(args, out bool helpRequested, out string? problem);
         if (helpRequested)
         {
-            output.Write(LoadArguments.Help);
+            output.WriteLine(LoadArguments.Help);
             return 0;
         }
         if (options is null)

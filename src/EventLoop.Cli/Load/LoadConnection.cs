@@ -44,6 +44,9 @@ internal sealed class LoadConnection
     public long ConnectStartedAt;
     public RespReplyReader Replies;
 
+    /// <summary>Waiting in the thread's list of connections to refill after this batch of events.</summary>
+    public bool RefillQueued;
+
     /// <summary>At least one reply came on this slot (over any of its sockets).</summary>
     public bool WasAnswered;
 

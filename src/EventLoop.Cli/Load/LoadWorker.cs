@@ -51,6 +51,8 @@ internal sealed class LoadWorker : IDisposable
     private readonly RequestBatch _batch;
     private readonly byte[] _readBuffer = new byte[64 * 1024];
     private readonly ReadyEvent[] _events = new ReadyEvent[512];
+    private readonly LoadConnection[] _refills; // connections that got replies in this batch of events
+    private int _refillCount;
     private readonly LongHistogram _latency = LatencyRecorder.CreateHistogram();
     private readonly LongHistogram _uncorrected = LatencyRecorder.CreateHistogram();
     private readonly LongHistogram _connectTime = LatencyRecorder.CreateHistogram();
@@ -85,6 +87,7 @@ internal sealed class LoadWorker : IDisposable
             _busy[i] = new LoadConnection(i, isIdle: false, options.Pipeline);
         _all = [.. _busy, .. Enumerable.Range(0, plan.IdleConnections).Select(i => new LoadConnection(i, isIdle: true, 0))];
         _connectQueue = new Queue<LoadConnection>(_all.Length);
+        _refills = new LoadConnection[_busy.Length];
         _batch = new RequestBatch(template, options.Pipeline);
         _connectInterval = plan.ConnectRate > 0 ? (long)(Stopwatch.Frequency / plan.ConnectRate) : 0;
         _nextConnectAt = clock.Start;
@@ -169,6 +172,7 @@ internal sealed class LoadWorker : IDisposable
             int ready = _multiplexer.Wait(_events, -1);
             for (int i = 0; i < ready; i++)
                 Dispatch(_events[i]);
+            SendRefills();
         }
     }
 
@@ -369,8 +373,28 @@ internal sealed class LoadWorker : IDisposable
                 return;
             }
         }
-        if (!connection.IsIdle)
-            TrySend(connection, now);
+        if (!connection.IsIdle && !connection.RefillQueued)
+        {
+            connection.RefillQueued = true;
+            _refills[_refillCount++] = connection;
+        }
+    }
+
+    /// <summary>
+    /// Sends what the replies of this batch of events made room for. Reading every ready connection
+    /// first and sending afterwards hands the server its next requests together, as one round of
+    /// its own loop, instead of trickling them in between our reads: at 1,000 connections this
+    /// measured higher throughput and a lower p50 than sending after each read.
+    /// </summary>
+    private void SendRefills()
+    {
+        for (int i = 0; i < _refillCount; i++)
+        {
+            LoadConnection connection = _refills[i];
+            connection.RefillQueued = false;
+            TrySend(connection, RunClock.Now);
+        }
+        _refillCount = 0;
     }
 
     /// <summary>Matches complete replies to the oldest requests in flight; false when the connection had to be dropped.</summary>

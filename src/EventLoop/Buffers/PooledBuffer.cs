@@ -3,7 +3,7 @@ using System.Buffers;
 namespace EventLoop.Buffers;
 
 /// <summary>
-/// A growable byte buffer over arrays rented from <see cref="ArrayPool{T}.Shared"/>: written at the end,
+/// A growable byte buffer over arrays rented from an <see cref="ArrayPool{T}"/>: written at the end,
 /// consumed from the start. <see cref="Release"/> hands the array back, so an idle owner holds nothing.
 /// </summary>
 /// <remarks>
@@ -11,10 +11,15 @@ namespace EventLoop.Buffers;
 /// buffers travel with the item through the ring and the completion queue, which order the hand-off).
 /// A reserved headroom at the front lets a reply's length header be written after its payload.
 /// </remarks>
-internal sealed class PooledBuffer : IBufferWriter<byte>
+internal sealed class PooledBuffer(ArrayPool<byte> pool, int minimumRent = 4096) : IBufferWriter<byte>
 {
-    private const int MinimumRent = 4096;
     private byte[] _array = [];
+
+    /// <summary>A buffer over <see cref="ArrayPool{T}.Shared"/>, for owners on any thread.</summary>
+    public PooledBuffer() : this(ArrayPool<byte>.Shared)
+    {
+    }
+
     private int _start;
     private int _end;
     // Bytes kept free in front of the contents for Prepend; compaction and growth preserve them.
@@ -75,8 +80,8 @@ internal sealed class PooledBuffer : IBufferWriter<byte>
     public void ClearWithHeadroom(int headroom)
     {
         _start = _end = _headroom = 0;
-        if (_array.Length < headroom + MinimumRent)
-            Grow(headroom + MinimumRent);
+        if (_array.Length < headroom + 1)
+            Grow(headroom + 1);
         _start = _end = _headroom = headroom;
     }
 
@@ -112,18 +117,18 @@ internal sealed class PooledBuffer : IBufferWriter<byte>
     public void Release()
     {
         if (_array.Length != 0)
-            ArrayPool<byte>.Shared.Return(_array);
+            pool.Return(_array);
         _array = [];
         _start = _end = _headroom = 0;
     }
 
     private void Grow(int minimumSize)
     {
-        byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(minimumSize, MinimumRent));
+        byte[] larger = pool.Rent(Math.Max(minimumSize, minimumRent));
         int length = Length;
         WrittenSpan.CopyTo(larger.AsSpan(_headroom));
         if (_array.Length != 0)
-            ArrayPool<byte>.Shared.Return(_array);
+            pool.Return(_array);
         _array = larger;
         _start = _headroom;
         _end = _headroom + length;

@@ -143,10 +143,11 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
             Line(text, "task_" + task.Name, task.AsyncHandler is null ? "sync" : "async");
     }
 
-    private static void Memory(StringBuilder text)
+    private void Memory(StringBuilder text)
     {
         using Process self = Process.GetCurrentProcess();
         Line(text, "used_memory_rss", self.WorkingSet64);
+        Line(text, "reactor_pooled_buffers", reactor.PooledBuffers);
         Line(text, "gc_heap_bytes", GC.GetTotalMemory(forceFullCollection: false));
         Line(text, "gc_allocated_bytes", GC.GetTotalAllocatedBytes());
         Line(text, "gc_gen0_collections", GC.CollectionCount(0));

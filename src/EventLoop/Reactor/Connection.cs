@@ -1,3 +1,4 @@
+using System.Buffers;
 using EventLoop.Buffers;
 using EventLoop.Multiplexing;
 using EventLoop.Workers;
@@ -14,7 +15,7 @@ namespace EventLoop.Reactor;
 /// complete entries at its head are moved to <see cref="Output"/>. Both buffers hand their arrays back
 /// to the pool when empty, so an idle connection holds no buffer at all.
 /// </remarks>
-internal sealed class Connection(int fd, long id, long connectedAt)
+internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<byte> buffers)
 {
     public int Fd { get; } = fd;
 
@@ -30,13 +31,13 @@ internal sealed class Connection(int fd, long id, long connectedAt)
     public string? Name;
 
     /// <summary>Bytes of an incomplete request carried to the next read.</summary>
-    public readonly PooledBuffer Input = new();
+    public readonly PooledBuffer Input = new(buffers);
 
     /// <summary>Parsing <see cref="Input"/> again is pointless until it holds this many bytes (the parser's hint).</summary>
     public int InputNeeded;
 
     /// <summary>Encoded replies not yet sent.</summary>
-    public readonly PooledBuffer Output = new();
+    public readonly PooledBuffer Output = new(buffers);
 
     /// <summary>Oldest reply owed; its successors follow <see cref="WorkItem.NextOnConnection"/>.</summary>
     public WorkItem? FirstPending;

@@ -29,9 +29,9 @@ internal sealed class ReactorLoop : IDisposable
     private const int MaxEventsPerWait = 1024;
     private const int HousekeepingHz = 10;
     /// <summary>Work items kept for reuse; beyond this, finished items are left to the GC.</summary>
-    private const int FreeItemLimit = 4096;
+    private const int FreeItemLimit = 1024;
     /// <summary>A recycled work item keeps buffers up to this size; larger ones go back to the pool.</summary>
-    private const int RetainedItemBytes = 16 * 1024;
+    private const int RetainedItemBytes = 4096;
 
     private static ReadOnlySpan<byte> MaxClientsReply => "-ERR max number of clients reached\r\n"u8;
 
@@ -45,6 +45,8 @@ internal sealed class ReactorLoop : IDisposable
     private readonly TimerQueue _timers = new();
     private readonly Action<string> _log;
     private readonly byte[] _readBuffer = new byte[ReadBufferSize];
+    private readonly ReactorArrayPool _buffers = new();
+    private readonly Action _housekeeping;
     private readonly ReadyEvent[] _events = new ReadyEvent[MaxEventsPerWait];
     private readonly List<Connection> _flushList = [];
     private List<Connection> _readAgain = [];
@@ -84,6 +86,7 @@ internal sealed class ReactorLoop : IDisposable
         _parser = new RespRequestParser(options.ProtocolLimits);
         _workers = new WorkerPool(options.Workers, options.RingCapacity, _completions, _wakeup);
         _commands = new CommandDispatcher(this, tasks);
+        _housekeeping = Housekeeping; // one delegate, not one per 100 ms tick
         _descriptorReserve = new DescriptorReserve(Stats, log);
         StartedAt = DateTime.UtcNow;
         _thread = new Thread(Run) { IsBackground = true, Name = "eventloop-reactor" };
@@ -114,6 +117,9 @@ internal sealed class ReactorLoop : IDisposable
     public DateTime StartedAt { get; }
 
     public long WakeSignals => _wakeup.Signals;
+
+    /// <summary>Connection buffers kept for reuse by the reactor's pool.</summary>
+    public int PooledBuffers => _buffers.Retained;
 
     public double OpsPerSecond => _opsPerSecond.Current;
 
@@ -178,6 +184,7 @@ internal sealed class ReactorLoop : IDisposable
             AcceptPending();
         DrainCompletions();
         RetryStalled();
+        _workers.WakeWorkersForQueuedItems();
         if (_stopRequested && !_stopping)
             BeginStop();
         _timers.RunDue(_now);
@@ -204,7 +211,10 @@ internal sealed class ReactorLoop : IDisposable
         {
             if ((ready.Ready & Interest.Read) != 0)
                 ReadFrom(connection);
-            if ((ready.Ready & Interest.Write) != 0 && !connection.Closed)
+            // Send what the reads produced now rather than after the whole batch: the output buffer goes
+            // straight back to the pool, so a burst over many connections needs one buffer, not one each.
+            bool writable = (ready.Ready & Interest.Write) != 0 || connection.Output.Length > 0 && !connection.AwaitingWritable;
+            if (writable && !connection.Closed)
                 FlushConnection(connection);
         }
         catch (Exception unexpected) when (unexpected is not MultiplexerException)
@@ -275,7 +285,7 @@ internal sealed class ReactorLoop : IDisposable
         Sockets.SetNoDelay(fd);
         if (fd >= _connections.Length)
             Array.Resize(ref _connections, Math.Max(fd + 1, _connections.Length * 2));
-        _connections[fd] = new Connection(fd, ++_nextConnectionId, _now) { Authenticated = _options.RequirePass is null };
+        _connections[fd] = new Connection(fd, ++_nextConnectionId, _now, _buffers) { Authenticated = _options.RequirePass is null };
         Stats.ConnectedClients++;
         Stats.ConnectionsAccepted++;
     }
@@ -479,11 +489,11 @@ internal sealed class ReactorLoop : IDisposable
         item.Task = task;
         item.SetArguments(command, 2);
         connection.AppendPending(item);
-        Stats.TasksSubmitted++;
         if (_workers.TrySubmit(item))
         {
             item.State = WorkState.Running;
             _running++;
+            Stats.TasksSubmitted++;
         }
         else
         {
@@ -590,6 +600,7 @@ internal sealed class ReactorLoop : IDisposable
                     break;
                 item.State = WorkState.Running;
                 _running++;
+                Stats.TasksSubmitted++;
                 connection.Stalled = false;
             }
             _stalled.Dequeue();
@@ -749,7 +760,7 @@ internal sealed class ReactorLoop : IDisposable
             EnforceTaskTimeouts();
         if (_stopping && _now > _stopDeadline)
             ForceStop();
-        _timers.Schedule(TimeSpan.FromSeconds(1.0 / HousekeepingHz), Housekeeping);
+        _timers.Schedule(TimeSpan.FromSeconds(1.0 / HousekeepingHz), _housekeeping);
     }
 
     /// <summary>Once a second: idle connections and requests left incomplete too long (slow loris) are closed.</summary>

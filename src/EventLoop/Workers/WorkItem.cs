@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Text;
 using System.Diagnostics;
 using EventLoop.Buffers;
@@ -35,7 +36,9 @@ internal sealed class WorkItem
 {
     /// <summary>Room in front of a task's result for its bulk header: '$', up to 10 digits, CRLF.</summary>
     private const int BulkHeaderRoom = 16;
-    private readonly PooledBuffer _argumentBytes = new();
+    // Small first arrays: thousands of idle work items wait in the reactor's free list.
+    private const int FirstBufferBytes = 256;
+    private readonly PooledBuffer _argumentBytes = new(ArrayPool<byte>.Shared, FirstBufferBytes);
     private int[] _argumentEnds = new int[4];
     private readonly Action _onAsyncCompleted;
     private ValueTask _pendingAsync;
@@ -68,7 +71,7 @@ internal sealed class WorkItem
     public int ArgumentCount { get; private set; }
 
     /// <summary>The encoded reply (a complete RESP value) once the item is <see cref="WorkState.Complete"/>.</summary>
-    public readonly PooledBuffer Reply = new();
+    public readonly PooledBuffer Reply = new(ArrayPool<byte>.Shared, FirstBufferBytes);
 
     /// <summary>Link in the <see cref="CompletionQueue"/>; written by the pushing thread before publication.</summary>
     public WorkItem? NextCompleted;
@@ -96,8 +99,12 @@ internal sealed class WorkItem
         return _argumentBytes.WrittenMemory[start.._argumentEnds[index]];
     }
 
-    /// <summary>Runs the task on the calling worker; completes now, or later from the awaited task's continuation.</summary>
-    public void Run(WorkerPool pool, CancellationToken abort)
+    /// <summary>
+    /// Runs the task on the calling worker. Returns true when it finished here (the worker then hands it
+    /// back); false when an asynchronous handler is still awaiting, in which case its continuation hands it
+    /// back through <see cref="WorkerPool.Complete"/>.
+    /// </summary>
+    public bool Run(WorkerPool pool, CancellationToken abort)
     {
         Volatile.Write(ref _startedAt, Stopwatch.GetTimestamp());
         Reply.ClearWithHeadroom(BulkHeaderRoom);
@@ -116,7 +123,7 @@ internal sealed class WorkItem
                     _pendingAsync = pending;
                     _pool = pool;
                     pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onAsyncCompleted);
-                    return;
+                    return false;
                 }
                 pending.GetAwaiter().GetResult();
             }
@@ -126,7 +133,7 @@ internal sealed class WorkItem
         {
             SetFailure(failure);
         }
-        pool.Complete(this);
+        return true;
     }
 
     /// <summary>Prepares the item to carry a reply produced on the reactor (behind earlier pending replies).</summary>

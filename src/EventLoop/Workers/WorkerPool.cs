@@ -18,8 +18,12 @@ namespace EventLoop.Workers;
 /// </remarks>
 internal sealed class WorkerPool
 {
-    private const int SpinRounds = 64;
-    private const int YieldRounds = 8;
+    // Spinning only pays when another CPU is producing meanwhile: on one CPU (e.g. under taskset -c 0,
+    // which Environment.ProcessorCount reflects) a spinning worker just delays the reactor it waits for.
+    private static readonly int SpinRounds = Environment.ProcessorCount > 1 ? 64 : 0;
+    private static readonly int YieldRounds = Environment.ProcessorCount > 1 ? 8 : 1;
+    /// <summary>Finished tasks a worker pushes before it must wake the reactor.</summary>
+    private const int AnnounceEvery = 16;
     /// <summary>Stuck workers tolerated per configured worker before replacement stops (each holds a thread).</summary>
     private const int ReplacementsPerWorker = 4;
 
@@ -70,16 +74,21 @@ internal sealed class WorkerPool
             StartWorker();
     }
 
-    /// <summary>Reactor: hands <paramref name="item"/> to the workers; false when the ring is full.</summary>
-    public bool TrySubmit(WorkItem item)
+    /// <summary>
+    /// Reactor: hands <paramref name="item"/> to the workers; false when the ring is full. Parked workers
+    /// are woken once per iteration by <see cref="WakeWorkersForQueuedItems"/>, not per item: when the
+    /// reactor and a worker share a CPU, a wake per item would preempt the reactor for every task.
+    /// </summary>
+    public bool TrySubmit(WorkItem item) => _ring.TryEnqueue(item);
+
+    /// <summary>Reactor, once per iteration: wakes as many parked workers as there are queued items.</summary>
+    public void WakeWorkersForQueuedItems()
     {
-        if (!_ring.TryEnqueue(item))
-            return false;
-        WakeOneIfParked();
-        return true;
+        for (int queued = _ring.Count; queued > 0 && Volatile.Read(ref _parked) > 0; queued--)
+            WakeOneIfParked();
     }
 
-    /// <summary>Worker or continuation: returns a finished item to the reactor.</summary>
+    /// <summary>An asynchronous task's continuation: returns the finished item to the reactor and wakes it if asleep.</summary>
     public void Complete(WorkItem item)
     {
         _completions.Push(item);
@@ -164,6 +173,7 @@ internal sealed class WorkerPool
     {
         CancellationToken abort = _abort.Token;
         int idleRounds = 0;
+        int unannounced = 0;
         while (!slot.Retired && !(_stopping && abort.IsCancellationRequested))
         {
             if (_ring.TryDequeue(out WorkItem? item))
@@ -172,10 +182,25 @@ internal sealed class WorkerPool
                     _wakeup.Wake();
                 long started = Stopwatch.GetTimestamp();
                 slot.BusySince = started;
-                item.Run(this, abort);
+                if (item.Run(this, abort))
+                {
+                    _completions.Push(item);
+                    // Wake the reactor once per batch rather than per task; a long batch still
+                    // announces itself every few tasks so replies do not wait for its end.
+                    if (++unannounced >= AnnounceEvery)
+                    {
+                        _wakeup.Wake();
+                        unannounced = 0;
+                    }
+                }
                 slot.Record(Stopwatch.GetTimestamp() - started);
                 idleRounds = 0;
                 continue;
+            }
+            if (unannounced > 0)
+            {
+                _wakeup.Wake();
+                unannounced = 0;
             }
             if (_stopping)
                 return;

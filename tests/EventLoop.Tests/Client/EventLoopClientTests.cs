@@ -54,6 +54,19 @@ public class EventLoopClientTests(RespServerFixture server)
     }
 
     [Fact]
+    public async Task Integer_and_array_replies_are_materialised()
+    {
+        await using EventLoopClient client = await EventLoopClient.ConnectAsync("127.0.0.1", server.Port);
+        RespValue id = await client.ExecuteAsync("CLIENT", "ID");
+        Assert.Equal(RespKind.Integer, id.Kind);
+        Assert.True(id.IntegerValue > 0);
+        RespValue config = await client.ExecuteAsync("CONFIG", "GET", "*");
+        Assert.Equal(RespKind.Array, config.Kind);
+        Assert.True(config.Elements.Count >= 2 && config.Elements.Count % 2 == 0, config.ToString());
+        Assert.All(config.Elements, e => Assert.Equal(RespKind.BulkString, e.Kind));
+    }
+
+    [Fact]
     public async Task InfoAsync_returns_the_server_text()
     {
         await using EventLoopClient client = await EventLoopClient.ConnectAsync("127.0.0.1", server.Port);

@@ -35,12 +35,16 @@ public class LoadRunnerTests(RespServerFixture server)
     {
         LoadReport report = await LoadRunner.RunAsync(Against(server.Port) with
         {
-            Connections = 20, Pipeline = 4, Warmup = TimeSpan.FromSeconds(0.3), Duration = TimeSpan.FromSeconds(0.5),
+            Connections = 20, Pipeline = 4, Warmup = TimeSpan.FromSeconds(0.3), Requests = 12_000,
             Rate = openLoop ? 20_000 : 0, Backend = backend, Command = "RUN echo {key}",
         });
-        Assert.True(report.Requests > 5_000, report.FormatSummary());
+        // Bounded by requests, not time: the check must not depend on how fast a busy machine runs.
+        Assert.Equal(12_000, report.Requests);
         Assert.Equal(0, report.Errors);
-        Assert.True(report.GeneratorAllocatedBytes < 1_000,
+        // Any allocation per request (24 bytes at least) would come to 240 KB or more here. A code
+        // path first taken after the warm-up (a partial send under load) may allocate a few KB once
+        // while it is compiled: that is allowed, per-request garbage is not.
+        Assert.True(report.GeneratorAllocatedBytes < 16 * 1024,
             $"{report.GeneratorAllocatedBytes} bytes allocated for {report.Requests} requests");
     }
 
@@ -212,7 +216,7 @@ public class LoadRunnerTests(RespServerFixture server)
     {
         LoadReport report = await LoadRunner.RunAsync(Against(server.Port) with
         {
-            Connections = 2, Idle = 300, Duration = TimeSpan.FromSeconds(0.3),
+            Connections = 2, Idle = 300, Duration = TimeSpan.FromSeconds(1), // room to connect all 302
         });
         Assert.Equal(302, report.PeakOpenConnections);
         Assert.Equal(0, report.Errors);

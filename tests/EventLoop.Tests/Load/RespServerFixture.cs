@@ -27,9 +27,9 @@ public sealed class RespServerFixture : IAsyncLifetime
     }
 }
 
-[CollectionDefinition(Name)]
+[CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class LoadCollection : ICollectionFixture<RespServerFixture>
 {
-    /// <summary>Load tests run one at a time: they measure time and rates.</summary>
+    /// <summary>Load tests run one at a time and alone: they measure time and rates.</summary>
     public const string Name = "load";
 }

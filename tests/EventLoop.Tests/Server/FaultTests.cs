@@ -87,7 +87,7 @@ public sealed class FaultTests
         using RawConnection observer = server.Connect();
         using (RawConnection leaver = server.Connect())
         {
-            leaver.SendCommand("RUN", "sleep", "100");
+            leaver.SendCommand("RUN", "sleep", "1000");
             await WaitUntil(() => Info(observer).Contains("tasks_in_progress:1\r\n"));
         }
         await WaitUntil(() => Info(observer) is var info && info.Contains("tasks_in_progress:0\r\n") && info.Contains("connected_clients:1\r\n"));

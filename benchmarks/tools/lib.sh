@@ -1,0 +1,87 @@
+# Helpers shared by the benchmark scripts (sourced, not run).
+# Every script runs from the worktree root, starts its own servers on free ports, and stops them on exit.
+
+die() { echo "${0##*/}: $*" >&2; exit 1; }
+note() { echo "${0##*/}: $*" >&2; }
+
+# Installs redis-server and redis-tools when missing; needs root for apt-get.
+ensure_redis() {
+  command -v redis-server >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1 \
+    && command -v redis-cli >/dev/null 2>&1 && return 0
+  [ "$(id -u)" -eq 0 ] || die "redis-server/redis-tools are missing and installing them needs root: apt-get install redis-server redis-tools"
+  command -v apt-get >/dev/null 2>&1 || die "redis-server/redis-tools are missing and apt-get is not available"
+  note "installing redis-server and redis-tools"
+  if ! apt-get install -y -qq redis-server redis-tools >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null 2>&1 || true
+    apt-get install -y -qq redis-server redis-tools >/dev/null || die "could not install redis-server redis-tools"
+  fi
+}
+
+ensure_eventloop() {
+  [ -x artifacts/bin/eventloop ] && return 0
+  note "artifacts/bin/eventloop is missing: building"
+  ./build.sh || die "build failed"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until a RESP server answers PING on $1 (port), up to 30 s.
+wait_for_port() {
+  local port=$1 i
+  for i in $(seq 300); do
+    [ "$(redis-cli -p "$port" ping 2>/dev/null)" = "PONG" ] && return 0
+    sleep 0.1
+  done
+  die "no server answered on port $port"
+}
+
+# Starts EventLoop pinned to CPU $1 on port $2 with extra serve options; sets EL_PID.
+start_eventloop() {
+  local cpu=$1 port=$2; shift 2
+  taskset -c "$cpu" artifacts/bin/eventloop serve --port "$port" "$@" >"$WORKDIR/eventloop-$port.log" 2>&1 &
+  EL_PID=$!
+  wait_for_port "$port"
+}
+
+# Starts redis-server pinned to CPU $1 on port $2 with extra options; sets REDIS_PID.
+start_redis() {
+  local cpu=$1 port=$2; shift 2
+  taskset -c "$cpu" redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+    --daemonize no --logfile "$WORKDIR/redis-$port.log" "$@" >/dev/null 2>&1 &
+  REDIS_PID=$!
+  wait_for_port "$port"
+}
+
+# Stops the servers this script started (by their PIDs) and removes the work directory.
+stop_servers() {
+  local pid
+  for pid in ${EL_PID:-} ${REDIS_PID:-}; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in ${EL_PID:-} ${REDIS_PID:-}; do
+    wait "$pid" 2>/dev/null || true
+  done
+  EL_PID='' REDIS_PID=''
+}
+
+# CPU time (user + system) of process $1 in clock ticks: fields 14 and 15 of /proc/PID/stat, counted
+# after the parenthesised command name, which may itself contain spaces.
+cpu_ticks() {
+  local stat rest
+  read -r stat <"/proc/$1/stat"
+  rest=${stat##*) }
+  set -- $rest
+  echo $(( ${12} + ${13} ))
+}
+
+# Resident set size of process $1 in bytes.
+rss_bytes() {
+  awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"
+}
+
+# The connected_clients line of INFO on port $1.
+connected_clients() {
+  redis-cli -p "$1" info clients 2>/dev/null | tr -d '\r' | awk -F: '$1 == "connected_clients" { print $2 }'
+}
