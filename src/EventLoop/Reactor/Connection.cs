@@ -30,14 +30,32 @@ internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<by
     /// <summary>CLIENT SETNAME.</summary>
     public string? Name;
 
+    private PooledBuffer? _input;
+    private PooledBuffer? _output;
+
     /// <summary>Bytes of an incomplete request carried to the next read.</summary>
-    public readonly PooledBuffer Input = new(buffers);
+    /// <remarks>Created on first use, like <see cref="Output"/>: a connection that has never needed a buffer holds no buffer object either.</remarks>
+    public PooledBuffer Input => _input ??= new PooledBuffer(buffers);
+
+    public int InputLength => _input?.Length ?? 0;
 
     /// <summary>Parsing <see cref="Input"/> again is pointless until it holds this many bytes (the parser's hint).</summary>
     public int InputNeeded;
 
     /// <summary>Encoded replies not yet sent.</summary>
-    public readonly PooledBuffer Output = new(buffers);
+    public PooledBuffer Output => _output ??= new PooledBuffer(buffers);
+
+    public int OutputLength => _output?.Length ?? 0;
+
+    /// <summary>Hands a partial request's buffer back to the pool.</summary>
+    public void ReleaseInput() => _input?.Release();
+
+    /// <summary>Hands both buffers back to the pool (the connection is closing).</summary>
+    public void ReleaseBuffers()
+    {
+        _input?.Release();
+        _output?.Release();
+    }
 
     /// <summary>Oldest reply owed; its successors follow <see cref="WorkItem.NextOnConnection"/>.</summary>
     public WorkItem? FirstPending;

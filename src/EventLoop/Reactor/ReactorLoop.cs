@@ -213,7 +213,7 @@ internal sealed class ReactorLoop : IDisposable
                 ReadFrom(connection);
             // Send what the reads produced now rather than after the whole batch: the output buffer goes
             // straight back to the pool, so a burst over many connections needs one buffer, not one each.
-            bool writable = (ready.Ready & Interest.Write) != 0 || connection.Output.Length > 0 && !connection.AwaitingWritable;
+            bool writable = (ready.Ready & Interest.Write) != 0 || connection.OutputLength > 0 && !connection.AwaitingWritable;
             if (writable && !connection.Closed)
                 FlushConnection(connection);
         }
@@ -344,7 +344,7 @@ internal sealed class ReactorLoop : IDisposable
     /// <summary>Where the next read lands: the shared buffer, or after the partial request a connection carries.</summary>
     private Span<byte> ReadTarget(Connection connection, out bool shared)
     {
-        shared = connection.Input.Length == 0;
+        shared = connection.InputLength == 0;
         if (shared)
             return _readBuffer;
         // The parser's hint sizes the buffer once for a large argument instead of doubling it read by read.
@@ -369,16 +369,16 @@ internal sealed class ReactorLoop : IDisposable
             connection.Input.Advance(n);
             ParseCarriedInput(connection);
         }
-        if (connection.Input.Length > _options.MaxRequestBytes && !connection.Closed)
+        if (connection.InputLength > _options.MaxRequestBytes && !connection.Closed)
             FailProtocol(connection, $"Protocol error: request larger than {_options.MaxRequestBytes} bytes");
     }
 
     /// <summary>Parses what the connection carries over from earlier reads, when there can be a whole request in it.</summary>
     private void ParseCarriedInput(Connection connection)
     {
-        PooledBuffer input = connection.Input;
-        if (input.Length == 0 || input.Length < connection.InputNeeded)
+        if (connection.InputLength == 0 || connection.InputLength < connection.InputNeeded)
             return;
+        PooledBuffer input = connection.Input;
         int consumed = ParseAndDispatch(connection, input.WrittenSpan);
         if (connection.Closed)
             return;
@@ -431,8 +431,8 @@ internal sealed class ReactorLoop : IDisposable
     private void EndOfInput(Connection connection)
     {
         connection.InputEnded = true;
-        connection.Input.Release();
-        if (connection.PendingCount == 0 && connection.Output.Length == 0)
+        connection.ReleaseInput();
+        if (connection.PendingCount == 0 && connection.OutputLength == 0)
             Close(connection);
         else
             UpdateInterest(connection);
@@ -444,7 +444,7 @@ internal sealed class ReactorLoop : IDisposable
         Stats.ProtocolErrors++;
         RespWriter.WriteError(BeginReply(connection), "ERR " + message);
         connection.CloseAfterReplies = true;
-        connection.Input.Release();
+        connection.ReleaseInput();
         UpdateInterest(connection);
     }
 
@@ -702,7 +702,7 @@ internal sealed class ReactorLoop : IDisposable
     /// <summary>Disconnects a peer whose unsent replies passed max-output-bytes: it is not reading them.</summary>
     private bool ExceedsOutputLimit(Connection connection)
     {
-        if (connection.Output.Length <= _options.MaxOutputBytes)
+        if (connection.OutputLength <= _options.MaxOutputBytes)
             return false;
         Stats.OutputLimitDisconnects++;
         _log($"closing client {connection.Id}: {connection.Output.Length} unsent bytes exceed max-output-bytes ({_options.MaxOutputBytes})");
@@ -745,8 +745,7 @@ internal sealed class ReactorLoop : IDisposable
         }
         connection.FirstPending = connection.LastPending = null;
         connection.PendingCount = 0;
-        connection.Input.Release();
-        connection.Output.Release();
+        connection.ReleaseBuffers();
     }
 
     // ---------------------------------------------------------------- housekeeping and stopping
@@ -777,7 +776,7 @@ internal sealed class ReactorLoop : IDisposable
                 Stats.IdleTimeoutDisconnects++;
                 Close(connection);
             }
-            else if (requestTicks > 0 && connection.Input.Length > 0 && !connection.Stalled
+            else if (requestTicks > 0 && connection.InputLength > 0 && !connection.Stalled
                      && connection.PendingCount < _options.MaxInflight && _now - connection.IncompleteSince > requestTicks)
             {
                 Stats.RequestTimeoutDisconnects++;
@@ -832,8 +831,8 @@ internal sealed class ReactorLoop : IDisposable
         _log($"stopping: {Stats.ConnectedClients} connection(s), {_running} task(s) running");
         foreach (Connection connection in OpenConnections().ToList())
         {
-            connection.Input.Release();
-            if (connection.PendingCount == 0 && connection.Output.Length == 0)
+            connection.ReleaseInput();
+            if (connection.PendingCount == 0 && connection.OutputLength == 0)
                 Close(connection);
             else
                 UpdateInterest(connection);
