@@ -2,7 +2,7 @@
 # EventLoop build entry point.
 #   ./build.sh           restore and build everything (program at artifacts/bin/eventloop)
 #   ./build.sh run [..]  build, then start the server on 127.0.0.1:7379 (extra args go to `serve`)
-#   ./build.sh test      build, then run every test (installs redis-tools and cmake if missing)
+#   ./build.sh test      build, then run every test and a 30 s soak (installs redis-tools and cmake if missing)
 #   ./build.sh bench     build, then run the BenchmarkDotNet suite (extra args go to BenchmarkDotNet)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -49,8 +49,11 @@ case "$cmd" in
   test)
     need redis-cli redis-tools
     need redis-benchmark redis-tools
+    need python3 python3
+    need script bsdutils
     build
-    dotnet test EventLoop.sln -c Release --no-build -nologo "$@" ;;
+    dotnet test EventLoop.sln -c Release --no-build -nologo "$@"
+    benchmarks/soak.sh 30 ;;
   bench)
     build
     dotnet run --project benchmarks/EventLoop.Benchmarks -c Release --no-build -- "$@" ;;
