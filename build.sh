@@ -2,7 +2,7 @@
 # EventLoop build entry point.
 #   ./build.sh           restore and build everything (program at artifacts/bin/eventloop)
 #   ./build.sh run [..]  build, then start the server on 127.0.0.1:7379 (extra args go to `serve`)
-#   ./build.sh test      build, then run every test and a 30 s soak (installs redis-tools and cmake if missing)
+#   ./build.sh test      build, then run every test and a 60 s soak (installs redis-tools and cmake if missing)
 #   ./build.sh bench     build, then run the BenchmarkDotNet suite (extra args go to BenchmarkDotNet)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -53,7 +53,7 @@ case "$cmd" in
     need script bsdutils
     build
     dotnet test EventLoop.sln -c Release --no-build -nologo "$@"
-    benchmarks/soak.sh 30 ;;
+    WARMUP=30 benchmarks/soak.sh 60 ;;
   bench)
     build
     dotnet run --project benchmarks/EventLoop.Benchmarks -c Release --no-build -- "$@" ;;
