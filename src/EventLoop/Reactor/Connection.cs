@@ -50,6 +50,9 @@ internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<by
     /// <summary>Hands a partial request's buffer back to the pool.</summary>
     public void ReleaseInput() => _input?.Release();
 
+    /// <summary>The larger of the two buffers' arrays, in bytes (0 when it holds none).</summary>
+    public int LargestBuffer => Math.Max(_input?.Capacity ?? 0, _output?.Capacity ?? 0);
+
     /// <summary>Hands both buffers back to the pool (the connection is closing).</summary>
     public void ReleaseBuffers()
     {

@@ -52,6 +52,7 @@ internal sealed class ReactorLoop : IDisposable
     private List<Connection> _readAgain = [];
     private List<Connection> _readingAgain = [];
     private bool _acceptAgain;
+    private long _lastMemoryReturn = long.MinValue / 2;
     private readonly Queue<Connection> _stalled = new();
     private readonly Stack<WorkItem> _freeItems = new();
     private readonly OpsPerSecond _opsPerSecond = new();
@@ -699,6 +700,20 @@ internal sealed class ReactorLoop : IDisposable
         UpdateInterest(connection);
     }
 
+    /// <summary>
+    /// A connection that made the server buffer megabytes (a peer not reading, a huge request) has gone.
+    /// The loop allocates nothing in steady state, so the next collection could be hours away: collect
+    /// now and give those pages back (at most once a second; a compacting full collection of a heap
+    /// this small takes milliseconds).
+    /// </summary>
+    private void ReturnMemoryToTheSystem()
+    {
+        if (_now - _lastMemoryReturn < Stopwatch.Frequency)
+            return;
+        _lastMemoryReturn = _now;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+    }
+
     /// <summary>Disconnects a peer whose unsent replies passed max-output-bytes: it is not reading them.</summary>
     private bool ExceedsOutputLimit(Connection connection)
     {
@@ -745,7 +760,10 @@ internal sealed class ReactorLoop : IDisposable
         }
         connection.FirstPending = connection.LastPending = null;
         connection.PendingCount = 0;
+        bool heldLargeBuffers = connection.LargestBuffer > ReactorArrayPool.LargestPooled;
         connection.ReleaseBuffers();
+        if (heldLargeBuffers)
+            ReturnMemoryToTheSystem();
     }
 
     // ---------------------------------------------------------------- housekeeping and stopping
