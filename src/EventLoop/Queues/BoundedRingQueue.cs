@@ -41,7 +41,10 @@ namespace EventLoop.Queues;
 /// <para><b>Progress.</b> Compare-and-swap claims a position only after the slot was seen ready, so a
 /// full or empty ring fails at once instead of waiting. A thread preempted between claiming a
 /// position and publishing its slot delays only that position: <see cref="TryDequeue"/> reports empty
-/// until that item is published, even if later items are already written; FIFO order is kept.</para>
+/// until that item is published, even if later items are already written; FIFO order is kept.
+/// Likewise <see cref="TryEnqueue"/> reports full while the consumer of last lap's item in that slot
+/// is between its claim and its release, although <see cref="Count"/> may already be below
+/// <see cref="Capacity"/>.</para>
 /// </remarks>
 public sealed class BoundedRingQueue<T>
 {
