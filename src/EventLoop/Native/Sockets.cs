@@ -96,15 +96,6 @@ internal static unsafe class Sockets
 
     public static void SetNoDelay(int fd) => SetOption(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 
-    /// <summary>Makes close() send RST instead of FIN (tests use it to simulate a reset peer).</summary>
-    public static void SetLingerZero(int fd)
-    {
-        linger l = default;
-        l.l_onoff = 1;
-        l.l_linger = 0;
-        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(linger));
-    }
-
     /// <summary>The pending socket error (SO_ERROR): 0 once a non-blocking connect succeeded.</summary>
     public static int PendingError(int fd)
     {

@@ -22,8 +22,6 @@ internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<by
     /// <summary>Unique for the server's lifetime (CLIENT ID); descriptors are reused, ids are not.</summary>
     public long Id { get; } = id;
 
-    public long ConnectedAt { get; } = connectedAt;
-
     /// <summary>Reactor clock (Stopwatch ticks) of the last read; drives the idle timeout.</summary>
     public long LastActiveAt = connectedAt;
 
@@ -93,8 +91,6 @@ internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<by
 
     /// <summary>Reactor clock when <see cref="Input"/> last went from empty to holding a partial request (slow-loris check).</summary>
     public long IncompleteSince;
-
-    public long Commands;
 
     public void AppendPending(WorkItem item)
     {

@@ -18,7 +18,8 @@ namespace EventLoop.Reactor;
 /// the ring, takes finished tasks back from the completion queue, and writes replies in request order.
 /// </summary>
 /// <remarks>
-/// One iteration: flush replies produced since the last wait (one send per connection), wait, handle the
+/// One iteration: flush what is still unsent (replies to reads leave right after the read; completed
+/// tasks' replies here, one send per connection), wait, handle the
 /// ready descriptors, take completions, retry connections stalled on a full ring, run due timers.
 /// Everything in this class runs on the reactor thread except <see cref="RequestStop"/> and
 /// <see cref="Completion"/>, which are safe from any thread.
@@ -124,8 +125,6 @@ internal sealed class ReactorLoop : IDisposable
 
     public double OpsPerSecond => _opsPerSecond.Current;
 
-    public bool Stopping => _stopping;
-
     /// <summary>Completes when the loop has exited and every connection is closed.</summary>
     public Task Completion => _completion.Task;
 
@@ -204,7 +203,9 @@ internal sealed class ReactorLoop : IDisposable
             Stats.Wakeups++;
             return;
         }
-        // Null when an earlier event of this batch closed it: a stale event must not touch it.
+        // Null when an earlier event of this batch closed it: a stale event must not touch it. (If that
+        // descriptor number was reused by a connection accepted in this batch, the stale event reaches the
+        // new connection as a spurious readiness: its read or send finds EAGAIN, which is harmless.)
         Connection? connection = ready.Fd < _connections.Length ? _connections[ready.Fd] : null;
         if (connection is null)
             return;
@@ -417,7 +418,6 @@ internal sealed class ReactorLoop : IDisposable
             if (command.Count == 0)
                 continue;
             Stats.Commands++;
-            connection.Commands++;
             _commands.Execute(connection, command);
             if (connection.Closed || ExceedsOutputLimit(connection))
                 return data.Length;
