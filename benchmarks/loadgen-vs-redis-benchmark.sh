@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Measures the measuring tool: `eventloop load` against redis-benchmark, both driving the same
-# redis-server with the same connections and pipeline depth (PING, multibulk).
+# redis-server with the same connections and pipeline depth (PING, multibulk). Pipelined configs
+# run `eventloop load` twice per round: --pipeline-mode window (its default) and batch (the load
+# shape redis-benchmark makes: send P, wait for all P replies).
 #
 #   benchmarks/loadgen-vs-redis-benchmark.sh                  comparison table (A B A B, medians)
 #   benchmarks/loadgen-vs-redis-benchmark.sh --c10k [--port P] 10,000 connections from one process
@@ -14,7 +16,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-3}
 WARMUP=${WARMUP:-1s}
-CONFIGS=("50 1" "50 16" "1000 1")   # connections, pipeline
+CONFIGS=("50 1" "50 16" "1000 1" "1000 16")   # connections, pipeline
 LOADGEN=artifacts/bin/eventloop
 WORK=$(mktemp -d)
 SERVER_PID=
@@ -77,8 +79,8 @@ run_redis_benchmark() {
 
 # Prints "rps p50_ms" for one eventloop load run (same measured request count, plus a warm-up).
 run_eventloop_load() {
-  local port=$1 connections=$2 pipeline=$3 requests=$4
-  taskset -c 1 "$LOADGEN" load --port "$port" -c "$connections" -P "$pipeline" -n "$requests" \
+  local port=$1 connections=$2 pipeline=$3 requests=$4 mode=$5
+  taskset -c 1 "$LOADGEN" load --port "$port" -c "$connections" -P "$pipeline" -n "$requests" --pipeline-mode "$mode" \
     --warmup "$WARMUP" --json "$WORK/load.json" >/dev/null 2>"$WORK/load.err" \
     || die "eventloop load failed: $(cat "$WORK/load.err")"
   json_number throughput_rps "$WORK/load.json" | tr '\n' ' '
@@ -95,26 +97,33 @@ compare() {
   start_redis "$port"
   echo "redis-server $(redis-server --version | awk '{ print $3 }' | cut -d= -f2) on 127.0.0.1:$port (CPU 0);" \
        "generators on CPU 1; PING multibulk; $ROUNDS rounds A B A B, medians; eventloop warm-up $WARMUP"
-  printf '\n| %-7s | %-8s | %-15s | %-15s | %-13s | %-17s | %-17s |\n' \
-    connections pipeline "redis-benchmark" "eventloop load" "rps ratio" "p50 redis-bench" "p50 eventloop"
-  printf '|---|---|---|---|---|---|---|\n'
-  local config connections pipeline requests round
+  printf '\n| %-11s | %-8s | %-15s | %-15s | %-15s | %-9s | %-17s | %-17s | %-9s |\n' \
+    connections pipeline "eventloop mode" "redis-benchmark" "eventloop load" "rps ratio" "p50 redis-bench" "p50 eventloop" "p50 ratio"
+  printf '|--:|--:|---|--:|--:|--:|--:|--:|--:|\n'
+  local config connections pipeline requests round mode modes
   for config in "${CONFIGS[@]}"; do
     read -r connections pipeline <<<"$config"
+    modes=(window); [ "$pipeline" -gt 1 ] && modes+=(batch)
     requests=$(requests_for "$port" "$connections" "$pipeline")
-    : >"$WORK/a" ; : >"$WORK/b"
+    : >"$WORK/redis-benchmark"
+    for mode in "${modes[@]}"; do : >"$WORK/$mode"; done
     for round in $(seq "$ROUNDS"); do
-      run_redis_benchmark "$port" "$connections" "$pipeline" "$requests" >>"$WORK/a"
-      run_eventloop_load "$port" "$connections" "$pipeline" "$requests" >>"$WORK/b"
+      run_redis_benchmark "$port" "$connections" "$pipeline" "$requests" >>"$WORK/redis-benchmark"
+      for mode in "${modes[@]}"; do
+        run_eventloop_load "$port" "$connections" "$pipeline" "$requests" "$mode" >>"$WORK/$mode"
+      done
     done
-    local a_rps b_rps a_p50 b_p50
-    a_rps=$(awk '{ print $1 }' "$WORK/a" | median); a_p50=$(awk '{ print $2 }' "$WORK/a" | median)
-    b_rps=$(awk '{ print $1 }' "$WORK/b" | median); b_p50=$(awk '{ print $2 }' "$WORK/b" | median)
-    printf '| %-11s | %-8s | %15.0f | %15.0f | %13.2f | %14.3f ms | %14.3f ms |\n' \
-      "$connections" "$pipeline" "$a_rps" "$b_rps" "$(echo "$b_rps $a_rps" | awk '{ print $1 / $2 }')" "$a_p50" "$b_p50"
+    local a_rps a_p50 b_rps b_p50
+    a_rps=$(awk '{ print $1 }' "$WORK/redis-benchmark" | median); a_p50=$(awk '{ print $2 }' "$WORK/redis-benchmark" | median)
+    for mode in "${modes[@]}"; do
+      b_rps=$(awk '{ print $1 }' "$WORK/$mode" | median); b_p50=$(awk '{ print $2 }' "$WORK/$mode" | median)
+      printf '| %-11s | %-8s | %-15s | %15.0f | %15.0f | %9.2f | %14.3f ms | %14.3f ms | %9.2f |\n' \
+        "$connections" "$pipeline" "$mode" "$a_rps" "$b_rps" "$(awk -v b="$b_rps" -v a="$a_rps" 'BEGIN { print b / a }')" \
+        "$a_p50" "$b_p50" "$(awk -v b="$b_p50" -v a="$a_p50" 'BEGIN { print b / a }')"
+    done
   done
   echo
-  echo "requests per run: about ${SECONDS_PER_RUN}s worth at the probed rate; rps ratio = eventloop / redis-benchmark"
+  echo "requests per run: about ${SECONDS_PER_RUN}s worth at the probed rate; ratios = eventloop / redis-benchmark"
 }
 
 # 10,000 busy connections from one process for a few seconds: all connected, all answered, RSS, CPU.

@@ -22,6 +22,10 @@ internal static class LoadArguments
                                  io_uring                                     (default epoll)
         load shape
           -P, --pipeline N       requests in flight per connection            (default 1)
+          --pipeline-mode MODE   window: a new request as each reply arrives;
+                                 batch: send N together, wait for all N
+                                 replies, repeat (as redis-benchmark does;
+                                 with --rate, requests leave in batches of N) (default window)
           --rate N               open loop: total requests per second, latency
                                  measured from each request's intended send
                                  time (default: closed loop, no rate)
@@ -89,6 +93,7 @@ internal static class LoadArguments
         "--connect-rate" => o with { ConnectRate = Number(name, value) },
         "--threads" => o with { Threads = Int(name, value) },
         "-P" or "--pipeline" => o with { Pipeline = Int(name, value) },
+        "--pipeline-mode" => o with { PipelineMode = Mode(name, value) },
         "--rate" => o with { Rate = Number(name, value) },
         "--command" => o with { Command = Text(name, value) },
         "--payload-bytes" => o with { PayloadBytes = Int(name, value) },
@@ -116,6 +121,13 @@ internal static class LoadArguments
     private static double Number(string name, string? value) =>
         double.TryParse(Text(name, value).Replace("_", ""), NumberStyles.Float, CultureInfo.InvariantCulture, out double n)
             ? n : throw new FormatException($"{name} '{value}': not a number");
+
+    private static PipelineMode Mode(string name, string? value) => Text(name, value) switch
+    {
+        "window" => PipelineMode.Window,
+        "batch" => PipelineMode.Batch,
+        _ => throw new FormatException($"{name} '{value}': use window or batch"),
+    };
 
     /// <summary>Parses 10, 10s, 500ms, 2.5s or 1m.</summary>
     public static TimeSpan Time(string name, string? value)

@@ -27,6 +27,9 @@ public sealed record LoadOptions
     /// <summary>Requests in flight per connection: the window in closed loop, the cap in open loop (<c>--pipeline</c>).</summary>
     public int Pipeline { get; init; } = 1;
 
+    /// <summary>Keep the pipeline full, or send whole batches and wait for them (<c>--pipeline-mode</c>).</summary>
+    public PipelineMode PipelineMode { get; init; } = PipelineMode.Window;
+
     /// <summary>Open loop: total requests per second over all busy connections; 0 = closed loop (<c>--rate</c>).</summary>
     public double Rate { get; init; }
 

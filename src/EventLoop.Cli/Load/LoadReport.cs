@@ -78,9 +78,10 @@ public sealed class LoadReport
     {
         var text = new StringBuilder();
         LoadOptions o = Options;
+        string batches = o.PipelineMode == PipelineMode.Batch ? ", sent in whole batches" : "";
         string mode = o.IsOpenLoop
-            ? $"open loop at {Number(o.Rate)} requests/s, at most {o.Pipeline} in flight per connection"
-            : $"closed loop, pipeline {o.Pipeline}";
+            ? $"open loop at {Number(o.Rate)} requests/s, at most {o.Pipeline} in flight per connection{batches}"
+            : $"closed loop, pipeline {o.Pipeline}{batches}";
         text.AppendLine(CultureInfo.InvariantCulture, $"target       {Target} · {mode}");
         text.AppendLine(CultureInfo.InvariantCulture,
             $"connections  {o.Connections} busy + {o.Idle} idle on {o.Threads} thread(s) ({o.Backend}); {Connects} connects, peak {PeakOpenConnections} open, {AnsweredConnections} answered");
@@ -114,6 +115,7 @@ public sealed class LoadReport
             json.WriteString("command", Options.Command);
             json.WriteNumber("request_bytes", RequestBytes);
             json.WriteNumber("pipeline", Options.Pipeline);
+            json.WriteString("pipeline_mode", Options.PipelineMode == PipelineMode.Batch ? "batch" : "window");
             if (Options.IsOpenLoop)
                 json.WriteNumber("target_rate_rps", Options.Rate);
             json.WriteNumber("connections", Options.Connections);

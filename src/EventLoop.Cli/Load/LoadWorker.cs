@@ -62,6 +62,8 @@ internal sealed class LoadWorker : IDisposable
     private readonly long? _requestShare;     // measured requests this thread sends, or null
     private readonly long _sendUntil;         // no request meant for this time or later is sent
     private readonly OpenLoopSchedule? _schedule;
+    private readonly bool _sendWholeBatches;  // --pipeline-mode batch
+    private readonly int _requestsPerRound;   // open loop: requests meant for one tick of the schedule
 
     private long _replies;
     private int _open;
@@ -94,8 +96,11 @@ internal sealed class LoadWorker : IDisposable
         _lastBusyOpenAt = clock.Start;
         _sendUntil = clock.SendUntil;
         _requestShare = plan.Requests;
+        _sendWholeBatches = options.PipelineMode == PipelineMode.Batch;
+        _requestsPerRound = _sendWholeBatches ? options.Pipeline : 1;
         if (options.IsOpenLoop)
-            _schedule = new OpenLoopSchedule(clock.Start + plan.RatePhase, Stopwatch.Frequency / plan.Rate, _busy.Length);
+            _schedule = new OpenLoopSchedule(clock.Start + plan.RatePhase,
+                Stopwatch.Frequency * _requestsPerRound / plan.Rate, _busy.Length);
     }
 
     public long Replies => Volatile.Read(ref _replies);
@@ -447,10 +452,10 @@ internal sealed class LoadWorker : IDisposable
         SendBatch(connection, count, now);
     }
 
-    /// <summary>Closed loop: fills the pipeline window, within the request budget.</summary>
+    /// <summary>Closed loop: fills the pipeline window (in batch mode only once it is empty), within the request budget.</summary>
     private int TakeWindow(LoadConnection connection, long now)
     {
-        if (now >= _sendUntil)
+        if (now >= _sendUntil || (_sendWholeBatches && connection.InFlight > 0))
             return 0;
         int count = TakeFromBudget(connection.Room, now);
         for (int i = 0; i < count; i++)
@@ -468,18 +473,24 @@ internal sealed class LoadWorker : IDisposable
         return granted;
     }
 
-    /// <summary>Open loop: takes every round of this connection's schedule that is due, while the pipeline has room.</summary>
+    /// <summary>
+    /// Open loop: takes every round of this connection's schedule that is due, while the pipeline has
+    /// room. A round is one request, or in batch mode a whole pipeline of them, sent once the last
+    /// batch is answered; all of a batch's requests are meant for the round's time.
+    /// </summary>
     private int TakeDueRounds(LoadConnection connection, OpenLoopSchedule schedule, long now)
     {
         int count = 0;
-        while (connection.Room > 0)
+        while (connection.Room >= _requestsPerRound)
         {
             long intendedAt = schedule.IntendedAt(connection.ScheduleIndex, connection.NextRound);
-            if (intendedAt > now || intendedAt >= _sendUntil || TakeFromBudget(1, intendedAt) == 0)
+            int granted = intendedAt > now || intendedAt >= _sendUntil ? 0 : TakeFromBudget(_requestsPerRound, intendedAt);
+            if (granted == 0)
                 break;
-            connection.Push(intendedAt, now);
+            for (int i = 0; i < granted; i++)
+                connection.Push(intendedAt, now);
             connection.NextRound++;
-            count++;
+            count += granted;
         }
         return count;
     }

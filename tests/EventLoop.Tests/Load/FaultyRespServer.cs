@@ -18,6 +18,7 @@ internal sealed class FaultyRespServer : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _connections = [];
     private readonly List<long> _acceptedAt = [];
+    private readonly List<int> _requestsPerReceive = [];
     private readonly Task _acceptLoop;
     private long _requests;
     private long _stallUntil;
@@ -38,6 +39,12 @@ internal sealed class FaultyRespServer : IAsyncDisposable
     public long[] AcceptedAt
     {
         get { lock (_acceptedAt) return [.. _acceptedAt]; }
+    }
+
+    /// <summary>How many complete requests each receive brought, over all connections in arrival order.</summary>
+    public int[] RequestsPerReceive
+    {
+        get { lock (_requestsPerReceive) return [.. _requestsPerReceive]; }
     }
 
     /// <summary>Accepts on a dedicated thread, so accept timestamps do not wait for a thread-pool turn.</summary>
@@ -84,10 +91,18 @@ internal sealed class FaultyRespServer : IAsyncDisposable
                     return;
                 if (Faults.NeverReply)
                     continue;
-                foreach (RespValue request in Frame(ref reader, pending, buffer.AsSpan(0, n)))
+                List<RespValue> requests = Frame(ref reader, pending, buffer.AsSpan(0, n));
+                lock (_requestsPerReceive)
+                    _requestsPerReceive.Add(requests.Count);
+                for (int i = 0; i < requests.Count; i++)
                 {
                     await StallIfDueAsync(Interlocked.Increment(ref _requests));
-                    await AnswerAsync(request, replies);
+                    if (i > 0 && Faults.ReplyGap > TimeSpan.Zero)
+                    {
+                        await FlushAsync(socket, replies);
+                        await Task.Delay(Faults.ReplyGap);
+                    }
+                    await AnswerAsync(requests[i], replies);
                     if (Faults.CloseAfter > 0 && ++answeredHere >= Faults.CloseAfter)
                     {
                         await FlushAsync(socket, replies);
@@ -205,6 +220,8 @@ internal sealed record ServerFaults
     public TimeSpan StallFor { get; init; }
     /// <summary>Read requests and never answer.</summary>
     public bool NeverReply { get; init; }
+    /// <summary>Requests that came together are answered one at a time, this far apart; zero = all at once.</summary>
+    public TimeSpan ReplyGap { get; init; }
     /// <summary>How long the reply to a SLOW command takes.</summary>
     public TimeSpan SlowReplyDelay { get; init; } = TimeSpan.FromMilliseconds(300);
 }

@@ -18,13 +18,14 @@ public class LoadArgumentsTests
     public void Options_map_to_their_fields_and_the_rest_keep_defaults()
     {
         LoadOptions options = LoadArguments.Parse(
-            ["-c", "1000", "--idle=9000", "-P", "16", "--rate", "5000", "-n", "1_000_000", "--json", "out.json"],
+            ["-c", "1000", "--idle=9000", "-P", "16", "--pipeline-mode", "batch", "--rate", "5000", "-n", "1_000_000", "--json", "out.json"],
             out bool help, out string? error)!;
         Assert.False(help);
         Assert.Null(error);
         Assert.Equal(1000, options.Connections);
         Assert.Equal(9000, options.Idle);
         Assert.Equal(16, options.Pipeline);
+        Assert.Equal(PipelineMode.Batch, options.PipelineMode);
         Assert.True(options.IsOpenLoop);
         Assert.Equal(1_000_000, options.Requests);
         Assert.Null(options.EffectiveDuration); // bounded by requests only
@@ -32,6 +33,10 @@ public class LoadArgumentsTests
         Assert.Equal("PING", options.Command);
         Assert.Equal(TimeSpan.FromSeconds(1), options.Warmup);
     }
+
+    [Fact]
+    public void The_pipeline_is_a_sliding_window_unless_batches_are_asked_for() =>
+        Assert.Equal(PipelineMode.Window, LoadArguments.Parse([], out _, out _)!.PipelineMode);
 
     [Fact]
     public void Without_bounds_a_run_lasts_the_default_duration() =>

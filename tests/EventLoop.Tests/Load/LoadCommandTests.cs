@@ -68,6 +68,7 @@ public class LoadCommandTests(RespServerFixture server)
     [InlineData("--duration", "soon")]
     [InlineData("--command", "\"unclosed")]
     [InlineData("--threads", "4", "-c", "2")]
+    [InlineData("--pipeline-mode", "sliding")]
     public void Exits_2_on_bad_options(params string[] args)
     {
         var (code, _, errors) = Run([.. args, "--port", "1"]);
@@ -81,9 +82,9 @@ public class LoadCommandTests(RespServerFixture server)
         var (code, output, _) = Run("--help");
         Assert.Equal(0, code);
         foreach (string option in new[] { "--host", "--port", "--connections", "--idle", "--connect-rate", "--threads", "--backend",
-                     "--pipeline", "--rate", "--command", "--payload-bytes", "--keyspace", "--duration", "--requests",
+                     "--pipeline", "--pipeline-mode", "--rate", "--command", "--payload-bytes", "--keyspace", "--duration", "--requests",
                      "--warmup", "--timeout", "--json" })
             Assert.Contains(option, output);
-        Assert.Equal(17, output.Split("(default").Length - 1); // one per option but --help
+        Assert.Equal(18, output.Split("(default").Length - 1); // one per option but --help
     }
 }

@@ -151,6 +151,7 @@ public class LoadRunnerTests(RespServerFixture server)
         Assert.Equal(report.DurationSeconds, root.GetProperty("duration_s").GetDouble(), tolerance: 1e-6);
         Assert.Equal(report.ThroughputRps, root.GetProperty("throughput_rps").GetDouble(), tolerance: 0.05); // rounded to 0.1
         Assert.Equal(4, root.GetProperty("connections").GetInt32());
+        Assert.Equal("window", root.GetProperty("pipeline_mode").GetString());
         AssertSummary(report.Latency, root.GetProperty("latency_us"));
         AssertSummary(report.LatencyUncorrected!, root.GetProperty("latency_uncorrected_us"));
         AssertSummary(report.ConnectTime, root.GetProperty("connect_us"));
@@ -209,6 +210,43 @@ public class LoadRunnerTests(RespServerFixture server)
         Assert.True(report.Latency.P999 >= 150_000, $"corrected p99.9 {report.Latency.P999} µs\n{report.FormatSummary()}");
         Assert.True(report.LatencyUncorrected!.P999 < 150_000, $"uncorrected p99.9 {report.LatencyUncorrected.P999} µs\n{report.FormatSummary()}");
         Assert.True(report.LatencyUncorrected.Max >= 150_000); // the one request that was on the wire
+    }
+
+    [Theory]
+    [InlineData(PipelineMode.Batch, 0)]
+    [InlineData(PipelineMode.Window, 0)]
+    [InlineData(PipelineMode.Batch, 400)]
+    public async Task Batch_mode_sends_a_whole_pipeline_only_once_the_last_one_is_answered(PipelineMode mode, double rate)
+    {
+        // The server answers the requests of each receive 2 ms apart. A sliding window refills as
+        // each reply comes, so the server finds fewer than 4 requests in some receives; batch mode
+        // waits for all 4 replies and sends 4 together, closed loop or open.
+        await using var fake = new FaultyRespServer(new ServerFaults { ReplyGap = TimeSpan.FromMilliseconds(2) });
+        LoadReport report = await LoadRunner.RunAsync(Against(fake.Port) with
+        {
+            Connections = 2, Pipeline = 4, PipelineMode = mode, Rate = rate, Requests = 200,
+        });
+        Assert.Equal(200, report.Requests);
+        Assert.Equal(0, report.Errors);
+        int[] receives = fake.RequestsPerReceive;
+        Assert.Equal(200, receives.Sum());
+        if (mode == PipelineMode.Batch)
+            Assert.All(receives, requests => Assert.Equal(4, requests));
+        else
+            Assert.Contains(receives, requests => requests < 4);
+    }
+
+    [Fact]
+    public async Task Open_loop_in_batches_reaches_the_target_rate()
+    {
+        LoadReport report = await LoadRunner.RunAsync(Against(server.Port) with
+        {
+            Connections = 10, Pipeline = 8, PipelineMode = PipelineMode.Batch, Rate = 8000,
+            Duration = TimeSpan.FromSeconds(2), Warmup = TimeSpan.FromSeconds(0.2),
+        });
+        Assert.Equal(LoadOutcome.Completed, report.Outcome);
+        Assert.InRange(report.ThroughputRps, 8000 * 0.98, 8000 * 1.02);
+        Assert.Equal(0, report.Requests % 8);
     }
 
     [Fact]
