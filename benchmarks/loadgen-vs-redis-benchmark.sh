@@ -6,6 +6,8 @@
 #
 #   benchmarks/loadgen-vs-redis-benchmark.sh                  comparison table (A B A B, medians)
 #   benchmarks/loadgen-vs-redis-benchmark.sh --c10k [--port P] 10,000 connections from one process
+#   benchmarks/loadgen-vs-redis-benchmark.sh --open-loop       --rate 20000 for 10 s: achieved rate,
+#                                                              then again with the server paused 200 ms
 #
 # The server is pinned to CPU 0 and the generators to CPU 1 (taskset), so they do not share a core.
 # Environment: ROUNDS (default 3), SECONDS_PER_RUN (default 3), WARMUP (eventloop only, default 1s).
@@ -83,11 +85,16 @@ run_eventloop_load() {
   taskset -c 1 "$LOADGEN" load --port "$port" -c "$connections" -P "$pipeline" -n "$requests" --pipeline-mode "$mode" \
     --warmup "$WARMUP" --json "$WORK/load.json" >/dev/null 2>"$WORK/load.err" \
     || die "eventloop load failed: $(cat "$WORK/load.err")"
-  json_number throughput_rps "$WORK/load.json" | tr '\n' ' '
-  awk '/"latency_us"/ { inside = 1 } inside && /"p50"/ { sub(/.*: */, ""); printf "%.3f\n", $0 / 1000; exit }' "$WORK/load.json"
+  echo "$(json_number throughput_rps "$WORK/load.json") $(json_latency latency_us p50 "$WORK/load.json" | awk '{ printf "%.3f", $1 / 1000 }')"
 }
 
 json_number() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p" "$2" | head -1; }
+
+# json_latency OBJECT PERCENTILE FILE: one figure (µs) of a latency object of the JSON report.
+json_latency() {
+  awk -v object="\"$1\"" -v key="\"$2\"" 'index($0, object) { inside = 1 }
+    inside && index($0, key) { sub(/.*: */, ""); sub(/,$/, ""); print; exit }' "$3"
+}
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
@@ -155,6 +162,36 @@ c10k() {
   [ "$connects" = 10000 ] && [ "$answered" = 10000 ] && [ "$errors" = 0 ] || die "not every connection was made and answered"
 }
 
+# Open loop at 20,000 requests/s for 10 s against redis-server: first undisturbed (achieved rate
+# against the target), then with the server stopped (SIGSTOP) for 200 ms in the middle, which the
+# corrected p99.9 must show and the uncorrected one must not.
+open_loop() {
+  local port rate=20000 stall
+  port=$(free_port)
+  start_redis "$port"
+  echo "redis-server on 127.0.0.1:$port (CPU 0); eventloop load -c 50 --rate $rate -d 10 --warmup 1s (CPU 1)"
+  printf '\n| run | achieved requests/s | of target | corrected p50 | p99 | p99.9 | max | uncorrected p99.9 | max |\n'
+  printf '|---|--:|--:|--:|--:|--:|--:|--:|--:|\n'
+  for stall in no yes; do
+    taskset -c 1 "$LOADGEN" load --port "$port" -c 50 --rate "$rate" -d 10 --warmup 1s \
+      --json "$WORK/open.json" >/dev/null 2>"$WORK/open.err" &
+    local pid=$!
+    if [ "$stall" = yes ]; then
+      sleep 6   # start-up and warm-up, then about 5 s into the measured time
+      kill -STOP "$SERVER_PID"; sleep 0.2; kill -CONT "$SERVER_PID"
+    fi
+    wait "$pid" || die "eventloop load failed: $(cat "$WORK/open.err")"
+    local achieved
+    achieved=$(json_number throughput_rps "$WORK/open.json")
+    printf '| %s | %.0f | %.4f | %s µs | %s µs | %s µs | %s µs | %s µs | %s µs |\n' \
+      "$([ "$stall" = yes ] && echo "server stopped 200 ms" || echo undisturbed)" "$achieved" \
+      "$(awk -v a="$achieved" -v r="$rate" 'BEGIN { print a / r }')" \
+      "$(json_latency latency_us p50 "$WORK/open.json")" "$(json_latency latency_us p99 "$WORK/open.json")" \
+      "$(json_latency latency_us p999 "$WORK/open.json")" "$(json_latency latency_us max "$WORK/open.json")" \
+      "$(json_latency latency_uncorrected_us p999 "$WORK/open.json")" "$(json_latency latency_uncorrected_us max "$WORK/open.json")"
+  done
+}
+
 ensure_tools
 case "${1:-}" in
   "") compare ;;
@@ -162,5 +199,6 @@ case "${1:-}" in
     port=
     [ "${2:-}" = --port ] && port=${3:?--port needs a value}
     c10k "$port" ;;
-  *) die "usage: $0 [--c10k [--port PORT]]" ;;
+  --open-loop) open_loop ;;
+  *) die "usage: $0 [--c10k [--port PORT] | --open-loop]" ;;
 esac
