@@ -38,6 +38,9 @@ public sealed unsafe class EpollMultiplexer : IMultiplexer
     public bool IsEdgeTriggered => _edgeTriggered;
 
     /// <inheritdoc />
+    public long SystemCalls { get; private set; }
+
+    /// <inheritdoc />
     public void Register(int fd, Interest interest)
     {
         if (fd >= _registered.Length)
@@ -50,6 +53,7 @@ public sealed unsafe class EpollMultiplexer : IMultiplexer
         ev.events = ToEpoll(interest);
         ev.data.fd = fd;
         int op = previous == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+        SystemCalls++;
         if (epoll_ctl(_epfd, op, fd, &ev) != 0)
             throw new MultiplexerException($"epoll_ctl({(previous == 0 ? "ADD" : "MOD")}, fd {fd}) failed: {Errno.Describe(Errno.Last)}");
         _registered[fd] = state;
@@ -62,6 +66,7 @@ public sealed unsafe class EpollMultiplexer : IMultiplexer
             return;
         _registered[fd] = 0;
         epoll_event ev = default;
+        SystemCalls++;
         epoll_ctl(_epfd, EPOLL_CTL_DEL, fd, &ev); // EBADF/ENOENT are harmless here: the fd is going away
     }
 
@@ -71,6 +76,7 @@ public sealed unsafe class EpollMultiplexer : IMultiplexer
         if (_kernelEvents.Length < events.Length)
             _kernelEvents = new epoll_event[events.Length];
         int n;
+        SystemCalls++;
         fixed (epoll_event* buffer = _kernelEvents)
             n = epoll_wait(_epfd, buffer, events.Length, timeoutMs);
         if (n < 0)

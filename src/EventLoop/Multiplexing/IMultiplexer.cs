@@ -37,6 +37,13 @@ public interface IMultiplexer : IDisposable
     /// </summary>
     bool IsEdgeTriggered { get; }
 
+    /// <summary>
+    /// System calls made so far: waits, and registrations that reached the kernel (poll and select
+    /// keep theirs in user space; io_uring submits them with the wait). For INFO's <c>syscalls</c>;
+    /// another thread may read it, a 64-bit read being atomic.
+    /// </summary>
+    long SystemCalls { get; }
+
     /// <summary>Watches <paramref name="fd"/> for <paramref name="interest"/>, adding it or replacing its interest.</summary>
     /// <exception cref="MultiplexerException">The backend cannot watch this descriptor (for select: fd ≥ FD_SETSIZE).</exception>
     void Register(int fd, Interest interest);

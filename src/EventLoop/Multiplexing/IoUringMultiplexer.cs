@@ -137,6 +137,9 @@ public sealed unsafe class IoUringMultiplexer : IMultiplexer
     public string Name => "io_uring";
 
     /// <inheritdoc />
+    public long SystemCalls { get; private set; }
+
+    /// <inheritdoc />
     public bool IsEdgeTriggered => false;
 
     /// <inheritdoc />
@@ -266,6 +269,7 @@ public sealed unsafe class IoUringMultiplexer : IMultiplexer
         KernelTimespec timeout = new() { Seconds = timeoutMs / 1000, Nanoseconds = timeoutMs % 1000 * 1_000_000L };
         // A null timespec with EXT_ARG waits without a time limit.
         GetEventsArg arg = new() { Timespec = waitForOne && timeoutMs > 0 ? (ulong)&timeout : 0 };
+        SystemCalls++;
         int rc = (int)syscall(SYS_io_uring_enter, _ringFd, Pending, waitForOne ? 1u : 0u,
             IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, (void*)&arg, sizeof(GetEventsArg));
         if (rc >= 0)

@@ -26,6 +26,9 @@ public sealed unsafe class PollMultiplexer : IMultiplexer
     public string Name => "poll";
 
     /// <inheritdoc />
+    public long SystemCalls { get; private set; }
+
+    /// <inheritdoc />
     public bool IsEdgeTriggered => false;
 
     /// <inheritdoc />
@@ -57,6 +60,7 @@ public sealed unsafe class PollMultiplexer : IMultiplexer
     public int Wait(Span<ReadyEvent> events, int timeoutMs)
     {
         int readyCount;
+        SystemCalls++;
         fixed (pollfd* fds = _pollFds)
             readyCount = poll(fds, (uint)_count, timeoutMs);
         if (readyCount < 0)

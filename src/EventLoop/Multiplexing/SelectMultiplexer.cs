@@ -40,6 +40,9 @@ public sealed unsafe class SelectMultiplexer : IMultiplexer
     public bool IsEdgeTriggered => false;
 
     /// <inheritdoc />
+    public long SystemCalls { get; private set; }
+
+    /// <inheritdoc />
     public void Register(int fd, Interest interest)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(fd);
@@ -70,6 +73,7 @@ public sealed unsafe class SelectMultiplexer : IMultiplexer
     public int Wait(Span<ReadyEvent> events, int timeoutMs)
     {
         int readyCount;
+        SystemCalls++;
         fixed (int* fds = _fds)
         fixed (byte* interest = _interest)
         fixed (byte* ready = _ready)

@@ -79,6 +79,9 @@ internal static unsafe class Sockets
 
     public static void Close(int fd) => close(fd);
 
+    /// <summary>shutdown(SHUT_WR): the peer reads a FIN after the bytes already sent; reading stays possible.</summary>
+    public static void ShutdownWrite(int fd) => shutdown(fd, SHUT_WR);
+
     /// <summary>
     /// Best-effort last words to a connection that will not be served: send <paramref name="reply"/>,
     /// discard whatever the peer already sent (closing with unread input would send RST, which can destroy

@@ -86,6 +86,12 @@ internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<by
 
     public bool Closed;
 
+    /// <summary>
+    /// Reactor clock until which a finished connection lingers: every owed reply is sent and our side is
+    /// shut down, and its input is read and discarded until the peer closes; 0 = not lingering.
+    /// </summary>
+    public long LingerUntil;
+
     /// <summary>AUTH succeeded, or no password is required.</summary>
     public bool Authenticated;
 

@@ -33,6 +33,8 @@ internal sealed class ReactorLoop : IDisposable
     private const int FreeItemLimit = 1024;
     /// <summary>A recycled work item keeps buffers up to this size; larger ones go back to the pool.</summary>
     private const int RetainedItemBytes = 4096;
+    /// <summary>Longest a finished connection waits for its peer to close (<see cref="Connection.LingerUntil"/>).</summary>
+    private static readonly TimeSpan LingerTimeout = TimeSpan.FromSeconds(2);
 
     private static ReadOnlySpan<byte> MaxClientsReply => "-ERR max number of clients reached\r\n"u8;
 
@@ -51,6 +53,7 @@ internal sealed class ReactorLoop : IDisposable
     private readonly ReadyEvent[] _events = new ReadyEvent[MaxEventsPerWait];
     private readonly List<Connection> _flushList = [];
     private List<Connection> _readAgain = [];
+    private readonly List<Connection> _lingering = [];
     private List<Connection> _readingAgain = [];
     private bool _acceptAgain;
     private long _lastMemoryReturn = long.MinValue / 2;
@@ -74,6 +77,7 @@ internal sealed class ReactorLoop : IDisposable
     {
         _options = options;
         _multiplexer = multiplexer;
+        Stats = new ReactorStats(multiplexer);
         _log = message =>
         {
             try
@@ -106,7 +110,7 @@ internal sealed class ReactorLoop : IDisposable
         }
     }
 
-    public ReactorStats Stats { get; } = new();
+    public ReactorStats Stats { get; }
 
     public ServerOptions Options => _options;
 
@@ -303,6 +307,11 @@ internal sealed class ReactorLoop : IDisposable
 
     private void ReadFrom(Connection connection)
     {
+        if (connection.LingerUntil != 0)
+        {
+            DiscardInput(connection);
+            return;
+        }
         if (!CanParse(connection))
         {
             // Not watched for input, yet reported: an error or hang-up, which every backend reports
@@ -341,6 +350,25 @@ internal sealed class ReactorLoop : IDisposable
         }
         if (drainToEagain && !connection.Closed && CanParse(connection))
             _readAgain.Add(connection); // budget spent: an edge will not come again, so come back ourselves
+    }
+
+    /// <summary>Reads and drops what a lingering connection's peer still sends; closes at its end of input or error.</summary>
+    private void DiscardInput(Connection connection)
+    {
+        for (int reads = 0; reads < _options.ReadBudget; reads++)
+        {
+            int n = Sockets.Read(connection.Fd, _readBuffer);
+            Stats.ReadCalls++;
+            if (n == -Errno.EAGAIN)
+                return;
+            if (n <= 0)
+            {
+                Close(connection);
+                return;
+            }
+        }
+        if (_multiplexer.IsEdgeTriggered)
+            _readAgain.Add(connection);
     }
 
     /// <summary>Where the next read lands: the shared buffer, or after the partial request a connection carries.</summary>
@@ -685,7 +713,7 @@ internal sealed class ReactorLoop : IDisposable
             connection.AwaitingWritable = false;
             if (connection.PendingCount == 0 && (connection.CloseAfterReplies || connection.InputEnded || _stopping))
             {
-                Close(connection);
+                Finish(connection);
                 return;
             }
         }
@@ -725,10 +753,33 @@ internal sealed class ReactorLoop : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Every owed reply is sent: close. After QUIT or a protocol error the peer may have sent more that was
+    /// never read, and closing with unread input makes the kernel answer with a reset, which can destroy
+    /// replies the peer has not read yet. So such a connection first lingers: our side is shut down (the
+    /// peer reads a FIN after the replies) and its input is discarded until it closes, for at most
+    /// <see cref="LingerTimeout"/>.
+    /// </summary>
+    private void Finish(Connection connection)
+    {
+        if (connection.LingerUntil != 0)
+            return; // already lingering
+        if (connection.InputEnded || _stopping)
+        {
+            Close(connection);
+            return;
+        }
+        Sockets.ShutdownWrite(connection.Fd);
+        connection.ReleaseInput();
+        connection.LingerUntil = _now + Ticks(LingerTimeout);
+        _lingering.Add(connection);
+        UpdateInterest(connection);
+    }
+
     private void UpdateInterest(Connection connection)
     {
         Interest wanted = Interest.None;
-        if (CanParse(connection) && !connection.InputEnded)
+        if ((CanParse(connection) && !connection.InputEnded) || connection.LingerUntil != 0)
             wanted |= Interest.Read;
         if (connection.AwaitingWritable)
             wanted |= Interest.Write;
@@ -775,9 +826,24 @@ internal sealed class ReactorLoop : IDisposable
             EnforceTimeouts();
         if (_options.TaskTimeout > TimeSpan.Zero)
             EnforceTaskTimeouts();
+        if (_lingering.Count > 0)
+            CloseLingeringUntil(_stopping ? long.MaxValue : _now);
         if (_stopping && _now > _stopDeadline)
             ForceStop();
         _timers.Schedule(TimeSpan.FromSeconds(1.0 / HousekeepingHz), _housekeeping);
+    }
+
+    /// <summary>Closes the lingering connections whose time is up by <paramref name="time"/>, and forgets those already closed.</summary>
+    private void CloseLingeringUntil(long time)
+    {
+        for (int i = _lingering.Count - 1; i >= 0; i--)
+        {
+            Connection connection = _lingering[i];
+            if (!connection.Closed && connection.LingerUntil > time)
+                continue;
+            Close(connection);
+            _lingering.RemoveAt(i);
+        }
     }
 
     /// <summary>Once a second: idle connections and requests left incomplete too long (slow loris) are closed.</summary>
@@ -794,7 +860,7 @@ internal sealed class ReactorLoop : IDisposable
                 Stats.IdleTimeoutDisconnects++;
                 Close(connection);
             }
-            else if (requestTicks > 0 && connection.InputLength > 0 && !connection.Stalled
+            else if (requestTicks > 0 && connection.InputLength > 0 && !connection.Stalled && !connection.CloseAfterReplies
                      && connection.PendingCount < _options.MaxInflight && _now - connection.IncompleteSince > requestTicks)
             {
                 Stats.RequestTimeoutDisconnects++;

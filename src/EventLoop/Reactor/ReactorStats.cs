@@ -1,10 +1,12 @@
+using EventLoop.Multiplexing;
+
 namespace EventLoop.Reactor;
 
 /// <summary>
 /// What the reactor's loop does, counted as it happens. Written by the reactor thread only; other
 /// threads (INFO runs on the reactor, metrics observers do not) read single fields, which is atomic for longs on 64-bit.
 /// </summary>
-internal sealed class ReactorStats
+internal sealed class ReactorStats(IMultiplexer multiplexer)
 {
     public long Iterations;
     public long EventsReturned;
@@ -31,6 +33,9 @@ internal sealed class ReactorStats
     public long DescriptorExhaustions;
     public int ConnectedClients;
 
-    /// <summary>System calls the loop made: waits, reads, writes, accepts, interest changes and eventfd drains.</summary>
-    public long Syscalls => Iterations + ReadCalls + WriteCalls + AcceptCalls + InterestChanges + Wakeups;
+    /// <summary>
+    /// System calls the loop made: the multiplexer's own (waits, and registrations where they reach the
+    /// kernel), reads, writes, accepts and eventfd drains. Socket set-up and close are not counted.
+    /// </summary>
+    public long Syscalls => multiplexer.SystemCalls + ReadCalls + WriteCalls + AcceptCalls + Wakeups;
 }

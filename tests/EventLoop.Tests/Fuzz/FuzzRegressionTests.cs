@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using EventLoop.Tests.Server;
@@ -15,25 +16,35 @@ public sealed class FuzzRegressionTests
     [Fact]
     public async Task A_request_stalled_on_a_full_ring_and_dropped_with_its_client_is_not_left_in_progress()
     {
-        await using var server = new TestServer(new ServerOptions { Workers = 2, RingCapacity = 2 });
+        // Tasks hold their worker until the test opens their gate: no step depends on how fast the machine is.
+        var gates = new Dictionary<string, ManualResetEventSlim> { ["blocker"] = new(), ["victim"] = new(), ["filler"] = new() };
+        await using var server = new TestServer(new ServerOptions { Workers = 2, RingCapacity = 2 },
+            s => s.Tasks.Register("hold", (args, result) =>
+            {
+                gates[args.GetString(0)].Wait(TimeSpan.FromSeconds(60));
+                result.Write("OK"u8);
+            }));
         using RawConnection observer = server.Connect();
         using RawConnection blocker = server.Connect();
         using RawConnection filler = server.Connect();
         RawConnection victim = server.Connect();
 
-        // Waits look for counters that only grow, so a slow machine cannot miss a short-lived state.
-        blocker.SendCommand("RUN", "spin", "5000000"); // holds one worker for 5 s
+        blocker.SendCommand("RUN", "hold", "blocker"); // holds one worker
         await WaitForInfo(observer, "tasks_submitted:1", "ring_depth:0");
-        victim.SendCommand("RUN", "spin", "2500000"); // holds the other for 2.5 s
+        victim.SendCommand("RUN", "hold", "victim"); // holds the other
         await WaitForInfo(observer, "tasks_submitted:2", "ring_depth:0");
-        filler.Send([.. RawConnection.Encode("RUN", "spin", "500000"), .. RawConnection.Encode("RUN", "spin", "500000"),
-            .. RawConnection.Encode("RUN", "spin", "500000")]); // two fill the ring, the third stalls first in line
+        filler.Send([.. RawConnection.Encode("RUN", "hold", "filler"), .. RawConnection.Encode("RUN", "hold", "filler"),
+            .. RawConnection.Encode("RUN", "hold", "filler")]); // two fill the ring, the third stalls first in line
         await WaitForInfo(observer, "ring_depth:2", "stalled_clients:1");
         victim.SendCommand("RUN", "echo", "never runs"); // stalls behind the filler
         await WaitForInfo(observer, "stalled_clients:2");
         victim.Socket.LingerState = new LingerOption(true, 0);
-        victim.Dispose(); // reset: writing the spin's reply fails and closes the victim while its echo is stalled
+        victim.Dispose(); // reset: writing the held task's reply fails and closes the victim while its echo is stalled
+        gates["victim"].Set();
+        await WaitForInfo(observer, "connected_clients:3");
 
+        gates["blocker"].Set();
+        gates["filler"].Set();
         Assert.Equal("$2\r\nOK\r\n", blocker.ReadReply());
         for (int i = 0; i < 3; i++)
             Assert.Equal("$2\r\nOK\r\n", filler.ReadReply());

@@ -45,6 +45,29 @@ public sealed class MultiplexerTests
         Assert.DoesNotContain("auto", MultiplexerFactory.Names);
     }
 
+    /// <summary>
+    /// Register, change interest, wait once, unregister: epoll makes a call for each; poll and select keep
+    /// registrations in user space and call only to wait; io_uring submits the registrations with the wait
+    /// (its one-shot poll has fired, so unregistering has nothing armed to cancel).
+    /// </summary>
+    [Theory]
+    [InlineData("epoll", 4)]
+    [InlineData("epoll-et", 4)]
+    [InlineData("poll", 1)]
+    [InlineData("select", 1)]
+    [InlineData("io_uring", 1)]
+    public void System_calls_count_what_reaches_the_kernel(string backend, long expected)
+    {
+        using IMultiplexer mux = MultiplexerFactory.Create(backend);
+        using var pair = new SocketPair();
+        mux.Register(pair.Near, Interest.Read);
+        mux.Register(pair.Near, Interest.Read);
+        mux.Register(pair.Near, Interest.Read | Interest.Write);
+        Assert.Equal([new ReadyEvent(pair.Near, Interest.Write)], WaitFor(mux, 0));
+        mux.Unregister(pair.Near);
+        Assert.Equal(expected, mux.SystemCalls);
+    }
+
     [Theory]
     [MemberData(nameof(Backends))]
     public void Nothing_is_reported_before_the_peer_writes_and_read_readiness_after(string backend)

@@ -25,6 +25,36 @@ public sealed class FaultTests
         Assert.Equal("+PONG\r\n", bystander.Call("PING"));
     }
 
+    /// <summary>
+    /// The peer pipelined more after QUIT, bytes the server never reads. Closing with unread input makes the
+    /// kernel send a reset, which can destroy replies the peer has not read: the server must end with a FIN
+    /// after its replies instead. (A protocol error ends the same way: the conformance tests, per backend.)
+    /// </summary>
+    [Fact]
+    public async Task Bytes_sent_after_quit_do_not_turn_the_close_into_a_reset()
+    {
+        await using var server = new TestServer();
+        using RawConnection client = server.Connect();
+        client.Socket.SendTimeout = 10_000;
+        client.Send([.. "PING\r\nQUIT\r\n"u8, .. new byte[100_000]]);
+        Thread.Sleep(200); // the server has answered and finished by now
+        const string expected = "+PONG\r\n+OK\r\n";
+        Assert.Equal(expected, client.ReadString(expected.Length));
+        client.AssertOrderlyClose();
+    }
+
+    [Fact]
+    public async Task A_finished_connection_whose_peer_never_closes_is_closed_after_lingering()
+    {
+        await using var server = new TestServer();
+        using RawConnection bystander = server.Connect();
+        using RawConnection client = server.Connect();
+        client.Send("QUIT\r\nPING\r\n");
+        Assert.Equal("+OK\r\n", client.ReadToClose()); // the FIN: our side stays open and silent
+        Assert.Contains("connected_clients:2\r\n", Info(bystander));
+        await WaitUntil(() => Info(bystander).Contains("connected_clients:1\r\n"));
+    }
+
     [Fact]
     public async Task An_oversized_length_is_refused_without_waiting_for_the_data()
     {

@@ -25,6 +25,8 @@ internal sealed class GatedMultiplexer(IMultiplexer inner) : IMultiplexer
 
     public bool IsEdgeTriggered => inner.IsEdgeTriggered;
 
+    public long SystemCalls => inner.SystemCalls;
+
     /// <summary>The descriptor added last (re-registrations do not count): after a round trip on a new connection, its server end.</summary>
     public int NewestDescriptor => Volatile.Read(ref _newestDescriptor);
 

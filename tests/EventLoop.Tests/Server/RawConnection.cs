@@ -81,6 +81,18 @@ public sealed class RawConnection : IDisposable
         return text;
     }
 
+    /// <summary>
+    /// Asserts that the server's next act is an orderly close (FIN): nothing more to read, and no reset, which
+    /// can destroy replies before the peer reads them.
+    /// </summary>
+    public void AssertOrderlyClose(TimeSpan? timeout = null)
+    {
+        Assert.True(_received.Count == 0, $"{_received.Count} more bytes before the close: {Preview()}");
+        Socket.ReceiveTimeout = (int)(timeout ?? DefaultTimeout).TotalMilliseconds;
+        int n = Socket.Receive(new byte[64]); // a reset throws ConnectionReset
+        Assert.True(n == 0, $"{n} more bytes where the close was expected");
+    }
+
     /// <summary>True when the server has closed the connection (a read returns 0 or reset) within the timeout.</summary>
     public bool IsClosedByServer(TimeSpan? timeout = null)
     {
