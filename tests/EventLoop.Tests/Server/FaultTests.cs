@@ -50,9 +50,8 @@ public sealed class FaultTests
         using RawConnection bystander = server.Connect();
         using RawConnection client = server.Connect();
         client.Send("QUIT\r\nPING\r\n");
-        Assert.Equal("+OK\r\n", client.ReadToClose()); // the FIN: our side stays open and silent
-        Assert.Contains("connected_clients:2\r\n", Info(bystander));
-        await WaitUntil(() => Info(bystander).Contains("connected_clients:1\r\n"));
+        Assert.Equal("+OK\r\n", client.ReadToClose()); // the FIN; this side stays open and silent
+        await WaitUntil(() => Info(bystander).Contains("connected_clients:1\r\n")); // lingering ends by itself
     }
 
     [Fact]
