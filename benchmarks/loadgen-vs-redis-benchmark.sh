@@ -142,23 +142,15 @@ c10k() {
     echo "redis-server on 127.0.0.1:$port (CPU 0, maxclients 19000)"
   fi
   taskset -c 1 "$LOADGEN" load --port "$port" -c 10000 -P 1 -d 5 --warmup 2s --timeout 20s \
-    --json "$WORK/c10k.json" >"$WORK/c10k.txt" 2>"$WORK/c10k.err" &
-  local pid=$! peak_kb=0 kb
-  while kill -0 "$pid" 2>/dev/null; do
-    kb=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
-    [ "${kb:-0}" -gt "$peak_kb" ] && peak_kb=$kb
-    cpu_ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo "${cpu_ticks:-0}")
-    sleep 0.2
-  done
-  wait "$pid" || die "eventloop load failed: $(cat "$WORK/c10k.err")"
-  cat "$WORK/c10k.txt"
+    --json "$WORK/c10k.json" 2>"$WORK/c10k.err" || die "eventloop load failed: $(cat "$WORK/c10k.err")"
   local connects answered errors
   connects=$(json_number peak_open_connections "$WORK/c10k.json")
   answered=$(json_number answered_connections "$WORK/c10k.json")
   errors=$(json_number errors "$WORK/c10k.json")
   echo
   echo "c10k: peak open $connects of 10000, answered $answered of 10000, errors $errors;" \
-       "generator peak RSS $((peak_kb / 1024)) MiB, CPU $(awk -v t="$cpu_ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }') s"
+       "generator peak RSS $(( $(json_number generator_peak_rss_bytes "$WORK/c10k.json") >> 20 )) MiB," \
+       "CPU $(json_number generator_cpu_s "$WORK/c10k.json") s in $(json_number generator_wall_s "$WORK/c10k.json") s"
   [ "$connects" = 10000 ] && [ "$answered" = 10000 ] && [ "$errors" = 0 ] || die "not every connection was made and answered"
 }
 

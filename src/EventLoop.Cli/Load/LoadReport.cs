@@ -19,6 +19,17 @@ public sealed record LatencySummary(long P50, long P90, long P99, long P999, lon
             histogram.GetValueAtPercentile(99.99), histogram.GetMaxValue(), histogram.TotalCount);
 }
 
+/// <summary>What the generator itself used: the figures that tell whether it, not the server, set the pace. Immutable.</summary>
+/// <param name="CpuSeconds">CPU time of the whole process from the start of the run to its end.</param>
+/// <param name="WallSeconds">The run's length, warm-up and connects included.</param>
+/// <param name="PeakRssBytes">The process's peak resident memory (VmHWM).</param>
+/// <param name="BusiestThread">The busiest load thread's share of the measured time on a CPU, 0..1.</param>
+public sealed record GeneratorUsage(double CpuSeconds, double WallSeconds, long PeakRssBytes, double BusiestThread)
+{
+    /// <summary>A load thread at this share of a CPU or more was likely what limited the run.</summary>
+    public const double SaturatedShare = 0.9;
+}
+
 /// <summary>How a run ended.</summary>
 public enum LoadOutcome
 {
@@ -67,6 +78,9 @@ public sealed class LoadReport
     /// <summary>Bytes the load threads allocated after the warm-up (0 when the hot path allocates nothing).</summary>
     public required long GeneratorAllocatedBytes { get; init; }
 
+    /// <summary>CPU, memory and how busy the load threads were.</summary>
+    public required GeneratorUsage Generator { get; init; }
+
     /// <summary>All errors.</summary>
     public long Errors => ErrorsByKind.Values.Sum();
 
@@ -98,6 +112,11 @@ public sealed class LoadReport
         text.AppendLine(")");
         if (FirstError is not null)
             text.AppendLine(CultureInfo.InvariantCulture, $"first error  {FirstError}");
+        GeneratorUsage g = Generator;
+        text.AppendLine(CultureInfo.InvariantCulture,
+            $"generator    CPU {g.CpuSeconds:0.00} s in {g.WallSeconds:0.00} s, busiest load thread {g.BusiestThread:P0} busy, peak RSS {g.PeakRssBytes >> 20} MiB");
+        if (g.BusiestThread >= GeneratorUsage.SaturatedShare)
+            text.AppendLine("note         a load thread was busy nearly all the time: the generator may have set the pace, not the server (add --threads, or give it a CPU of its own)");
         if (Outcome != LoadOutcome.Completed)
             text.AppendLine(CultureInfo.InvariantCulture, $"stopped      {OutcomeName(Outcome)}");
         return text.ToString();
@@ -141,6 +160,10 @@ public sealed class LoadReport
                 WriteSummary(json, "latency_uncorrected_us", LatencyUncorrected);
             WriteSummary(json, "connect_us", ConnectTime);
             json.WriteNumber("generator_allocated_bytes", GeneratorAllocatedBytes);
+            json.WriteNumber("generator_cpu_s", Math.Round(Generator.CpuSeconds, 3));
+            json.WriteNumber("generator_wall_s", Math.Round(Generator.WallSeconds, 3));
+            json.WriteNumber("generator_peak_rss_bytes", Generator.PeakRssBytes);
+            json.WriteNumber("busiest_load_thread", Math.Round(Generator.BusiestThread, 3));
             json.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());

@@ -34,13 +34,19 @@ public static class LoadRunner
         var recorder = new LatencyRecorder();
         var clock = RunClock.For(options, RunClock.Now);
         LoadWorker[] workers = CreateWorkers(options, clock, endpoint, template, recorder);
+        TimeSpan cpuAtStart = Environment.CpuUsage.TotalTime;
         try
         {
             Task[] threads = [.. workers.Select((w, i) => StartThread(w, i, workers))];
             using (cancellationToken.Register(() => StopAll(workers)))
                 await ReportProgressAsync(Task.WhenAll(threads), workers, recorder, clock, progress).ConfigureAwait(false);
             await Task.WhenAll(threads).ConfigureAwait(false);
-            return BuildReport(options, endpoint, template, clock, workers, recorder);
+            var usage = new GeneratorUsage(
+                (Environment.CpuUsage.TotalTime - cpuAtStart).TotalSeconds,
+                RunClock.Seconds(RunClock.Now - clock.Start),
+                PeakResidentBytes(),
+                workers.Max(w => w.BusyWhileMeasuring));
+            return BuildReport(options, endpoint, template, clock, workers, recorder, usage);
         }
         finally
         {
@@ -166,8 +172,15 @@ public static class LoadRunner
         }
     }
 
+    /// <summary>The process's peak resident set (VmHWM on Linux).</summary>
+    private static long PeakResidentBytes()
+    {
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        return process.PeakWorkingSet64;
+    }
+
     private static LoadReport BuildReport(LoadOptions options, IPEndPoint endpoint, RequestTemplate template,
-        RunClock clock, LoadWorker[] workers, LatencyRecorder recorder)
+        RunClock clock, LoadWorker[] workers, LatencyRecorder recorder, GeneratorUsage usage)
     {
         (LatencySummary latency, LatencySummary uncorrected, LatencySummary connect) = recorder.Summaries();
         long requests = workers.Sum(w => w.Measured);
@@ -189,6 +202,7 @@ public static class LoadRunner
             PeakOpenConnections = workers.Sum(w => w.PeakOpen),
             AnsweredConnections = workers.Sum(w => w.AnsweredConnections),
             GeneratorAllocatedBytes = workers.Sum(w => w.AllocatedWhileMeasuring),
+            Generator = usage,
         };
     }
 

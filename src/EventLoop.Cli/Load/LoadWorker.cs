@@ -128,6 +128,9 @@ internal sealed class LoadWorker : IDisposable
 
     /// <summary>Bytes this thread allocated after the warm-up: the "no allocation per request" check.</summary>
     public long AllocatedWhileMeasuring { get; private set; }
+
+    /// <summary>Share of the time after the warm-up this thread spent on a CPU (near 1: it was the bottleneck).</summary>
+    public double BusyWhileMeasuring { get; private set; }
     public IReadOnlyList<long> Errors => _errors;
 
     /// <summary>Asks the thread to stop soon; safe from any thread.</summary>
@@ -157,11 +160,17 @@ internal sealed class LoadWorker : IDisposable
     private void RunLoop()
     {
         long allocatedAtMeasureStart = -1;
+        double cpuAtMeasureStart = 0;
+        long measureStartedAt = 0;
         while (true)
         {
             long now = RunClock.Now;
             if (allocatedAtMeasureStart < 0 && now >= _clock.MeasureFrom)
+            {
                 allocatedAtMeasureStart = GC.GetAllocatedBytesForCurrentThread();
+                cpuAtMeasureStart = ThreadCpuClock.Seconds();
+                measureStartedAt = now;
+            }
             StartDueConnects(now);
             if (_schedule is not null)
                 AnnounceDueRequests(_schedule, now);
@@ -170,7 +179,11 @@ internal sealed class LoadWorker : IDisposable
             if (IsFinished(now))
             {
                 if (allocatedAtMeasureStart >= 0)
+                {
                     AllocatedWhileMeasuring = GC.GetAllocatedBytesForCurrentThread() - allocatedAtMeasureStart;
+                    double wall = RunClock.Seconds(now - measureStartedAt);
+                    BusyWhileMeasuring = wall > 0 ? (ThreadCpuClock.Seconds() - cpuAtMeasureStart) / wall : 0;
+                }
                 return;
             }
             _timer.ArmFor(NextDeadline(now), now);

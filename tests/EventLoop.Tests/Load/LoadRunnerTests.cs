@@ -152,6 +152,10 @@ public class LoadRunnerTests(RespServerFixture server)
         Assert.Equal(report.ThroughputRps, root.GetProperty("throughput_rps").GetDouble(), tolerance: 0.05); // rounded to 0.1
         Assert.Equal(4, root.GetProperty("connections").GetInt32());
         Assert.Equal("window", root.GetProperty("pipeline_mode").GetString());
+        Assert.Equal(report.Generator.PeakRssBytes, root.GetProperty("generator_peak_rss_bytes").GetInt64());
+        Assert.Equal(report.Generator.CpuSeconds, root.GetProperty("generator_cpu_s").GetDouble(), tolerance: 0.0006);
+        Assert.Equal(report.Generator.WallSeconds, root.GetProperty("generator_wall_s").GetDouble(), tolerance: 0.0006);
+        Assert.Equal(report.Generator.BusiestThread, root.GetProperty("busiest_load_thread").GetDouble(), tolerance: 0.0006);
         AssertSummary(report.Latency, root.GetProperty("latency_us"));
         AssertSummary(report.LatencyUncorrected!, root.GetProperty("latency_uncorrected_us"));
         AssertSummary(report.ConnectTime, root.GetProperty("connect_us"));
@@ -247,6 +251,34 @@ public class LoadRunnerTests(RespServerFixture server)
         Assert.Equal(LoadOutcome.Completed, report.Outcome);
         Assert.InRange(report.ThroughputRps, 8000 * 0.98, 8000 * 1.02);
         Assert.Equal(0, report.Requests % 8);
+    }
+
+    [Fact]
+    public async Task The_report_says_what_the_generator_itself_used()
+    {
+        LoadReport report = await LoadRunner.RunAsync(Against(server.Port) with { Connections = 4, Rate = 2000, Duration = TimeSpan.FromSeconds(0.5) });
+        GeneratorUsage usage = report.Generator;
+        Assert.InRange(usage.WallSeconds, 0.5, 30);
+        Assert.True(usage.CpuSeconds > 0, $"CPU {usage.CpuSeconds} s");
+        Assert.True(usage.PeakRssBytes > 10 << 20, $"peak RSS {usage.PeakRssBytes} B"); // a .NET process holds more than 10 MiB
+        Assert.InRange(usage.BusiestThread, 0.0001, 1.05); // the thread sent 1,000 requests: it was on a CPU some of the time
+        Assert.Contains("generator    CPU ", report.FormatSummary());
+    }
+
+    [Theory]
+    [InlineData(0.95, true)]
+    [InlineData(0.5, false)]
+    public void A_saturated_load_thread_is_pointed_out(double busiest, bool noted)
+    {
+        var report = new LoadReport
+        {
+            Options = new LoadOptions(), Target = "127.0.0.1:7379", RequestBytes = 14, Outcome = LoadOutcome.Completed,
+            FirstError = null, Requests = 1, ErrorsByKind = ErrorKinds.All.ToDictionary(k => k, _ => 0L), DurationSeconds = 1,
+            Latency = LatencySummary.Empty, LatencyUncorrected = null, ConnectTime = LatencySummary.Empty, Connects = 1,
+            AnsweredConnections = 1, PeakOpenConnections = 1, GeneratorAllocatedBytes = 0,
+            Generator = new GeneratorUsage(CpuSeconds: 1, WallSeconds: 1, PeakRssBytes: 40 << 20, BusiestThread: busiest),
+        };
+        Assert.Equal(noted, report.FormatSummary().Contains("the generator may have set the pace", StringComparison.Ordinal));
     }
 
     [Fact]
