@@ -62,8 +62,7 @@ internal sealed class LoadWorker : IDisposable
     private readonly long? _requestShare;     // measured requests this thread sends, or null
     private readonly long _sendUntil;         // no request meant for this time or later is sent
     private readonly OpenLoopSchedule? _schedule;
-    private readonly bool _sendWholeBatches;  // --pipeline-mode batch
-    private readonly int _requestsPerRound;   // open loop: requests meant for one tick of the schedule
+    private readonly int _batchSize;          // requests sent together: the pipeline in batch mode, else 1
 
     private long _replies;
     private int _open;
@@ -96,11 +95,10 @@ internal sealed class LoadWorker : IDisposable
         _lastBusyOpenAt = clock.Start;
         _sendUntil = clock.SendUntil;
         _requestShare = plan.Requests;
-        _sendWholeBatches = options.PipelineMode == PipelineMode.Batch;
-        _requestsPerRound = _sendWholeBatches ? options.Pipeline : 1;
+        _batchSize = options.PipelineMode == PipelineMode.Batch ? options.Pipeline : 1;
         if (options.IsOpenLoop)
             _schedule = new OpenLoopSchedule(clock.Start + plan.RatePhase,
-                Stopwatch.Frequency * _requestsPerRound / plan.Rate, _busy.Length);
+                Stopwatch.Frequency * _batchSize / plan.Rate, _busy.Length);
     }
 
     public long Replies => Volatile.Read(ref _replies);
@@ -468,7 +466,7 @@ internal sealed class LoadWorker : IDisposable
     /// <summary>Closed loop: fills the pipeline window (in batch mode only once it is empty), within the request budget.</summary>
     private int TakeWindow(LoadConnection connection, long now)
     {
-        if (now >= _sendUntil || (_sendWholeBatches && connection.InFlight > 0))
+        if (now >= _sendUntil || connection.Room < _batchSize)
             return 0;
         int count = TakeFromBudget(connection.Room, now);
         for (int i = 0; i < count; i++)
@@ -494,10 +492,10 @@ internal sealed class LoadWorker : IDisposable
     private int TakeDueRounds(LoadConnection connection, OpenLoopSchedule schedule, long now)
     {
         int count = 0;
-        while (connection.Room >= _requestsPerRound)
+        while (connection.Room >= _batchSize)
         {
             long intendedAt = schedule.IntendedAt(connection.ScheduleIndex, connection.NextRound);
-            int granted = intendedAt > now || intendedAt >= _sendUntil ? 0 : TakeFromBudget(_requestsPerRound, intendedAt);
+            int granted = intendedAt > now || intendedAt >= _sendUntil ? 0 : TakeFromBudget(_batchSize, intendedAt);
             if (granted == 0)
                 break;
             for (int i = 0; i < granted; i++)

@@ -307,13 +307,13 @@ internal sealed class ReactorLoop : IDisposable
 
     private void ReadFrom(Connection connection)
     {
-        if (connection.LingerUntil != 0)
-        {
-            DiscardInput(connection);
-            return;
-        }
         if (!CanParse(connection))
         {
+            if (connection.LingerUntil != 0)
+            {
+                DiscardInput(connection);
+                return;
+            }
             // Not watched for input, yet reported: an error or hang-up, which every backend reports
             // regardless of interest. A reset peer must be closed now, or a level-triggered wait would
             // return at once, every time, until the connection is resumed.
