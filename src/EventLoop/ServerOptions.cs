@@ -75,6 +75,24 @@ public sealed record ServerOptions
     /// <summary>Register echo, sleep, sha256, spin and fail. Default true.</summary>
     public bool BuiltInTasks { get; init; } = true;
 
+    /// <summary>Tasks the queue keeps (waiting, running and finished ones whose results have not expired); past it SUBMIT answers <c>-FULL</c>. Default 1000000.</summary>
+    public int MaxTasks { get; init; } = 1_000_000;
+
+    /// <summary>Largest task result kept; a larger one fails the attempt. Default 16 MiB.</summary>
+    public int MaxResultBytes { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>Distinct queue names; past it SUBMIT to a new queue answers <c>-FULL</c>. Default 1024.</summary>
+    public int MaxQueues { get; init; } = 1024;
+
+    /// <summary>Periodic schedules kept; past it SCHEDULE ADD answers <c>-FULL</c>. Default 10000.</summary>
+    public int MaxSchedules { get; init; } = 10_000;
+
+    /// <summary>How long a failed task stays in the dead set before it is dropped. Default 7 days.</summary>
+    public TimeSpan DeadTaskTtl { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>Leases of one task lost in a row (expired, or the worker's connection closed) before it fails. Default 5.</summary>
+    public int MaxLeaseLosses { get; init; } = 5;
+
     /// <summary>Where the server writes its log lines; null: standard error.</summary>
     public Action<string>? Log { get; init; }
 
@@ -102,6 +120,12 @@ public sealed record ServerOptions
         if (ShutdownTimeout < TimeSpan.Zero) Fail(nameof(ShutdownTimeout), "must not be negative");
         if (RequestTimeout < TimeSpan.Zero) Fail(nameof(RequestTimeout), "must not be negative");
         if (TaskTimeout < TimeSpan.Zero) Fail(nameof(TaskTimeout), "must not be negative");
+        if (MaxTasks < 1) Fail(nameof(MaxTasks), "must be at least 1");
+        if (MaxResultBytes < 1) Fail(nameof(MaxResultBytes), "must be at least 1");
+        if (MaxQueues < 1) Fail(nameof(MaxQueues), "must be at least 1");
+        if (MaxSchedules < 0) Fail(nameof(MaxSchedules), "must not be negative");
+        if (DeadTaskTtl <= TimeSpan.Zero) Fail(nameof(DeadTaskTtl), "must be positive");
+        if (MaxLeaseLosses < 1) Fail(nameof(MaxLeaseLosses), "must be at least 1");
         if (RequirePass is { Length: 0 }) Fail(nameof(RequirePass), "must not be empty (leave it unset for no authentication)");
         if (ProtectedMode && RequirePass is null && !IPAddress.IsLoopback(IPAddress.Parse(BindAddress)))
             Fail(nameof(ProtectedMode), $"refuses to serve {BindAddress} without a password: anyone who can reach it could run tasks. " +
