@@ -1,0 +1,125 @@
+using EventLoop.Buffers;
+using EventLoop.Multiplexing;
+using EventLoop.Native;
+
+namespace EventLoop.Reactor;
+
+/// <summary>
+/// The listening socket: accepts new connections within a budget, admits them to the reactor or refuses
+/// them with an error line, and keeps accepting sane when descriptors run out. Owned by the reactor thread.
+/// </summary>
+internal sealed class ConnectionAcceptor
+{
+    private static ReadOnlySpan<byte> MaxClientsReply => "-ERR max number of clients reached\r\n"u8;
+
+    private readonly ReactorLoop _reactor;
+    private readonly IMultiplexer _multiplexer;
+    private readonly TimerQueue _timers;
+    private readonly ReactorArrayPool _buffers;
+    private readonly DescriptorReserve _descriptorReserve;
+    private readonly Action<string> _log;
+    private int _listenFd;
+    private long _nextConnectionId;
+
+    public ConnectionAcceptor(ReactorLoop reactor, int listenFd, IMultiplexer multiplexer, TimerQueue timers, ReactorArrayPool buffers, Action<string> log)
+    {
+        _reactor = reactor;
+        _listenFd = listenFd;
+        _multiplexer = multiplexer;
+        _timers = timers;
+        _buffers = buffers;
+        _log = log;
+        _descriptorReserve = new DescriptorReserve(reactor.Stats, log);
+    }
+
+    /// <summary>The listening descriptor, or -1 once stopped.</summary>
+    public int ListenFd => _listenFd;
+
+    /// <summary>Edge-triggered: the last accept budget ran out before EAGAIN, so accept again without an event.</summary>
+    public bool AcceptAgain { get; private set; }
+
+    public void AcceptPending()
+    {
+        if (_listenFd < 0)
+            return;
+        // Edge-triggered: a budget spent before EAGAIN leaves connections no new edge will announce.
+        AcceptAgain = _multiplexer.IsEdgeTriggered;
+        ReactorStats stats = _reactor.Stats;
+        for (int i = 0; i < _reactor.Options.AcceptBudget; i++)
+        {
+            int fd = Sockets.Accept(_listenFd);
+            stats.AcceptCalls++;
+            if (fd < 0)
+            {
+                int errno = -fd;
+                if (errno == Errno.ECONNABORTED || errno == Errno.EINTR)
+                    continue;
+                AcceptAgain = false;
+                if (errno == Errno.EMFILE || errno == Errno.ENFILE)
+                {
+                    if (!_descriptorReserve.ShedPendingConnections(_listenFd, MaxClientsReply))
+                        PauseAccepting(TimeSpan.FromMilliseconds(100));
+                }
+                else if (errno != Errno.EAGAIN)
+                    _log($"accept failed: {Errno.Describe(errno)}");
+                return;
+            }
+            Admit(fd);
+        }
+    }
+
+    /// <summary>Stops watching and closes the listener (a graceful stop).</summary>
+    public void StopListening()
+    {
+        _multiplexer.Unregister(_listenFd);
+        CloseListener();
+    }
+
+    /// <summary>Closes the listener if it is still open.</summary>
+    public void CloseListener()
+    {
+        if (_listenFd >= 0)
+            Sockets.Close(_listenFd);
+        _listenFd = -1;
+        AcceptAgain = false;
+    }
+
+    /// <summary>Stops watching the listener for <paramref name="pause"/>: the last resort against spinning on EMFILE.</summary>
+    private void PauseAccepting(TimeSpan pause)
+    {
+        _multiplexer.Register(_listenFd, Interest.None);
+        _timers.Schedule(pause, () =>
+        {
+            if (_listenFd >= 0)
+                _multiplexer.Register(_listenFd, Interest.Read);
+        });
+    }
+
+    private void Admit(int fd)
+    {
+        if (_reactor.Stats.ConnectedClients >= _reactor.Options.MaxClients || _reactor.Stopping)
+        {
+            Refuse(fd, MaxClientsReply);
+            return;
+        }
+        try
+        {
+            _multiplexer.Register(fd, Interest.Read);
+        }
+        catch (MultiplexerException refused)
+        {
+            _log($"refusing a connection: {refused.Message}");
+            Refuse(fd, "-ERR too many connections for the select backend\r\n"u8);
+            return;
+        }
+        Sockets.SetNoDelay(fd);
+        _reactor.Track(new Connection(fd, ++_nextConnectionId, _reactor.Now, _buffers) { Authenticated = _reactor.Options.RequirePass is null });
+    }
+
+    /// <summary>Best-effort error line to a connection that will not be served, then close.</summary>
+    private void Refuse(int fd, ReadOnlySpan<byte> reply)
+    {
+        Sockets.SendAndClose(fd, reply);
+        _reactor.Stats.ConnectionsRejected++;
+    }
+}
