@@ -174,7 +174,7 @@ internal sealed class InputReader(ReactorLoop reactor, IMultiplexer multiplexer,
         connection.InputNeeded = 0;
         while (offset < data.Length && CanParse(connection))
         {
-            ParseStatus status = _parser.TryParse(data[offset..], out RespCommand command, out int consumed);
+            ParseStatus status = _parser.TryParse(data[offset..], connection.Authenticated, out RespCommand command, out int consumed);
             if (status == ParseStatus.Incomplete)
             {
                 connection.InputNeeded = _parser.MinimumBytes;
