@@ -17,6 +17,7 @@ internal sealed class ConnectionAcceptor
     private readonly TimerQueue _timers;
     private readonly ReactorArrayPool _buffers;
     private readonly DescriptorReserve _descriptorReserve;
+    private readonly RefusedConnections _refused;
     private readonly Action<string> _log;
     private int _listenFd;
     private long _nextConnectionId;
@@ -30,6 +31,7 @@ internal sealed class ConnectionAcceptor
         _buffers = buffers;
         _log = log;
         _descriptorReserve = new DescriptorReserve(reactor.Stats, log);
+        _refused = new RefusedConnections(multiplexer);
     }
 
     /// <summary>The listening descriptor, or -1 once stopped.</summary>
@@ -66,6 +68,16 @@ internal sealed class ConnectionAcceptor
             }
             Admit(fd);
         }
+    }
+
+    /// <summary>An event for a descriptor that is no connection: a refused one that lingers, or a stale event (ignored).</summary>
+    public void HandleRefused(int fd) => _refused.DiscardInput(fd);
+
+    /// <summary>Closes the refused connections done lingering by <paramref name="now"/> (all of them for long.MaxValue).</summary>
+    public void CloseRefusedUntil(long now)
+    {
+        if (_refused.Count > 0)
+            _refused.CloseExpired(now);
     }
 
     /// <summary>Stops watching and closes the listener (a graceful stop).</summary>
@@ -116,10 +128,10 @@ internal sealed class ConnectionAcceptor
         _reactor.Track(new Connection(fd, ++_nextConnectionId, _reactor.Now, _buffers) { Authenticated = _reactor.Options.RequirePass is null });
     }
 
-    /// <summary>Best-effort error line to a connection that will not be served, then close.</summary>
+    /// <summary>An error line to a connection that will not be served, then a close that does not destroy it.</summary>
     private void Refuse(int fd, ReadOnlySpan<byte> reply)
     {
-        Sockets.SendAndClose(fd, reply);
+        _refused.Refuse(fd, reply, _reactor.Now);
         _reactor.Stats.ConnectionsRejected++;
     }
 }

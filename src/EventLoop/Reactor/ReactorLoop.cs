@@ -199,12 +199,16 @@ internal sealed class ReactorLoop : IDisposable
             Stats.Wakeups++;
             return;
         }
-        // Null when an earlier event of this batch closed it: a stale event must not touch it. (If that
-        // descriptor number was reused by a connection accepted in this batch, the stale event reaches the
-        // new connection as a spurious readiness: its read or send finds EAGAIN, which is harmless.)
+        // Null for a refused connection that lingers, or when an earlier event of this batch closed it: a
+        // stale event must not touch it. (If that descriptor number was reused by a connection accepted in
+        // this batch, the stale event reaches the new one as a spurious readiness: its read or send finds
+        // EAGAIN, which is harmless.)
         Connection? connection = ready.Fd < _connections.Length ? _connections[ready.Fd] : null;
         if (connection is null)
+        {
+            _acceptor.HandleRefused(ready.Fd);
             return;
+        }
         try
         {
             if ((ready.Ready & Interest.Read) != 0)
@@ -464,6 +468,7 @@ internal sealed class ReactorLoop : IDisposable
         if (_options.TaskTimeout > TimeSpan.Zero)
             EnforceTaskTimeouts();
         _output.CloseLingeringUntil(_stopping ? long.MaxValue : _now);
+        _acceptor.CloseRefusedUntil(_now);
         if (_stopping && _now > _stopDeadline)
             ForceStop();
         _timers.Schedule(TimeSpan.FromSeconds(1.0 / HousekeepingHz), _housekeeping);
@@ -561,6 +566,7 @@ internal sealed class ReactorLoop : IDisposable
         foreach (Connection connection in OpenConnections().ToList())
             Close(connection);
         _acceptor.CloseListener();
+        _acceptor.CloseRefusedUntil(long.MaxValue);
         _workers.AbortAsyncTasks();
         _workers.Stop();
     }
