@@ -76,6 +76,7 @@ internal sealed class ReactorLoop : IDisposable
             }
         };
         _workers = new WorkerPool(options.Workers, options.RingCapacity, _completions, _wakeup);
+        ClientMemory = new ClientMemory(options.MaxMemoryClients, _log);
         _output = new OutputFlusher(this, _log);
         _input = new InputReader(this, multiplexer, new CommandDispatcher(this, tasks), _output);
         _housekeeping = Housekeeping; // one delegate, not one per 100 ms tick
@@ -97,6 +98,9 @@ internal sealed class ReactorLoop : IDisposable
     }
 
     public ReactorStats Stats { get; }
+
+    /// <summary>What all clients hold together, and the budget it must stay under.</summary>
+    public ClientMemory ClientMemory { get; }
 
     public ServerOptions Options => _options;
 
@@ -225,6 +229,8 @@ internal sealed class ReactorLoop : IDisposable
             _log($"closing client {connection.Id} after an unexpected error: {unexpected}");
             Close(connection);
         }
+        // Reads grow buffers; here, between two connections' events, is where closing any of them is safe.
+        ClientMemory.Enforce(this);
     }
 
     // ---------------------------------------------------------------- connections
@@ -467,6 +473,7 @@ internal sealed class ReactorLoop : IDisposable
             EnforceTimeouts();
         if (_options.TaskTimeout > TimeSpan.Zero)
             EnforceTaskTimeouts();
+        ClientMemory.Enforce(this); // replies delivered from completions grow outputs too
         _output.CloseLingeringUntil(_stopping ? long.MaxValue : _now);
         _acceptor.CloseRefusedUntil(_now);
         if (_stopping && _now > _stopDeadline)
