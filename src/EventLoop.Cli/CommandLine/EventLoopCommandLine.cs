@@ -1,0 +1,96 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using EventLoop.Cli.Load;
+using EventLoop.Cli.Serve;
+
+namespace EventLoop.Cli.CommandLine;
+
+/// <summary>
+/// The <c>eventloop</c> command tree on System.CommandLine: parsing, generated help, the <c>[suggest]</c>
+/// completion directive, and the project's own error convention (the command's name, the problem, exit 2).
+/// </summary>
+internal static class EventLoopCommandLine
+{
+    /// <summary>Exit code for a command line that cannot run, as in the commands before System.CommandLine.</summary>
+    public const int BadUsage = 2;
+
+    /// <summary>Builds the tree; <paramref name="liveProgress"/> lets <c>load</c> redraw its progress line.</summary>
+    public static RootCommand Create(bool liveProgress)
+    {
+        var root = new RootCommand("eventloop — a TCP task server on its own event loop, and a C10K load generator")
+        {
+            ServeCommand.Create(),
+            LoadCommand.Create(liveProgress),
+        };
+        HelpOption help = root.Options.OfType<HelpOption>().Single();
+        help.Action = new HelpWithNotes((HelpAction)help.Action!);
+        return root;
+    }
+
+    /// <summary>Parses <paramref name="args"/> (without the program name) and runs the command they name.</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter errors, bool liveProgress)
+    {
+        ParseResult parsed = Create(liveProgress).Parse(args);
+        if (parsed.Action is ParseErrorAction)
+        {
+            foreach (string problem in parsed.Errors.Select(e => e.Message).Distinct())
+                errors.WriteLine($"{Name(parsed.CommandResult.Command)}: {problem}");
+            errors.WriteLine(SeeHelp(parsed.CommandResult.Command));
+            return BadUsage;
+        }
+        // Synchronous actions and no termination handling: serve and load handle their signals themselves.
+        return parsed.Invoke(new InvocationConfiguration { Output = output, Error = errors, ProcessTerminationTimeout = null });
+    }
+
+    /// <summary>Says why the parsed options cannot run and returns <see cref="BadUsage"/>.</summary>
+    public static int Refuse(ParseResult parsed, string problem)
+    {
+        TextWriter errors = parsed.InvocationConfiguration.Error;
+        errors.WriteLine($"{Name(parsed.CommandResult.Command)}: {problem}");
+        errors.WriteLine(SeeHelp(parsed.CommandResult.Command));
+        return BadUsage;
+    }
+
+    /// <summary>True when the command line asks for help (which then wins over any error).</summary>
+    public static bool IsHelp(ParseResult parsed) => parsed.Action is HelpWithNotes;
+
+    /// <summary>Adds every option of <paramref name="options"/> to <paramref name="command"/>.</summary>
+    public static Command WithOptions(this Command command, IEnumerable<Option> options)
+    {
+        foreach (Option option in options)
+            command.Add(option);
+        return command;
+    }
+
+    private static string Name(Command command) => command is RootCommand ? "eventloop" : $"eventloop {command.Name}";
+
+    private static string SeeHelp(Command command) =>
+        $"({Name(command)} --help lists the {(command is RootCommand ? "commands" : "options")})";
+
+    /// <summary>The library's help, then the command's <see cref="NotedCommand.Notes"/> (syntaxes, exit codes).</summary>
+    private sealed class HelpWithNotes(HelpAction help) : SynchronousCommandLineAction
+    {
+        public override bool ClearsParseErrors => true;
+
+        public override int Invoke(ParseResult parseResult)
+        {
+            TextWriter output = parseResult.InvocationConfiguration.Output;
+            var text = new StringWriter();
+            parseResult.InvocationConfiguration.Output = text;
+            int code = help.Invoke(parseResult);
+            parseResult.InvocationConfiguration.Output = output;
+            // The root is named after the entry assembly (EventLoop.Cli), not the program people type.
+            output.Write(text.ToString().Replace($"  {RootCommand.ExecutableName} ", "  eventloop ", StringComparison.Ordinal));
+            if (parseResult.CommandResult.Command is NotedCommand { Notes: var notes })
+                output.WriteLine(notes);
+            return code;
+        }
+    }
+}
+
+/// <summary>A command whose help ends with notes the option list cannot say (value syntaxes, exit codes).</summary>
+internal sealed class NotedCommand(string name, string description, string notes) : Command(name, description)
+{
+    public string Notes { get; } = notes;
+}
