@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using EventLoop.Cli.Load;
+using EventLoop.Cli.Monitor;
 using EventLoop.Cli.Serve;
 
 namespace EventLoop.Cli.CommandLine;
@@ -22,6 +23,8 @@ internal static class EventLoopCommandLine
         {
             ServeCommand.Create(),
             LoadCommand.Create(liveProgress),
+            InfoCommand.Create(),
+            StatCommand.Create(),
         };
         HelpOption help = root.Options.OfType<HelpOption>().Single();
         help.Action = new HelpWithNotes((HelpAction)help.Action!);
