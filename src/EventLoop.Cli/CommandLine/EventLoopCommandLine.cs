@@ -3,6 +3,7 @@ using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using EventLoop.Cli.Load;
 using EventLoop.Cli.Monitor;
+using EventLoop.Cli.Plotting;
 using EventLoop.Cli.Serve;
 
 namespace EventLoop.Cli.CommandLine;
@@ -25,6 +26,7 @@ internal static class EventLoopCommandLine
             LoadCommand.Create(liveProgress),
             InfoCommand.Create(),
             StatCommand.Create(),
+            PlotCommand.Create(),
         };
         HelpOption help = root.Options.OfType<HelpOption>().Single();
         help.Action = new HelpWithNotes((HelpAction)help.Action!);

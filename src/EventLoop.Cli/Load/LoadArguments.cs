@@ -39,6 +39,7 @@ internal static class LoadArguments
         { "--warmup", "TIME", "unmeasured time at the start", o => o.Warmup, Time, (o, v) => o with { Warmup = v } },
         { "--timeout", "TIME", "a connect or reply slower than this counts as a timeout error", o => o.Timeout, Time, (o, v) => o with { Timeout = v } },
         { "--json", "FILE", "also write the report as JSON", o => o.JsonPath, Text, (o, v) => o with { JsonPath = v } },
+        { "--plot", "FILE", "also draw the latency percentile spectrum as SVG (corrected and uncorrected in open loop)", o => o.PlotPath, Text, (o, v) => o with { PlotPath = v } },
     };
 
     /// <summary>Parses <paramref name="args"/> (after <c>load</c>); on failure returns null and says why in <paramref name="error"/>.</summary>

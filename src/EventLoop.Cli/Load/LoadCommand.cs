@@ -1,5 +1,6 @@
 using System.CommandLine;
 using EventLoop.Cli.CommandLine;
+using EventLoop.Cli.Plotting;
 
 namespace EventLoop.Cli.Load;
 
@@ -40,6 +41,8 @@ public static class LoadCommand
             output.Write(report.FormatSummary());
             if (options.JsonPath is string path)
                 File.WriteAllText(path, report.ToJson());
+            if (options.PlotPath is string plot)
+                SvgChart.Save(LatencyPlot.Spectrum(report), plot);
             return ExitCode(report, errors);
         }
         catch (LoadSetupException e)
