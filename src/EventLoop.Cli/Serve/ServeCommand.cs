@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using EventLoop.Cli.CommandLine;
+using Microsoft.Extensions.Logging;
 using static EventLoop.Cli.CommandLine.OptionValues;
 
 namespace EventLoop.Cli.Serve;
@@ -39,11 +40,18 @@ internal static class ServeCommand
         { "--protected-mode", "yes|no", "refuse non-loopback addresses without a password", o => o.ProtectedMode, YesNo, (o, v) => o with { ProtectedMode = v } },
     };
 
+    /// <summary>The console log's threshold: not a server option, since an embedding application brings its own logger.</summary>
+    private static readonly OptionTable<LogLevel> Logging = new(LogLevel.Information)
+    {
+        { "--log-level", "LEVEL", "least severe messages logged to standard error: trace, debug, information, warning, error, critical, none",
+            l => l.ToString().ToLowerInvariant(), Level, (_, v) => v },
+    };
+
     /// <summary>The <c>serve</c> command.</summary>
     public static Command Create()
     {
         var command = new NotedCommand("serve", "Runs the EventLoop server until SIGINT or SIGTERM, which stop it gracefully.", Syntax)
-            .WithOptions(Options);
+            .WithOptions(Options).WithOptions(Logging);
         command.SetAction(Run);
         return command;
     }
@@ -59,8 +67,13 @@ internal static class ServeCommand
         {
             return EventLoopCommandLine.Refuse(parsed, invalid.Message);
         }
-        return Serve(options, parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error);
+        using ILoggerFactory logging = ConsoleLogging.Create(Logging.Bind(parsed));
+        return Serve(options with { LoggerFactory = logging }, parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error);
     }
+
+    private static LogLevel Level(string value) =>
+        Enum.TryParse(value, ignoreCase: true, out LogLevel level) && Enum.IsDefined(level) && !int.TryParse(value, out _)
+            ? level : throw new FormatException("use trace, debug, information, warning, error, critical or none");
 
     private static string FirstLine(string path) => File.ReadLines(path).FirstOrDefault() ?? "";
 

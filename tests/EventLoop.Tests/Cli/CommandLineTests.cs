@@ -25,9 +25,11 @@ public class CommandLineTests
                      "--max-output-bytes", "--max-arg-bytes", "--max-args", "--max-request-bytes", "--read-budget", "--backlog",
                      "--idle-timeout", "--request-timeout", "--task-timeout", "--shutdown-timeout", "--max-tasks", "--max-result-bytes",
                      "--max-queues", "--max-schedules", "--dead-ttl", "--max-lease-losses", "--requirepass", "--requirepass-file",
-                     "--protected-mode" })
+                     "--protected-mode", "--log-level" })
             Assert.Matches($@"{option} <[^>]+> .*\(default [^)]+\)", output);
-        Assert.Equal(ServeCommand.Options.Count(), output.Split("(default").Length - 1);
+        Assert.Equal(EventLoopCommandLine.Create(liveProgress: false).Subcommands.Single(c => c.Name == "serve").Options.Count,
+            output.Split("(default").Length - 1);
+        Assert.Matches(@"--log-level <LEVEL> .*\(default information\)", output);
         Assert.Contains("--port <N> ", output);
         Assert.Matches(@"--max-output-bytes <SIZE> .*\(default 64m\)", output);
         Assert.Matches(@"--request-timeout <TIME> .*\(default 1m\)", output);
