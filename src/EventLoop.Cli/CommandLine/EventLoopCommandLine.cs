@@ -30,6 +30,7 @@ internal static class EventLoopCommandLine
         };
         HelpOption help = root.Options.OfType<HelpOption>().Single();
         help.Action = new HelpWithNotes((HelpAction)help.Action!);
+        root.Options.OfType<VersionOption>().Single().Action = new PrintVersion();
         return root;
     }
 
@@ -72,6 +73,16 @@ internal static class EventLoopCommandLine
 
     private static string SeeHelp(Command command) =>
         $"({Name(command)} --help lists the {(command is RootCommand ? "commands" : "options")})";
+
+    /// <summary>The server's version, the one INFO reports (the library would print the assembly's).</summary>
+    private sealed class PrintVersion : SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            parseResult.InvocationConfiguration.Output.WriteLine($"eventloop {Commands.InfoCommand.Version}");
+            return 0;
+        }
+    }
 
     /// <summary>The library's help, then the command's <see cref="NotedCommand.Notes"/> (syntaxes, exit codes).</summary>
     private sealed class HelpWithNotes(HelpAction help) : SynchronousCommandLineAction

@@ -17,10 +17,11 @@ internal sealed class OptionTable<TRecord>(TRecord defaults) : IEnumerable<Optio
     /// <summary>
     /// Adds an option. <paramref name="names"/> is the name then its aliases, space-separated ("--connections -c");
     /// <paramref name="shownDefault"/> reads what help shows from the defaults; <paramref name="parse"/> is one
-    /// of <see cref="OptionValues"/>' parsers.
+    /// of <see cref="OptionValues"/>' parsers; <paramref name="choices"/>, when the values are a fixed set, are
+    /// what tab completion offers.
     /// </summary>
     public void Add<T>(string names, string valueName, string description, Func<TRecord, object?> shownDefault,
-        Func<string, T> parse, Func<TRecord, T, TRecord> apply)
+        Func<string, T> parse, Func<TRecord, T, TRecord> apply, string[]? choices = null)
     {
         string[] split = names.Split(' ');
         // Values arrive wrapped: the library treats an Option<bool> as a flag, but --protected-mode takes yes or no.
@@ -30,6 +31,8 @@ internal sealed class OptionTable<TRecord>(TRecord defaults) : IEnumerable<Optio
             Description = $"{description} (default {OptionValues.Show(shownDefault(defaults))})",
             CustomParser = result => ParseOrReport(result, split[0], parse),
         };
+        if (choices is not null)
+            option.CompletionSources.Add(choices);
         _rows.Add((option, (parsed, record) => parsed.GetResult(option) is null ? record : apply(record, parsed.GetValue(option).Value)));
     }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using EventLoop.Cli.CommandLine;
+using EventLoop.Cli.Serve;
 using static EventLoop.Cli.CommandLine.OptionValues;
 
 namespace EventLoop.Cli.Load;
@@ -25,10 +26,10 @@ internal static class LoadArguments
         { "--idle", "N", "extra connections opened and held idle", o => o.Idle, Whole, (o, v) => o with { Idle = v } },
         { "--connect-rate", "N", "new connections per second, reconnects too", o => o.ConnectRate > 0 ? o.ConnectRate : "unlimited", Number, (o, v) => o with { ConnectRate = v } },
         { "--threads", "N", "load threads, each with its own multiplexer", o => o.Threads, Whole, (o, v) => o with { Threads = v } },
-        { "--backend", "NAME", "multiplexer: epoll, epoll-et, poll, select, io_uring", o => o.Backend, Text, (o, v) => o with { Backend = v } },
+        { "--backend", "NAME", "multiplexer: epoll, epoll-et, poll, select, io_uring", o => o.Backend, Text, (o, v) => o with { Backend = v }, ServeCommand.Backends[1..] },
         { "--pipeline -P", "N", "requests in flight per connection", o => o.Pipeline, Whole, (o, v) => o with { Pipeline = v } },
         { "--pipeline-mode", "MODE", "window: a new request as each reply arrives; batch: send N together, wait for all N replies, repeat " +
-            "(as redis-benchmark does; with --rate, requests leave in batches of N)", o => o.PipelineMode.ToString().ToLowerInvariant(), Mode, (o, v) => o with { PipelineMode = v } },
+            "(as redis-benchmark does; with --rate, requests leave in batches of N)", o => o.PipelineMode.ToString().ToLowerInvariant(), Mode, (o, v) => o with { PipelineMode = v }, ["window", "batch"] },
         { "--rate", "N", "open loop: total requests per second, latency measured from each request's intended send time",
             o => o.Rate > 0 ? o.Rate : "closed loop, no rate", Number, (o, v) => o with { Rate = v } },
         { "--command", "LINE", "the command sent; {key} is a random key, {payload} is --payload-bytes of 'x'", o => o.Command, Text, (o, v) => o with { Command = v } },

@@ -33,11 +33,11 @@ internal static class PlotCommand
     private static readonly OptionTable<PlotOptions> Options = new(new PlotOptions())
     {
         { "--out -o", "FILE", "the SVG file to write", o => o.Output, OptionValues.Text, (o, v) => o with { Output = v } },
-        { "--chart", "lines|bars", "line chart of series,x,y rows or grouped bars of category,series,value rows", o => o.Chart, Chart, (o, v) => o with { Chart = v } },
+        { "--chart", "lines|bars", "line chart of series,x,y rows or grouped bars of category,series,value rows", o => o.Chart, Chart, (o, v) => o with { Chart = v }, ["lines", "bars"] },
         { "--title", "TEXT", "the chart's title", o => o.Title, OptionValues.Text, (o, v) => o with { Title = v } },
         { "--x-title", "TEXT", "the x axis's title (lines)", o => o.XTitle, OptionValues.Text, (o, v) => o with { XTitle = v } },
         { "--y-title", "TEXT", "the y axis's title", o => o.YTitle, OptionValues.Text, (o, v) => o with { YTitle = v } },
-        { "--log-x", "yes|no", "logarithmic x axis (lines)", o => o.LogX, OptionValues.YesNo, (o, v) => o with { LogX = v } },
+        { "--log-x", "yes|no", "logarithmic x axis (lines)", o => o.LogX, OptionValues.YesNo, (o, v) => o with { LogX = v }, ["yes", "no"] },
         { "--reference", "Y", "a dashed line across at this value (bars: 1 on a chart of ratios)", o => o.Reference, OptionValues.Number, (o, v) => o with { Reference = v } },
     };
 

@@ -9,12 +9,15 @@ namespace EventLoop.Cli.Serve;
 /// <summary><c>eventloop serve</c>: runs the server until SIGINT or SIGTERM, then stops gracefully.</summary>
 internal static class ServeCommand
 {
+    /// <summary>The multiplexer backends by the names <c>--backend</c> takes, for tab completion (before the tables that use it: static fields start in order).</summary>
+    internal static readonly string[] Backends = ["auto", "epoll", "epoll-et", "poll", "select", "io_uring"];
+
     /// <summary>Every option of <c>serve</c>, one line each; defaults come from <see cref="ServerOptions"/>.</summary>
     internal static readonly OptionTable<ServerOptions> Options = new(new ServerOptions())
     {
         { "--bind", "ADDRESS", "address to listen on", o => o.BindAddress, Text, (o, v) => o with { BindAddress = v } },
         { "--port", "N", "TCP port (0: any free port)", o => o.Port, Whole, (o, v) => o with { Port = v } },
-        { "--backend", "NAME", "multiplexer: auto, epoll, epoll-et, poll, select, io_uring", o => o.Backend, Text, (o, v) => o with { Backend = v } },
+        { "--backend", "NAME", "multiplexer: auto, epoll, epoll-et, poll, select, io_uring", o => o.Backend, Text, (o, v) => o with { Backend = v }, Backends },
         { "--workers", "N", "worker threads running tasks", o => o.Workers, Whole, (o, v) => o with { Workers = v } },
         { "--ring-capacity", "N", "slots in the reactor-to-workers ring (power of two)", o => o.RingCapacity, Whole, (o, v) => o with { RingCapacity = v } },
         { "--max-clients", "N", "connections served at once", o => o.MaxClients, Whole, (o, v) => o with { MaxClients = v } },
@@ -37,14 +40,14 @@ internal static class ServeCommand
         { "--max-lease-losses", "N", "lost leases in a row before a task fails", o => o.MaxLeaseLosses, Whole, (o, v) => o with { MaxLeaseLosses = v } },
         { "--requirepass", "PASSWORD", "clients must AUTH with this password", o => o.RequirePass is null ? "none" : "set", Text, (o, v) => o with { RequirePass = v } },
         { "--requirepass-file", "PATH", "read the password from the first line of a file (keeps it out of ps)", _ => null, FirstLine, (o, v) => o with { RequirePass = v } },
-        { "--protected-mode", "yes|no", "refuse non-loopback addresses without a password", o => o.ProtectedMode, YesNo, (o, v) => o with { ProtectedMode = v } },
+        { "--protected-mode", "yes|no", "refuse non-loopback addresses without a password", o => o.ProtectedMode, YesNo, (o, v) => o with { ProtectedMode = v }, ["yes", "no"] },
     };
 
     /// <summary>The console log's threshold: not a server option, since an embedding application brings its own logger.</summary>
     private static readonly OptionTable<LogLevel> Logging = new(LogLevel.Information)
     {
         { "--log-level", "LEVEL", "least severe messages logged to standard error: trace, debug, information, warning, error, critical, none",
-            l => l.ToString().ToLowerInvariant(), Level, (_, v) => v },
+            l => l.ToString().ToLowerInvariant(), Level, (_, v) => v, [.. Enum.GetNames<LogLevel>().Select(n => n.ToLowerInvariant())] },
     };
 
     /// <summary>The <c>serve</c> command.</summary>

@@ -80,6 +80,26 @@ public class CommandLineTests
         Assert.StartsWith("eventloop: ", errors);
     }
 
+    [Theory]
+    [InlineData("serve --backend io", "io_uring")]
+    [InlineData("serve --log-level wa", "warning")]
+    [InlineData("load --pipeline-mode b", "batch")]
+    [InlineData("plot --chart l", "lines")]
+    public void The_suggest_directive_completes_values_from_a_fixed_set(string line, string completion)
+    {
+        var (code, output, _) = Run($"[suggest:{line.Length}]", line);
+        Assert.Equal(0, code);
+        Assert.Equal([completion], output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
+    [Fact]
+    public void Version_is_the_servers()
+    {
+        var (code, output, _) = Run("--version");
+        Assert.Equal(0, code);
+        Assert.Equal($"eventloop {EventLoop.Commands.InfoCommand.Version}", output.Trim());
+    }
+
     [Fact]
     public void The_suggest_directive_completes_option_names()
     {
