@@ -39,24 +39,14 @@ internal static class EventLoopCommandLine
     {
         ParseResult parsed = Create(liveProgress).Parse(args);
         if (parsed.Action is ParseErrorAction)
-        {
-            foreach (string problem in parsed.Errors.Select(e => e.Message).Distinct())
-                errors.WriteLine($"{Name(parsed.CommandResult.Command)}: {problem}");
-            errors.WriteLine(SeeHelp(parsed.CommandResult.Command));
-            return BadUsage;
-        }
+            return Report(errors, parsed.CommandResult.Command, parsed.Errors.Select(e => e.Message).Distinct());
         // Synchronous actions and no termination handling: serve and load handle their signals themselves.
         return parsed.Invoke(new InvocationConfiguration { Output = output, Error = errors, ProcessTerminationTimeout = null });
     }
 
     /// <summary>Says why the parsed options cannot run and returns <see cref="BadUsage"/>.</summary>
-    public static int Refuse(ParseResult parsed, string problem)
-    {
-        TextWriter errors = parsed.InvocationConfiguration.Error;
-        errors.WriteLine($"{Name(parsed.CommandResult.Command)}: {problem}");
-        errors.WriteLine(SeeHelp(parsed.CommandResult.Command));
-        return BadUsage;
-    }
+    public static int Refuse(ParseResult parsed, string problem) =>
+        Report(parsed.InvocationConfiguration.Error, parsed.CommandResult.Command, [problem]);
 
     /// <summary>True when the command line asks for help (which then wins over any error).</summary>
     public static bool IsHelp(ParseResult parsed) => parsed.Action is HelpWithNotes;
@@ -69,10 +59,15 @@ internal static class EventLoopCommandLine
         return command;
     }
 
-    private static string Name(Command command) => command is RootCommand ? "eventloop" : $"eventloop {command.Name}";
+    private static int Report(TextWriter errors, Command command, IEnumerable<string> problems)
+    {
+        foreach (string problem in problems)
+            errors.WriteLine($"{Name(command)}: {problem}");
+        errors.WriteLine($"({Name(command)} --help lists the {(command is RootCommand ? "commands" : "options")})");
+        return BadUsage;
+    }
 
-    private static string SeeHelp(Command command) =>
-        $"({Name(command)} --help lists the {(command is RootCommand ? "commands" : "options")})";
+    private static string Name(Command command) => command is RootCommand ? "eventloop" : $"eventloop {command.Name}";
 
     /// <summary>The server's version, the one INFO reports (the library would print the assembly's).</summary>
     private sealed class PrintVersion : SynchronousCommandLineAction
