@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
     --servers) servers=${2//,/ }; shift 2 ;;
     --cases) cases=${2//,/ }; shift 2 ;;
     --plot) plot_only=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "backends.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
