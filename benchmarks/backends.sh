@@ -4,6 +4,7 @@
 # (`eventloop load`, one thread) on CPU 1.
 #
 #   benchmarks/backends.sh [--duration S] [--warmup S] [--servers a,b,…] [--cases a,b,…]
+#   benchmarks/backends.sh --plot CSV          (redraw the chart only)
 #
 # Cases: busy connections send PING in a closed loop, one request in flight each; idle ones stay open.
 #   c50        50 busy
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
     --servers) servers=${2//,/ }; shift 2 ;;
     --cases) cases=${2//,/ }; shift 2 ;;
     --plot) plot_only=$2; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "backends.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
