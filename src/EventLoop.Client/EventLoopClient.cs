@@ -21,7 +21,7 @@ namespace EventLoop.Client;
 /// when it comes, and the calls behind it keep their replies.</para>
 /// <para>Thread-safe. Two background loops own the socket: one sends, one receives.</para>
 /// </remarks>
-public sealed class EventLoopClient : IAsyncDisposable
+public sealed partial class EventLoopClient : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly string _endpoint;
@@ -140,6 +140,12 @@ public sealed class EventLoopClient : IAsyncDisposable
     private async Task<RespValue> ExecuteCheckedAsync(string[] arguments)
     {
         RespValue reply = await ExecuteAsync(Utf8(arguments), CancellationToken.None).ConfigureAwait(false);
+        return reply.IsError ? throw new RespErrorException(reply.Text ?? "") : reply;
+    }
+
+    private async Task<RespValue> ExecuteCheckedAsync(ReadOnlyMemory<byte>[] arguments)
+    {
+        RespValue reply = await ExecuteAsync(arguments, CancellationToken.None).ConfigureAwait(false);
         return reply.IsError ? throw new RespErrorException(reply.Text ?? "") : reply;
     }
 
