@@ -1,0 +1,82 @@
+using EventLoop.Client;
+using EventLoop.Tests.Server;
+using static EventLoop.Tests.Queueing.QueueKit;
+
+namespace EventLoop.Tests.Queueing;
+
+/// <summary>The queue's limits (ServerOptions MaxTasks, MaxQueues, MaxSchedules, MaxResultBytes): past them SUBMIT answers -FULL and nothing grows.</summary>
+public sealed class LimitTests
+{
+    [Fact]
+    public async Task Max_tasks_refuses_the_eleventh_and_changes_nothing()
+    {
+        await using var server = new TestServer(new ServerOptions { MaxTasks = 10 });
+        using RawConnection client = server.Connect();
+        client.Call("QUEUE", "PAUSE", "full");
+        string[] ids = [.. Enumerable.Range(0, 10).Select(i => client.Submit("echo", "QUEUE", "full", "ARGS", $"{i}"))];
+        Assert.Equal("-FULL max-tasks (10) reached\r\n", client.Call("SUBMIT", "echo", "QUEUE", "full", "ARGS", "x"));
+        Assert.Equal("-FULL max-tasks (10) reached\r\n", client.Call("SUBMIT", "echo", "QUEUE", "other", "ARGS", "x"));
+        Assert.Equal(10, client.InfoNumber("tasks"));
+        Assert.Equal(10, client.InfoNumber("submitted_total"));
+        Assert.Equal(10, client.Queues()["full"].Queued);
+        Assert.False(client.Queues().ContainsKey("other"));
+        Assert.Equal("+OK\r\n", client.Call("QUEUE", "RESUME", "full"));
+        client.WaitAll(ids);
+        Assert.Equal("-FULL max-tasks (10) reached\r\n", client.Call("SUBMIT", "echo", "ARGS", "x")); // finished ones are kept for their ttl
+        Assert.Equal(Bulk("9"), client.Call("RESULT", ids[9]));
+    }
+
+    [Fact]
+    public async Task Max_tasks_counts_kept_results_until_they_expire()
+    {
+        await using var server = new TestServer(new ServerOptions { MaxTasks = 3 });
+        using RawConnection client = server.Connect();
+        string[] ids = [.. Enumerable.Range(0, 3).Select(i => client.Submit("echo", "RESULT-TTL", "1", "ARGS", "x"))];
+        client.WaitAll(ids);
+        Assert.Equal("-FULL max-tasks (3) reached\r\n", client.Call("SUBMIT", "echo", "ARGS", "x"));
+        foreach (string id in ids)
+            client.PollStatus(id, s => s is null, "expired");
+        Assert.Equal(Bulk("y"), client.Result(client.Submit("echo", "ARGS", "y"), 10_000));
+    }
+
+    [Fact]
+    public async Task Max_queues_refuses_a_new_queue_but_not_a_known_one()
+    {
+        await using var server = new TestServer(new ServerOptions { MaxQueues = 2 });
+        using RawConnection client = server.Connect();
+        client.WaitAll(client.Submit("echo", "QUEUE", "one", "ARGS", "x"));
+        client.Call("QUEUE", "PAUSE", "two");
+        Assert.Equal("-FULL max-queues (2) reached\r\n", client.Call("SUBMIT", "echo", "QUEUE", "three", "ARGS", "x"));
+        Assert.Equal("-FULL max-queues (2) reached\r\n", client.Call("SUBMIT", "echo", "ARGS", "x")); // default is a queue like any other
+        Assert.Equal(["one", "two"], client.Queues().Keys);
+        Assert.Equal(1, client.InfoNumber("tasks"));
+        client.WaitAll(client.Submit("echo", "QUEUE", "one", "ARGS", "y"));
+    }
+
+    [Fact]
+    public async Task Max_schedules_refuses_a_new_schedule_but_replaces_a_known_one()
+    {
+        await using var server = new TestServer(new ServerOptions { MaxSchedules = 2 });
+        using RawConnection client = server.Connect();
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "a", "EVERY", "3600000", "echo", "ARGS", "x"));
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "b", "EVERY", "3600000", "echo", "ARGS", "x"));
+        Assert.Equal("-FULL max-schedules (2) reached\r\n", client.Call("SCHEDULE", "ADD", "c", "EVERY", "3600000", "echo", "ARGS", "x"));
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "b", "EVERY", "7200000", "echo", "ARGS", "x"));
+        Assert.Equal(2, Parse(client.Call("SCHEDULE", "LIST")).Elements.Count);
+        Assert.Equal(":1\r\n", client.Call("SCHEDULE", "DEL", "a"));
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "c", "EVERY", "3600000", "echo", "ARGS", "x"));
+    }
+
+    [Fact]
+    public async Task A_result_over_max_result_bytes_fails_the_attempt()
+    {
+        await using var server = new TestServer(new ServerOptions { MaxResultBytes = 16 });
+        using RawConnection client = server.Connect();
+        string fits = client.Submit("echo", "ARGS", new string('a', 16));
+        Assert.Equal(Bulk(new string('a', 16)), client.Result(fits, 10_000));
+        string big = client.Submit("echo", "RETRIES", "1", "BACKOFF", "1", "ARGS", new string('b', 17));
+        Assert.Equal("-FAILED result of 17 bytes exceeds max-result-bytes (16)\r\n", client.Result(big, 10_000));
+        TaskStatusInfo status = client.RequireStatus(big);
+        Assert.Equal((TaskState.Failed, 2L, "result of 17 bytes exceeds max-result-bytes (16)"), (status.State, status.Attempt, status.Error));
+    }
+}
