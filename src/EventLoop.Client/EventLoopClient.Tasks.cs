@@ -30,16 +30,22 @@ public sealed partial class EventLoopClient
     /// <exception cref="ArgumentException">An option is out of range.</exception>
     /// <exception cref="RespErrorException">The server refused the task.</exception>
     /// <exception cref="RespConnectionException">The connection is lost or closed.</exception>
-    public async Task<string> SubmitAsync(string task, SubmitOptions? options, IReadOnlyList<ReadOnlyMemory<byte>> arguments)
+    public Task<string> SubmitAsync(string task, SubmitOptions? options, IReadOnlyList<ReadOnlyMemory<byte>> arguments)
     {
+        // Checked and encoded before anything is sent, so a usage error throws here rather than faulting the task.
         ArgumentException.ThrowIfNullOrEmpty(task);
         ArgumentNullException.ThrowIfNull(arguments);
         var command = new List<ReadOnlyMemory<byte>> { Ascii("SUBMIT"), Encoding.UTF8.GetBytes(task) };
         AddOptions(command, options, forSchedule: false);
         command.Add(Ascii("ARGS"));
         command.AddRange(arguments);
-        RespValue reply = await ExecuteCheckedAsync([.. command]).ConfigureAwait(false);
-        return reply.Text ?? throw Unexpected("SUBMIT", reply);
+        return IdAsync(ExecuteCheckedAsync([.. command]));
+
+        static async Task<string> IdAsync(Task<RespValue> call)
+        {
+            RespValue reply = await call.ConfigureAwait(false);
+            return reply.Text ?? throw Unexpected("SUBMIT", reply);
+        }
     }
 
     /// <summary>Reads a task's status (<c>STATUS id</c>).</summary>

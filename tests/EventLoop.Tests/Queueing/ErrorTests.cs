@@ -87,8 +87,8 @@ public sealed class ErrorTests : IAsyncLifetime
         { ["SCHEDULE", "ADD", "s", "EVERY", "100", "echo", "DELAY", "5"], "-ERR option 'DELAY' is not allowed in a schedule\r\n" },
         { ["SCHEDULE", "ADD", "s", "EVERY", "100", "echo", "AT", "5"], "-ERR option 'AT' is not allowed in a schedule\r\n" },
         { ["SCHEDULE", "ADD", "s", "EVERY", "100", "echo", "KEY", "k", "ARGS", "x"], "-ERR option 'KEY' is not allowed in a schedule\r\n" },
-        { ["SCHEDULE", "ADD", "s", "echo"], "-ERR syntax error: EVERY or CRON expected\r\n" },
-        { ["SCHEDULE", "ADD", "s", "HOURLY", "echo"], "-ERR syntax error: EVERY or CRON expected\r\n" },
+        { ["SCHEDULE", "ADD", "s", "HOURLY", "100", "echo"], "-ERR syntax error: EVERY or CRON expected\r\n" },
+        { ["SCHEDULE", "ADD", "s", "echo", "ARGS", "x"], "-ERR syntax error: EVERY or CRON expected\r\n" },
         { ["SCHEDULE", "ADD", "s", "EVERY", "100", "echo", "PRIORITY", "10"], "-ERR PRIORITY must be an integer from 0 to 9\r\n" },
         { ["SCHEDULE", "ADD", "s", "EVERY", "100", "echo", "BOGUS", "ARGS", "x"], "-ERR unknown option 'BOGUS'\r\n" },
     };
@@ -163,7 +163,7 @@ public sealed class ErrorTests : IAsyncLifetime
             client.Submit("echo", "QUEUE", Long128, "KEY", Key512, "PRIORITY", "9", "RETRIES", "1000000", "BACKOFF", "3600000",
                 "TIMEOUT", "0", "RESULT-TTL", "0", "ARGS", "x"),
             client.Submit("echo", "priority", "0", "Delay", "0", "args", "lower-case options"),
-            client.Submit("echo", "AT", "253402300799999", "ARGS", "x"),
+            client.Submit("echo", "AT", "9000000000000", "ARGS", "x"),
             client.Submit("echo", "QUEUE", Long128, "ARGS", "ARGS", "QUEUE", "DELAY"), // after ARGS, words are arguments
         ];
         Assert.Equal(ids.Length, ids.Distinct().Count());
@@ -178,6 +178,23 @@ public sealed class ErrorTests : IAsyncLifetime
         Assert.Equal("-FAILED expects 1 argument, got 3\r\n", client.Result(ids[5], 10_000));
         Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", new string('s', 128), "EVERY", "3600000", "echo", "ARGS", "x"));
         Assert.Equal(":1\r\n", client.Call("SCHEDULE", "DEL", new string('s', 128)));
+    }
+
+    [Theory]
+    [InlineData("AT", "253402300799999")]    // the last millisecond of year 9999
+    [InlineData("AT", "20000000000000")]     // year 2603
+    [InlineData("DELAY", "10000000000000")]  // 317 years
+    public void A_time_far_in_the_future_but_before_year_10000_is_scheduled_not_run(string option, string value)
+    {
+        using RawConnection client = _server.Connect();
+        long now = NowMs;
+        string id = client.Submit("echo", option, value, "ARGS", "x");
+        TaskStatusInfo status = client.RequireStatus(id);
+        long expected = option == "AT" ? long.Parse(value) : now + long.Parse(value);
+        Assert.InRange(status.RunAt!.Value.ToUnixTimeMilliseconds(), expected - 5_000, expected + 5_000);
+        Assert.Equal("-PENDING scheduled\r\n", client.Result(id, 200));
+        Assert.Equal(TaskState.Scheduled, client.State(id));
+        Assert.Equal(":1\r\n", client.Call("CANCEL", id));
     }
 
     [Fact]

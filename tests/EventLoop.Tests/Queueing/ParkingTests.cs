@@ -103,30 +103,33 @@ public sealed class ParkingTests : IAsyncLifetime
         Assert.Equal("+PONG\r\n", client.ReadReply());
     }
 
-    [Fact]
-    public void A_parked_connection_that_closes_is_cleaned_up()
+    [Theory]
+    [InlineData("RESULT", "60000", false)]
+    [InlineData("RESULT", "60000", true)]
+    [InlineData("RESULT", "0", false)]
+    [InlineData("RESULT", "0", true)]
+    [InlineData("WAIT", "60000", false)]
+    [InlineData("WAIT", "0", true)]
+    public void A_parked_connection_that_closes_is_cleaned_up(string command, string timeoutMs, bool reset)
     {
         using RawConnection observer = _server.Connect();
         string queue = Unique("gone");
         observer.Call("QUEUE", "PAUSE", queue);
         string id = observer.Submit("echo", "QUEUE", queue, "ARGS", "x");
-        long timersBefore = observer.InfoNumber("timers_pending");
-        using (RawConnection result = _server.Connect())
-        using (RawConnection wait = _server.Connect())
-        using (RawConnection forever = _server.Connect())
+        using (RawConnection parked = _server.Connect())
         {
-            result.SendCommand("RESULT", id, "TIMEOUT", "60000");
-            wait.SendCommand("WAIT", "60000", id);
-            forever.SendCommand("RESULT", id, "TIMEOUT", "0");
-            observer.AwaitInfo("parked_connections", 3);
-            result.Socket.Close();
-            wait.Socket.LingerState = new LingerOption(true, 0); // a reset, not a FIN
-            wait.Socket.Close();
+            if (command == "RESULT")
+                parked.SendCommand("RESULT", id, "TIMEOUT", timeoutMs);
+            else
+                parked.SendCommand("WAIT", timeoutMs, id);
+            observer.AwaitInfo("parked_connections", 1);
+            if (reset)
+                parked.Socket.LingerState = new LingerOption(true, 0); // a reset instead of a FIN
+            parked.Socket.Close();
         }
-        observer.AwaitInfo("parked_connections", 0);
-        Assert.True(observer.InfoNumber("timers_pending") <= timersBefore, "a closed parked connection left its timer behind");
+        observer.AwaitInfo("parked_connections", 0, TimeSpan.FromSeconds(10)); // a close is seen at once; 10 s is for a loaded machine
         observer.Call("QUEUE", "RESUME", queue);
-        Assert.Equal(Bulk("x"), observer.Result(id, 10_000)); // the task is unharmed and nobody writes to the dead sockets
+        Assert.Equal(Bulk("x"), observer.Result(id, 10_000)); // the task is unharmed and nobody writes to the dead socket
         Assert.Equal("+PONG\r\n", observer.Call("PING"));
     }
 

@@ -122,13 +122,13 @@ internal static class QueueKit
     }
 
     /// <summary>Polls INFO until <paramref name="key"/> equals <paramref name="expected"/>.</summary>
-    public static void AwaitInfo(this RawConnection connection, string key, long expected)
+    public static void AwaitInfo(this RawConnection connection, string key, long expected, TimeSpan? patience = null)
     {
         var clock = Stopwatch.StartNew();
         long value;
         while ((value = connection.InfoNumber(key)) != expected)
         {
-            if (clock.Elapsed > Patience)
+            if (clock.Elapsed > (patience ?? Patience))
                 throw new TimeoutException($"INFO queueing {key} stayed {value}, expected {expected}");
             Thread.Sleep(10);
         }
