@@ -169,8 +169,11 @@ public sealed class ClientQueueTests : IAsyncLifetime
         Assert.Equal([id], await _client.DeadListAsync("client-dead"));
         Assert.Equal([id], await _client.DeadListAsync("client-dead", 1));
         Assert.Contains(id, await _client.DeadListAsync());
+        await _client.PauseQueueAsync("client-dead"); // so the retried task waits instead of failing again at once
         Assert.True(await _client.DeadRetryAsync(id));
         Assert.False(await _client.DeadRetryAsync(id));
+        Assert.Equal(TaskState.Queued, (await _client.StatusAsync(id))!.State);
+        await _client.ResumeQueueAsync("client-dead");
         Assert.Equal("why", (await Assert.ThrowsAsync<TaskFailedException>(() => _client.ResultAsync(id, TimeSpan.FromSeconds(20)))).Error);
         Assert.True(await _client.DeadDropAsync(id));
         Assert.False(await _client.DeadDropAsync(id));

@@ -79,7 +79,7 @@ public sealed partial class LifecycleTests : IAsyncLifetime
         string queue = Unique("life");
         Assert.Equal("+OK\r\n", client.Call("QUEUE", "PAUSE", queue));
         long before = NowMs;
-        string id = client.Submit("gate", "QUEUE", queue, "PRIORITY", "4", "DELAY", "300");
+        string id = client.Submit("gate", "QUEUE", queue, "PRIORITY", "4", "DELAY", "800");
 
         TaskStatusInfo scheduled = client.RequireStatus(id);
         Assert.Equal(TaskState.Scheduled, scheduled.State);
@@ -89,14 +89,14 @@ public sealed partial class LifecycleTests : IAsyncLifetime
         Assert.Null(scheduled.Error);
         long created = scheduled.CreatedAt!.Value.ToUnixTimeMilliseconds();
         Assert.InRange(created, before - 1000, NowMs + 1000);
-        Assert.InRange(scheduled.RunAt!.Value.ToUnixTimeMilliseconds() - created, 295, 305);
+        Assert.InRange(scheduled.RunAt!.Value.ToUnixTimeMilliseconds() - created, 795, 805);
         Assert.Equal("-PENDING scheduled\r\n", client.Call("RESULT", id));
 
         TaskStatusInfo queued = client.AwaitState(id, TaskState.Queued); // paused: it waits in the queue
         Assert.Equal(0, queued.Attempt);
         Assert.Null(queued.StartedAt);
         Assert.Equal("-PENDING queued\r\n", client.Call("RESULT", id));
-        Assert.True(NowMs - created >= 290, "queued before its delay passed");
+        Assert.True(NowMs - created >= 790, "queued before its delay passed");
 
         Assert.Equal("+OK\r\n", client.Call("QUEUE", "RESUME", queue));
         TaskStatusInfo running = client.AwaitState(id, TaskState.Running);

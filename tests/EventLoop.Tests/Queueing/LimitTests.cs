@@ -79,4 +79,48 @@ public sealed class LimitTests
         TaskStatusInfo status = client.RequireStatus(big);
         Assert.Equal((TaskState.Failed, 2L, "result of 17 bytes exceeds max-result-bytes (16)"), (status.State, status.Attempt, status.Error));
     }
+
+    [Fact]
+    public async Task The_servers_task_timeout_applies_when_submit_gives_none_or_0()
+    {
+        await using var server = new TestServer(new ServerOptions { TaskTimeout = TimeSpan.FromMilliseconds(200) });
+        using RawConnection client = server.Connect();
+        string plain = client.Submit("sleep", "ARGS", "5000");
+        string zero = client.Submit("sleep", "TIMEOUT", "0", "ARGS", "5000");
+        string own = client.Submit("sleep", "TIMEOUT", "5000", "ARGS", "10");
+        Assert.Equal("-FAILED timed out after 200 ms\r\n", client.Result(plain, 20_000));
+        Assert.Equal("-FAILED timed out after 200 ms\r\n", client.Result(zero, 20_000));
+        Assert.Equal(Bulk("OK"), client.Result(own, 20_000));
+    }
+
+    [Fact]
+    public async Task Failed_tasks_stay_for_the_dead_ttl_not_their_result_ttl()
+    {
+        await using var server = new TestServer(new ServerOptions { DeadTaskTtl = TimeSpan.FromSeconds(2) });
+        using RawConnection client = server.Connect();
+        string failed = client.Submit("fail", "RESULT-TTL", "1", "ARGS", "x");
+        client.WaitAll(failed);
+        string marker = client.Submit("echo", "RESULT-TTL", "1", "ARGS", "m");
+        client.WaitAll(marker);
+        client.PollStatus(marker, s => s is null, "expired"); // a result ttl of 1 s has passed ...
+        Assert.Equal(TaskState.Failed, client.State(failed)); // ... and the failed task is still in the dead set
+        Assert.Equal([failed], client.DeadList());
+        long finished = client.RequireStatus(failed).FinishedAt!.Value.ToUnixTimeMilliseconds();
+        client.PollStatus(failed, s => s is null, "dropped after the dead ttl");
+        Assert.True(NowMs - finished >= 1900, $"dropped {NowMs - finished} ms after failing, dead ttl 2 s");
+        Assert.Empty(client.DeadList());
+        Assert.Equal(":0\r\n", client.Call("DEAD", "RETRY", failed));
+    }
+
+    [Fact]
+    public async Task Result_ttl_0_forgets_the_task_once_it_finished()
+    {
+        await using var server = new TestServer(new ServerOptions { MaxTasks = 2 });
+        using RawConnection client = server.Connect();
+        string id = client.Submit("echo", "RESULT-TTL", "0", "ARGS", "x");
+        client.PollStatus(id, s => s is null, "forgotten");
+        client.AwaitInfo("tasks", 0);
+        string[] more = [client.Submit("echo", "RESULT-TTL", "0", "ARGS", "y"), client.Submit("echo", "DELAY", "60000", "ARGS", "z")];
+        Assert.Equal(2, more.Distinct().Count());
+    }
 }

@@ -66,7 +66,7 @@ public sealed class QueueModelPropertyTests(ITestOutputHelper output)
             {
                 Interlocked.Increment(ref runs);
                 new Run(client, Unique("model")).Execute(ops);
-            }, iter: 60, threads: 1, print: ops => string.Join("; ", ops.Select(o => o.ToString())));
+            }, iter: 200, threads: 1, print: ops => string.Join("; ", ops.Select(o => o.ToString())));
             return runs;
         });
     }

@@ -46,7 +46,8 @@ public sealed class ScheduleTests : IAsyncLifetime
             Assert.InRange(status.CreatedAt!.Value.ToUnixTimeMilliseconds(), t - 50, t + 5_000);
         }
         long expected = removed / 100 - added / 100; // multiples of 100 between ADD and DEL
-        Assert.True(fired.Count >= expected - 2 && fired.Count <= expected + 1,
+        // A stalled machine may coalesce late firings (a missed firing runs once), hence a little room below.
+        Assert.True(fired.Count >= expected - 3 && fired.Count <= expected + 1,
             $"{fired.Count} firings between {added} and {removed}, expected about {expected}: {string.Join(", ", fired)}");
         client.WaitAll([.. fired]);
         Assert.Equal(fired.Count, Volatile.Read(ref _ticks)); // each fire time ran once: no id fired twice
