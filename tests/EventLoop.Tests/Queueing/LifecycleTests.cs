@@ -344,6 +344,28 @@ public sealed partial class LifecycleTests : IAsyncLifetime
         Assert.NotEqual(second, cancelled);
         client.Call("CANCEL", cancelled);
         Assert.NotEqual(cancelled, client.Submit("echo", "KEY", key, "ARGS", "7")); // cancelled is finished
+
+        string failKey = Unique("key");
+        string failed = client.Submit("fail", "KEY", failKey, "ARGS", "x");
+        Assert.Equal("-FAILED x\r\n", client.Result(failed, 10_000));
+        Assert.NotEqual(failed, client.Submit("echo", "KEY", failKey, "ARGS", "8")); // failed is finished too
+    }
+
+    [Fact]
+    public void Key_holds_through_running_and_retrying()
+    {
+        using RawConnection client = _server.Connect();
+        string key = Unique("key");
+        string running = client.Submit("gate", "KEY", key);
+        client.AwaitState(running, TaskState.Running);
+        Assert.Equal(running, client.Submit("echo", "KEY", key, "ARGS", "x"));
+        _gate.Open();
+        client.WaitAll(running);
+        string retryKey = Unique("key");
+        string retrying = client.Submit("fail", "KEY", retryKey, "RETRIES", "1", "BACKOFF", "3600000", "ARGS", "x");
+        client.AwaitState(retrying, TaskState.Retrying);
+        Assert.Equal(retrying, client.Submit("echo", "KEY", retryKey, "ARGS", "y"));
+        client.Call("CANCEL", retrying);
     }
 
     [Fact]

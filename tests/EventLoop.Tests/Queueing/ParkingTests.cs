@@ -134,6 +134,39 @@ public sealed class ParkingTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Two_hundred_parked_connections_hold_no_thread_and_all_wake()
+    {
+        using RawConnection observer = _server.Connect();
+        string queue = Unique("crowd");
+        observer.Call("QUEUE", "PAUSE", queue);
+        string id = observer.Submit("echo", "QUEUE", queue, "ARGS", "all of you");
+        var parked = new List<RawConnection>();
+        try
+        {
+            for (int i = 0; i < 200; i++)
+            {
+                RawConnection connection = _server.Connect();
+                parked.Add(connection);
+                if (i % 2 == 0)
+                    connection.SendCommand("RESULT", id, "TIMEOUT", "0");
+                else
+                    connection.SendCommand("WAIT", "0", id);
+            }
+            observer.AwaitInfo("parked_connections", 200);
+            string other = observer.Submit("echo", "ARGS", "still served"); // workers are free: none is held by a parked reply
+            Assert.Equal(Bulk("still served"), observer.Result(other, 10_000));
+            observer.Call("QUEUE", "RESUME", queue);
+            for (int i = 0; i < parked.Count; i++)
+                Assert.Equal(i % 2 == 0 ? Bulk("all of you") : ":1\r\n", parked[i].ReadReply(TimeSpan.FromSeconds(30)));
+            observer.AwaitInfo("parked_connections", 0);
+        }
+        finally
+        {
+            parked.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Fact]
     public void Wait_over_a_thousand_ids_counts_them_all()
     {
         using RawConnection client = _server.Connect();
