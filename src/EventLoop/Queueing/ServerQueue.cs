@@ -212,7 +212,7 @@ public sealed class ServerQueue
     }
 
     /// <summary>An application's <see cref="ResultAsync"/> waiting on the reactor for a task to finish.</summary>
-    private sealed class ResultWaiter : TaskWaiter
+    private sealed class ResultWaiter : Timers.TimerEntry, ITaskWaiter
     {
         private readonly Timers.TimerHeap _timers;
         private readonly TaskRecord _task;
@@ -232,7 +232,7 @@ public sealed class ServerQueue
                 _timers.Schedule(this, clock.TicksAfter((long)limit.TotalMilliseconds));
         }
 
-        public override void OnFinished(TaskRecord task)
+        public void OnFinished(TaskRecord task)
         {
             _timers.Cancel(this);
             Settle(task, _done);

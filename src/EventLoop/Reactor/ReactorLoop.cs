@@ -127,6 +127,9 @@ internal sealed class ReactorLoop : IDisposable
 
     public TimerHeap Timers => _timers;
 
+    /// <summary>Connections that have fetched tasks and are open (external workers).</summary>
+    public int Fetchers => _commands.Workers.Fetchers;
+
     public ServerOptions Options => _options;
 
     public WorkerPool Workers => _workers;
@@ -208,6 +211,7 @@ internal sealed class ReactorLoop : IDisposable
         if (_stopRequested && !_stopping)
             BeginStop();
         _timers.RunDue(_now);
+        Store.ServeBlockedFetches();
         if (!_stopping)
             DispatchQueuedTasks();
         _workers.WakeWorkersForQueuedItems();
@@ -486,6 +490,7 @@ internal sealed class ReactorLoop : IDisposable
     private void EndOfInput(Connection connection)
     {
         connection.InputEnded = true;
+        ExpireParked(connection);
         connection.ReleaseInput();
         if (connection.PendingCount == 0 && connection.OutputLength == 0)
             Close(connection);
@@ -705,6 +710,23 @@ internal sealed class ReactorLoop : IDisposable
         return slot;
     }
 
+    /// <summary>
+    /// The peer shut down its sending side: its parked requests answer now with what is known, as at their
+    /// deadline. A FIN cannot tell a half-close from a peer that is gone, and a parked request with no
+    /// limit would otherwise keep a vanished client's connection (and its leases) forever.
+    /// </summary>
+    public void ExpireParked(Connection connection)
+    {
+        List<ParkedReply>? parked = null;
+        for (WorkItem? item = connection.FirstPending; item is not null; item = item.NextOnConnection)
+        {
+            if (item.State == WorkState.Parked)
+                (parked ??= []).Add(item.Parked!);
+        }
+        // Collected first: answering one delivers replies, which unlinks the slots being walked.
+        parked?.ForEach(reply => reply.Expire());
+    }
+
     /// <summary>Any thread: runs <paramref name="action"/> on the reactor thread soon, through the completion queue.</summary>
     public void Post(Action action)
     {
@@ -877,6 +899,7 @@ internal sealed class ReactorLoop : IDisposable
         }
         connection.FirstPending = connection.LastPending = null;
         connection.PendingCount = 0;
+        _commands.Workers.ConnectionClosed(connection);
         bool heldLargeBuffers = connection.LargestBuffer > ReactorArrayPool.LargestPooled;
         connection.ReleaseBuffers();
         if (heldLargeBuffers)
