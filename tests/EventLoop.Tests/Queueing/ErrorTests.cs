@@ -89,6 +89,8 @@ public sealed class ErrorTests : IAsyncLifetime
         { ["SCHEDULE", "ADD", "s", "EVERY", "100", "echo", "KEY", "k", "ARGS", "x"], "-ERR option 'KEY' is not allowed in a schedule\r\n" },
         { ["SCHEDULE", "ADD", "s", "HOURLY", "100", "echo"], "-ERR syntax error: EVERY or CRON expected\r\n" },
         { ["SCHEDULE", "ADD", "s", "echo", "ARGS", "x"], "-ERR syntax error: EVERY or CRON expected\r\n" },
+        { ["SCHEDULE", "ADD", "s", "HOURLY", "echo"], "-ERR syntax error: EVERY or CRON expected\r\n" },
+        { ["SCHEDULE", "ADD", "s", "echo"], "-ERR syntax error: EVERY or CRON expected\r\n" },
         { ["SCHEDULE", "ADD", "s", "EVERY", "100", "echo", "PRIORITY", "10"], "-ERR PRIORITY must be an integer from 0 to 9\r\n" },
         { ["SCHEDULE", "ADD", "s", "EVERY", "100", "echo", "BOGUS", "ARGS", "x"], "-ERR unknown option 'BOGUS'\r\n" },
     };

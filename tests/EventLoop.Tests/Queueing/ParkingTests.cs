@@ -116,6 +116,7 @@ public sealed class ParkingTests : IAsyncLifetime
         string queue = Unique("gone");
         observer.Call("QUEUE", "PAUSE", queue);
         string id = observer.Submit("echo", "QUEUE", queue, "ARGS", "x");
+        long timersBefore = observer.InfoNumber("timers_pending");
         using (RawConnection parked = _server.Connect())
         {
             if (command == "RESULT")
@@ -128,6 +129,7 @@ public sealed class ParkingTests : IAsyncLifetime
             parked.Socket.Close();
         }
         observer.AwaitInfo("parked_connections", 0, TimeSpan.FromSeconds(10)); // a close is seen at once; 10 s is for a loaded machine
+        observer.AwaitInfo("timers_pending", timersBefore, TimeSpan.FromSeconds(10)); // and its deadline goes with it
         observer.Call("QUEUE", "RESUME", queue);
         Assert.Equal(Bulk("x"), observer.Result(id, 10_000)); // the task is unharmed and nobody writes to the dead socket
         Assert.Equal("+PONG\r\n", observer.Call("PING"));
