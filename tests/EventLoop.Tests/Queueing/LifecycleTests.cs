@@ -14,23 +14,33 @@ namespace EventLoop.Tests.Queueing;
 public sealed partial class LifecycleTests : IAsyncLifetime
 {
     private readonly Gate _gate = new();
+    private readonly Gate _stubbornGate = new();
+    private readonly TaskCompletionSource _stubbornReturned = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TestServer _server = null!;
     private long _startMs;
 
     public Task InitializeAsync()
     {
         _startMs = NowMs;
-        _server = new TestServer(registerTasks: server => server.Tasks.Register("gate", async (args, result, cancel) =>
-        {
-            await _gate.PassAsync(cancel);
-            result.Write("opened"u8);
-        }));
+        _server = new TestServer(registerTasks: server => server.Tasks
+            .Register("gate", async (args, result, cancel) =>
+            {
+                await _gate.PassAsync(cancel);
+                result.Write("opened"u8);
+            })
+            .Register("stubborn", async (args, result, _) =>
+            {
+                await _stubbornGate.PassAsync(CancellationToken.None); // ignores cancellation on purpose
+                result.Write("late"u8);
+                _stubbornReturned.TrySetResult();
+            }));
         return Task.CompletedTask;
     }
 
     public async Task DisposeAsync()
     {
         _gate.Open();
+        _stubbornGate.Open();
         await _server.DisposeAsync();
     }
 
@@ -223,6 +233,25 @@ public sealed partial class LifecycleTests : IAsyncLifetime
         client.AwaitInfo("parked_connections", 1);
         Assert.Equal(":1\r\n", client.Call("CANCEL", id));
         Assert.Equal("-CANCELLED\r\n", waiter.ReadReply());
+    }
+
+    [Fact]
+    public async Task A_handler_that_ignores_cancellation_cannot_undo_it()
+    {
+        using RawConnection client = _server.Connect();
+        string id = client.Submit("stubborn");
+        client.AwaitState(id, TaskState.Running);
+        Assert.Equal(":1\r\n", client.Call("CANCEL", id));
+        Assert.Equal(TaskState.Cancelled, client.State(id)); // at once, though the handler still runs
+        long succeeded = client.InfoNumber("succeeded_total");
+        _stubbornGate.Open();
+        await _stubbornReturned.Task.WaitAsync(Patience);
+        Assert.Equal("+PONG\r\n", client.Call("PING"));
+        string after = client.Submit("echo", "ARGS", "x"); // the late result has reached the reactor by the time this ran
+        client.WaitAll(after);
+        Assert.Equal(TaskState.Cancelled, client.State(id));
+        Assert.Equal("-CANCELLED\r\n", client.Call("RESULT", id));
+        Assert.Equal(succeeded + 1, client.InfoNumber("succeeded_total")); // only the echo
     }
 
     [Fact]
