@@ -1,5 +1,6 @@
 using EventLoop.Client;
 using EventLoop.Tests.Server;
+using EventLoop.Tests.Support;
 using static EventLoop.Tests.Queueing.QueueKit;
 
 namespace EventLoop.Tests.Queueing;
@@ -122,5 +123,19 @@ public sealed class LimitTests
         client.AwaitInfo("tasks", 0);
         string[] more = [client.Submit("echo", "RESULT-TTL", "0", "ARGS", "y"), client.Submit("echo", "DELAY", "60000", "ARGS", "z")];
         Assert.Equal(2, more.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task The_serve_command_takes_the_limits_as_named_options()
+    {
+        using CliServer server = await CliServer.StartAsync("--max-tasks", "2", "--max-queues", "1", "--max-schedules", "1", "--max-result-bytes", "4");
+        using RawConnection client = RawConnection.Open(server.Port);
+        string big = client.Submit("echo", "ARGS", "12345");
+        Assert.Equal("-FAILED result of 5 bytes exceeds max-result-bytes (4)\r\n", client.Result(big, 10_000));
+        Assert.Equal("-FULL max-queues (1) reached\r\n", client.Call("SUBMIT", "echo", "QUEUE", "second", "ARGS", "x"));
+        client.Submit("echo", "DELAY", "60000", "ARGS", "x");
+        Assert.Equal("-FULL max-tasks (2) reached\r\n", client.Call("SUBMIT", "echo", "ARGS", "x"));
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "a", "EVERY", "3600000", "echo", "ARGS", "x"));
+        Assert.Equal("-FULL max-schedules (1) reached\r\n", client.Call("SCHEDULE", "ADD", "b", "EVERY", "3600000", "echo", "ARGS", "x"));
     }
 }
