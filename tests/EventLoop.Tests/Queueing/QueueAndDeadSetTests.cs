@@ -112,7 +112,9 @@ public sealed class QueueAndDeadSetTests : IAsyncLifetime
         Assert.Equal(5, Delta("submitted_total"));
         Assert.Equal((1L, 1L, 1L, 1L, 1L), (Delta("tasks_queued"), Delta("tasks_scheduled"), Delta("tasks_cancelled"), Delta("tasks_failed"), Delta("tasks_succeeded")));
         Assert.Equal((1L, 1L, 1L), (Delta("succeeded_total"), Delta("failed_total"), Delta("cancelled_total")));
-        Assert.True(long.Parse(after["oldest_queued_age_ms"]) >= 0);
+        string queuedId = client.Submit("echo", "QUEUE", q, "ARGS", "aging");
+        Assert.Equal("-PENDING queued\r\n", client.Result(queuedId, 300)); // 300 ms pass with tasks waiting in a paused queue
+        Assert.True(client.InfoNumber("oldest_queued_age_ms") >= 290, $"oldest_queued_age_ms {client.InfoNumber("oldest_queued_age_ms")}");
         Assert.Equal(long.Parse(after["tasks"]), new[] { "tasks_scheduled", "tasks_queued", "tasks_running", "tasks_retrying",
             "tasks_succeeded", "tasks_failed", "tasks_cancelled" }.Sum(k => long.Parse(after[k])));
     }
