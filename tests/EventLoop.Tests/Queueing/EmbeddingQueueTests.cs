@@ -68,6 +68,23 @@ public sealed class EmbeddingQueueTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Submits_from_many_threads_at_once_all_get_unique_ids_and_run()
+    {
+        string[][] batches = await Task.WhenAll(Enumerable.Range(0, 8).Select(thread => Task.Run(async () =>
+        {
+            var ids = new string[500];
+            for (int i = 0; i < ids.Length; i++)
+                ids[i] = await Queue.SubmitAsync("echo", $"{thread}:{i}");
+            return ids;
+        })));
+        string[] all = [.. batches.SelectMany(b => b)];
+        Assert.Equal(4000, all.Distinct().Count());
+        using RawConnection client = _server.Connect();
+        Assert.Equal(4000, client.Wait(all));
+        Assert.Equal("7:499"u8.ToArray(), await Queue.ResultAsync(batches[7][499]));
+    }
+
+    [Fact]
     public async Task Submit_options_from_csharp()
     {
         using RawConnection client = _server.Connect();
