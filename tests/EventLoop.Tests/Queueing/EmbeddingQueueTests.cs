@@ -119,6 +119,20 @@ public sealed class EmbeddingQueueTests : IAsyncLifetime
     }
 
     [Fact]
+    public void A_parked_result_and_wait_see_the_final_outcome_not_a_failed_attempt()
+    {
+        using RawConnection client = _server.Connect();
+        using RawConnection waiter = _server.Connect();
+        string id = client.Submit("third-time", "RETRIES", "5", "BACKOFF", "200");
+        client.SendCommand("RESULT", id, "TIMEOUT", "0");
+        waiter.SendCommand("WAIT", "0", id);
+        Assert.Equal(Bulk("succeeded on 3"), client.ReadReply(TimeSpan.FromSeconds(30)));
+        Assert.Equal(":1\r\n", waiter.ReadReply(TimeSpan.FromSeconds(30)));
+        Assert.Equal([1, 2, 3], _attempts.ToArray());
+        Assert.Equal(WireTaskState.Succeeded, client.State(id));
+    }
+
+    [Fact]
     public async Task Cancel_from_csharp_cancels_the_handlers_token()
     {
         string id = await Queue.SubmitAsync("hold");

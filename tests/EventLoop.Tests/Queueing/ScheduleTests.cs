@@ -63,6 +63,28 @@ public sealed class ScheduleTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Replacing_a_schedule_again_and_again_never_fires_a_time_twice()
+    {
+        using RawConnection client = _server.Connect();
+        long added = NowMs;
+        for (int round = 0; round < 8; round++)
+        {
+            for (int i = 0; i < 5; i++)
+                Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "again", "EVERY", "100", "tick"));
+            client.WaitAll(client.Submit("echo", "DELAY", "100", "ARGS", "pause")); // let about one period pass
+        }
+        Assert.Equal(":1\r\n", client.Call("SCHEDULE", "DEL", "again"));
+        long removed = NowMs;
+        var fired = new List<string>();
+        for (long t = added / 100 * 100 - 100; t <= removed + 100; t += 100)
+            if (client.Status($"again@{t}") is { } status)
+                fired.Add(status.Id);
+        Assert.NotEmpty(fired);
+        client.WaitAll([.. fired]);
+        Assert.Equal(fired.Count, Volatile.Read(ref _ticks)); // one run per fire time, however often it was replaced
+    }
+
+    [Fact]
     public void Schedule_list_shows_name_spec_task_and_next_fire_sorted_by_name_and_add_replaces()
     {
         using RawConnection client = _server.Connect();
