@@ -336,6 +336,20 @@ public sealed partial class LifecycleTests : IAsyncLifetime
         AssertNil(client.Call("RESULT", id), "RESULT after expiry");
         AssertNil(client.Call("CANCEL", id), "CANCEL after expiry");
         Assert.Equal(":0\r\n", client.Call("WAIT", "0", id));
+        Assert.True(client.InfoNumber("expired_total") >= 1);
+    }
+
+    [Fact]
+    public void A_cancelled_task_is_kept_for_its_result_ttl_too()
+    {
+        using RawConnection client = _server.Connect();
+        string id = client.Submit("echo", "DELAY", "60000", "RESULT-TTL", "1", "ARGS", "x");
+        Assert.Equal(":1\r\n", client.Call("CANCEL", id));
+        Assert.Equal("-CANCELLED\r\n", client.Call("RESULT", id));
+        long cancelled = client.RequireStatus(id).FinishedAt!.Value.ToUnixTimeMilliseconds();
+        client.PollStatus(id, s => s is null, "expired");
+        Assert.True(NowMs - cancelled >= 950, $"expired {NowMs - cancelled} ms after its cancellation, before its 1 s ttl");
+        AssertNil(client.Call("RESULT", id), "RESULT after expiry");
     }
 
     [Fact]
