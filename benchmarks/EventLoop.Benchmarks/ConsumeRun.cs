@@ -70,7 +70,7 @@ internal static class ConsumeRun
     private static async Task<int> DrainQueueAsync(EventLoopClient client, int count)
     {
         IReadOnlyList<FetchedTask> batch = await client.FetchAsync(["bench"], count);
-        DeliveryOutcome[] outcomes = await Task.WhenAll(batch.Select(task => client.AckAsync(task, ReadOnlyMemory<byte>.Empty)));
+        DeliveryOutcome[] outcomes = await client.AckManyAsync([.. batch.Select(task => (task, ReadOnlyMemory<byte>.Empty))]);
         return outcomes.Count(o => o == DeliveryOutcome.Accepted);
     }
 
