@@ -19,6 +19,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
     private static ReadOnlySpan<byte> EmptyArray => "*0\r\n"u8;
 
     private readonly InfoCommand _info = new(reactor, tasks);
+    private readonly QueueCommands _queue = new(reactor, reactor.Store);
     // Compared as digests so the comparison takes the same time whatever the password's length or content.
     private readonly byte[]? _passwordDigest = reactor.Options.RequirePass is { } password
         ? SHA256.HashData(Encoding.UTF8.GetBytes(password)) : null;
@@ -34,7 +35,16 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
         if (command.Is(0, "RUN"u8)) Run(connection, command);
         else if (command.Is(0, "PING"u8)) Ping(connection, command);
         else if (command.Is(0, "ECHO"u8)) Echo(connection, command);
+        else if (command.Is(0, "SUBMIT"u8)) _queue.Submit(connection, command);
+        else if (command.Is(0, "RESULT"u8)) _queue.Result(connection, command);
+        else if (command.Is(0, "STATUS"u8)) _queue.Status(connection, command);
+        else if (command.Is(0, "WAIT"u8)) _queue.Wait(connection, command);
+        else if (command.Is(0, "CANCEL"u8)) _queue.Cancel(connection, command);
         else if (command.Is(0, "INFO"u8)) Info(connection, command);
+        else if (command.Is(0, "SCHEDULE"u8)) _queue.Schedule(connection, command);
+        else if (command.Is(0, "QUEUES"u8)) _queue.Queues(connection, command);
+        else if (command.Is(0, "QUEUE"u8)) _queue.Queue(connection, command);
+        else if (command.Is(0, "DEAD"u8)) _queue.Dead(connection, command);
         else if (command.Is(0, "TASKS"u8)) Tasks(connection, command);
         else if (command.Is(0, "CLIENT"u8)) Client(connection, command);
         else if (command.Is(0, "HELLO"u8)) Hello(connection, command);
@@ -43,7 +53,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
         else if (command.Is(0, "COMMAND"u8)) Reply(connection).Write(EmptyArray);
         else if (command.Is(0, "CONFIG"u8)) Config(connection, command);
         else if (command.Is(0, "SELECT"u8)) Select(connection, command);
-        else Error(connection, $"ERR unknown command '{Printable(command[0])}'");
+        else Error(connection, $"ERR unknown command '{Printable.Of(command[0])}'");
     }
 
     private IBufferWriter<byte> Reply(Connection connection) => reactor.BeginReply(connection);
@@ -54,7 +64,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
     {
         if (command.Count >= min && command.Count <= max)
             return true;
-        Error(connection, $"ERR wrong number of arguments for '{Printable(command[0]).ToLowerInvariant()}' command");
+        Error(connection, $"ERR wrong number of arguments for '{Printable.Of(command[0]).ToLowerInvariant()}' command");
         return false;
     }
 
@@ -64,7 +74,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
             return;
         if (!tasks.TryGet(command[1], out TaskDefinition? task))
         {
-            Error(connection, $"ERR unknown task '{Printable(command[1])}'");
+            Error(connection, $"ERR unknown task '{Printable.Of(command[1])}'");
             return;
         }
         reactor.Submit(connection, task!, command);
@@ -89,7 +99,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
     private void Info(Connection connection, in RespCommand command)
     {
         if (CheckArity(connection, command, 1, 2))
-            RespWriter.WriteBulkString(Reply(connection), _info.Render(command.Count == 2 ? Printable(command[1]) : null));
+            RespWriter.WriteBulkString(Reply(connection), _info.Render(command.Count == 2 ? Printable.Of(command[1]) : null));
     }
 
     private void Tasks(Connection connection, in RespCommand command)
@@ -122,7 +132,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
         else if (command.Is(1, "KILL"u8) && command.Is(2, "ID"u8) && command.Count == 4)
             Kill(connection, command[3]);
         else
-            Error(connection, $"ERR unknown subcommand or wrong number of arguments for 'CLIENT {Printable(command[1])}'");
+            Error(connection, $"ERR unknown subcommand or wrong number of arguments for 'CLIENT {Printable.Of(command[1])}'");
     }
 
     /// <summary>
@@ -207,7 +217,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
             }
             else
             {
-                Error(connection, $"ERR Syntax error in HELLO option '{Printable(command[i])}'");
+                Error(connection, $"ERR Syntax error in HELLO option '{Printable.Of(command[i])}'");
                 return;
             }
         }
@@ -290,15 +300,5 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
             Reply(connection).Write(Ok);
         else
             Error(connection, "ERR DB index is out of range");
-    }
-
-    /// <summary>A client-supplied name made safe to echo in an error line.</summary>
-    private static string Printable(ReadOnlySpan<byte> raw)
-    {
-        ReadOnlySpan<byte> shown = raw.Length > 64 ? raw[..64] : raw;
-        var text = new StringBuilder(shown.Length);
-        foreach (byte b in shown)
-            text.Append(b is >= 32 and < 127 ? (char)b : '?');
-        return text.ToString();
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using EventLoop.Queueing;
 using EventLoop.Reactor;
 using EventLoop.Tasks;
 using EventLoop.Workers;
@@ -15,7 +16,7 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
 {
     public const string Version = "0.1.0";
 
-    private static readonly string[] Sections = ["server", "clients", "stats", "reactor", "queue", "workers", "tasks", "memory"];
+    private static readonly string[] Sections = ["server", "clients", "stats", "reactor", "queue", "workers", "tasks", "queueing", "memory"];
 
     /// <summary>Renders one section, or all for null/"all"/"everything"/"default"; an unknown name renders nothing, as Redis does.</summary>
     public string Render(string? section)
@@ -46,6 +47,7 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
             case "queue": Queue(text); break;
             case "workers": Workers(text); break;
             case "tasks": Tasks(text); break;
+            case "queueing": Queueing(text); break;
             case "memory": Memory(text); break;
         }
     }
@@ -141,6 +143,38 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
     {
         foreach (TaskDefinition task in tasks.All)
             Line(text, "task_" + task.Name, task.AsyncHandler is null ? "sync" : "async");
+    }
+
+    private void Queueing(StringBuilder text)
+    {
+        TaskStore store = reactor.Store;
+        QueueTotals totals = store.Totals;
+        Line(text, "tasks", store.Count);
+        foreach (TaskState state in Enum.GetValues<TaskState>())
+            Line(text, "tasks_" + Encoding.ASCII.GetString(state.Word()), store.CountIn(state));
+        Line(text, "submitted_total", totals.Submitted);
+        Line(text, "succeeded_total", totals.Succeeded);
+        Line(text, "failed_total", totals.Failed);
+        Line(text, "retried_total", totals.Retried);
+        Line(text, "cancelled_total", totals.Cancelled);
+        Line(text, "expired_total", totals.Expired);
+        Line(text, "schedule_firings_total", totals.ScheduleFirings);
+        Line(text, "schedule_firings_skipped", totals.ScheduleFiringsSkipped);
+        Line(text, "timers_pending", reactor.Timers.Count);
+        Line(text, "parked_connections", reactor.Parked.Count);
+        long oldest = 0;
+        foreach (TaskQueue queue in store.Queues)
+        {
+            long created = queue.OldestReadyCreatedMs();
+            if (created != 0 && (oldest == 0 || created < oldest))
+                oldest = created;
+        }
+        Line(text, "oldest_queued_age_ms", oldest == 0 ? 0 : Math.Max(0, store.Clock.UnixMs - oldest));
+        Line(text, "queues", store.Queues.Count());
+        Line(text, "schedules", store.ScheduleCount);
+        Line(text, "dead", store.DeadCount);
+        foreach (TaskQueue queue in store.Queues)
+            Line(text, "queue_" + queue.Name, $"queued={queue.Queued},running={queue.Running},scheduled={queue.Waiting},paused={(queue.Paused ? 1 : 0)}");
     }
 
     private void Memory(StringBuilder text)

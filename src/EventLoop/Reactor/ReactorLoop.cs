@@ -7,7 +7,9 @@ using EventLoop.Diagnostics;
 using EventLoop.Multiplexing;
 using EventLoop.Native;
 using EventLoop.Protocol;
+using EventLoop.Queueing;
 using EventLoop.Tasks;
+using EventLoop.Timers;
 using EventLoop.Workers;
 
 namespace EventLoop.Reactor;
@@ -45,11 +47,13 @@ internal sealed class ReactorLoop : IDisposable
     private readonly WorkerPool _workers;
     private readonly RespRequestParser _parser;
     private readonly CommandDispatcher _commands;
-    private readonly TimerQueue _timers = new();
+    private readonly TimerHeap _timers = new();
+    private readonly QueueClock _clock = new();
+    private readonly QueuedTaskDispatcher _queuedTasks;
     private readonly Action<string> _log;
     private readonly byte[] _readBuffer = new byte[ReadBufferSize];
     private readonly ReactorArrayPool _buffers = new();
-    private readonly Action _housekeeping;
+    private readonly CallbackTimer _housekeeping;
     private readonly ReadyEvent[] _events = new ReadyEvent[MaxEventsPerWait];
     private readonly List<Connection> _flushList = [];
     private List<Connection> _readAgain = [];
@@ -91,8 +95,11 @@ internal sealed class ReactorLoop : IDisposable
         };
         _parser = new RespRequestParser(options.ProtocolLimits);
         _workers = new WorkerPool(options.Workers, options.RingCapacity, _completions, _wakeup);
+        Store = new TaskStore(options, tasks, _timers, _clock, _log);
+        Parked = new ParkedReplies(_timers, DeliverReadyReplies);
+        _queuedTasks = new QueuedTaskDispatcher(Store, _workers, () => RentItem(null));
         _commands = new CommandDispatcher(this, tasks);
-        _housekeeping = Housekeeping; // one delegate, not one per 100 ms tick
+        _housekeeping = new CallbackTimer(Housekeeping); // one timer entry, re-armed: not one per 100 ms tick
         _descriptorReserve = new DescriptorReserve(Stats, log);
         StartedAt = DateTime.UtcNow;
         _thread = new Thread(Run) { IsBackground = true, Name = "eventloop-reactor" };
@@ -111,6 +118,14 @@ internal sealed class ReactorLoop : IDisposable
     }
 
     public ReactorStats Stats { get; }
+
+    /// <summary>The task queue's state machine.</summary>
+    public TaskStore Store { get; }
+
+    /// <summary>Requests waiting on the task queue (RESULT … TIMEOUT, WAIT).</summary>
+    public ParkedReplies Parked { get; }
+
+    public TimerHeap Timers => _timers;
 
     public ServerOptions Options => _options;
 
@@ -174,11 +189,13 @@ internal sealed class ReactorLoop : IDisposable
         FlushPendingWrites();
         int timeout = _timers.MillisecondsUntilNext(_now);
         _wakeup.PrepareToSleep();
-        if (!_completions.IsEmpty || _readAgain.Count > 0 || _acceptAgain || (_stopRequested && !_stopping))
+        if (!_completions.IsEmpty || _readAgain.Count > 0 || _acceptAgain || (_stopRequested && !_stopping)
+            || (!_stopping && _queuedTasks.CanDispatch))
             timeout = 0;
         int ready = _multiplexer.Wait(_events, timeout);
         _wakeup.Awake();
         _now = Stopwatch.GetTimestamp();
+        _clock.NowTicks = _now;
         Stats.Iterations++;
         Stats.EventsReturned += ready;
         for (int i = 0; i < ready; i++)
@@ -188,10 +205,19 @@ internal sealed class ReactorLoop : IDisposable
             AcceptPending();
         DrainCompletions();
         RetryStalled();
-        _workers.WakeWorkersForQueuedItems();
         if (_stopRequested && !_stopping)
             BeginStop();
         _timers.RunDue(_now);
+        if (!_stopping)
+            DispatchQueuedTasks();
+        _workers.WakeWorkersForQueuedItems();
+    }
+
+    private void DispatchQueuedTasks()
+    {
+        int dispatched = _queuedTasks.Dispatch();
+        _running += dispatched;
+        Stats.TasksSubmitted += dispatched;
     }
 
     private void HandleEvent(ReadyEvent ready)
@@ -582,8 +608,22 @@ internal sealed class ReactorLoop : IDisposable
         {
             WorkItem? next = item.NextCompleted;
             item.NextCompleted = null;
+            if (item.Posted is { } posted)
+            {
+                posted(); // work posted by another thread (the embedding API), not a finished task
+                Recycle(item);
+                item = next;
+                continue;
+            }
             _running--;
             Stats.TasksCompleted++;
+            if (item.QueuedTask is not null)
+            {
+                _queuedTasks.Complete(item);
+                Recycle(item);
+                item = next;
+                continue;
+            }
             Connection connection = item.Owner!;
             if (connection.Closed || item.Abandoned)
             {
@@ -648,7 +688,31 @@ internal sealed class ReactorLoop : IDisposable
             UpdateInterest(connection);
     }
 
-    private WorkItem RentItem(Connection owner)
+    /// <summary>
+    /// Appends an empty reply slot for a request answered later (a parked RESULT or WAIT); requests after it
+    /// queue behind it. It counts as a request in flight.
+    /// </summary>
+    public WorkItem AppendReplySlot(Connection connection)
+    {
+        WorkItem slot = RentItem(connection);
+        slot.BeginInlineReply();
+        connection.AppendPending(slot);
+        if (connection.PendingCount >= _options.MaxInflight)
+        {
+            Stats.InflightPauses++;
+            UpdateInterest(connection);
+        }
+        return slot;
+    }
+
+    /// <summary>Any thread: runs <paramref name="action"/> on the reactor thread soon, through the completion queue.</summary>
+    public void Post(Action action)
+    {
+        _completions.Push(new WorkItem { Posted = action });
+        _wakeup.Wake();
+    }
+
+    private WorkItem RentItem(Connection? owner)
     {
         WorkItem item = _freeItems.TryPop(out WorkItem? free) ? free : new WorkItem();
         item.Owner = owner;
@@ -805,6 +869,8 @@ internal sealed class ReactorLoop : IDisposable
         {
             WorkItem? next = item.NextOnConnection;
             // A running item comes back through the completion queue and is recycled there.
+            if (item.State == WorkState.Parked)
+                item.Parked!.Abandon();
             if (item.State != WorkState.Running)
                 Recycle(item);
             item = next;
@@ -830,7 +896,7 @@ internal sealed class ReactorLoop : IDisposable
             CloseLingeringUntil(_stopping ? long.MaxValue : _now);
         if (_stopping && _now > _stopDeadline)
             ForceStop();
-        _timers.Schedule(TimeSpan.FromSeconds(1.0 / HousekeepingHz), _housekeeping);
+        _timers.Schedule(_housekeeping, _now + Stopwatch.Frequency / HousekeepingHz);
     }
 
     /// <summary>Closes the lingering connections whose time is up by <paramref name="time"/>, and forgets those already closed.</summary>
@@ -913,6 +979,7 @@ internal sealed class ReactorLoop : IDisposable
         Sockets.Close(_listenFd);
         _listenFd = -1;
         _log($"stopping: {Stats.ConnectedClients} connection(s), {_running} task(s) running");
+        Parked.ExpireAll(); // a parked request would otherwise hold its connection open until the deadline
         foreach (Connection connection in OpenConnections().ToList())
         {
             connection.ReleaseInput();

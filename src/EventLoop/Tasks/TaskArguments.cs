@@ -17,6 +17,19 @@ public readonly struct TaskArguments
     /// <summary>The task's registered name.</summary>
     public string TaskName => _item.Task!.Name;
 
+    /// <summary>
+    /// The delivery number of a queued task's run: 1 the first time, +1 each time it is handed out again
+    /// (retry, lost lease). 0 for <c>RUN</c>, which is never retried.
+    /// </summary>
+    public int Attempt => _item.Attempt;
+
+    /// <summary>
+    /// Cancelled when this run must stop: the task was cancelled (CANCEL) or timed out (TIMEOUT), or the
+    /// server stops without waiting any longer. Synchronous handlers poll it; asynchronous ones also get it
+    /// as their parameter.
+    /// </summary>
+    public CancellationToken CancellationToken => _item.RunToken;
+
     /// <summary>How many arguments were given.</summary>
     public int Count => _item.ArgumentCount;
 

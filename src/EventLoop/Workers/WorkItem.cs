@@ -3,6 +3,7 @@ using System.Buffers.Text;
 using System.Diagnostics;
 using EventLoop.Buffers;
 using EventLoop.Protocol;
+using EventLoop.Queueing;
 using EventLoop.Reactor;
 using EventLoop.Tasks;
 
@@ -19,6 +20,8 @@ internal enum WorkState : byte
     Running,
     /// <summary>Its reply bytes are ready and wait only for their predecessors on the connection.</summary>
     Complete,
+    /// <summary>A reply slot a later event fills (a parked <c>RESULT … TIMEOUT</c> or <c>WAIT</c>); see <see cref="WorkItem.Parked"/>.</summary>
+    Parked,
 }
 
 /// <summary>
@@ -32,7 +35,7 @@ internal enum WorkState : byte
 /// full fences, so the fields need no synchronisation of their own. Items are reused: nothing is allocated
 /// per request once the free list is warm.
 /// </remarks>
-internal sealed class WorkItem
+internal sealed class WorkItem : ITaskHolder
 {
     /// <summary>Room in front of a task's result for its bulk header: '$', up to 10 digits, CRLF.</summary>
     private const int BulkHeaderRoom = 16;
@@ -76,6 +79,53 @@ internal sealed class WorkItem
     /// <summary>Link in the <see cref="CompletionQueue"/>; written by the pushing thread before publication.</summary>
     public WorkItem? NextCompleted;
 
+    // ---- a queued task's run (reactor-owned fields; the worker reads them) ----
+
+    /// <summary>The queued task this item runs (null for <c>RUN</c>, whose reply goes to <see cref="Owner"/>).</summary>
+    public TaskRecord? QueuedTask;
+
+    /// <summary>The attempt it runs: the fence its outcome is checked against.</summary>
+    public int Attempt;
+
+    /// <summary>The reply slot's waiter while <see cref="WorkState.Parked"/>.</summary>
+    public ParkedReply? Parked;
+
+    /// <summary>
+    /// Work for the reactor itself, posted from another thread through the completion queue (the embedding
+    /// API): run on the reactor instead of being treated as a finished task.
+    /// </summary>
+    public Action? Posted;
+
+    /// <summary>Cancelled by CANCEL or TIMEOUT of the queued task it runs, and when the server stops waiting.</summary>
+    private CancellationTokenSource? _cancel;
+
+    /// <summary>The token the handler was given; a worker writes it before running, the handler reads it.</summary>
+    public CancellationToken RunToken { get; private set; }
+
+    /// <summary>The handler threw: <see cref="Reply"/> holds the error reply and this its message (read by the reactor after completion).</summary>
+    public string? FailureMessage { get; private set; }
+
+    /// <summary>Reactor: makes this item the run of <paramref name="task"/>'s attempt <paramref name="attempt"/>.</summary>
+    public void BeginQueuedRun(TaskRecord task, int attempt, CancellationToken serverAbort)
+    {
+        QueuedTask = task;
+        Task = task.Handler;
+        Attempt = attempt;
+        _cancel ??= CancellationTokenSource.CreateLinkedTokenSource(serverAbort);
+        ReadOnlySpan<byte> packed = task.Arguments;
+        int count = PackedArguments.Count(packed);
+        if (_argumentEnds.Length < count)
+            _argumentEnds = new int[Math.Max(count, _argumentEnds.Length * 2)];
+        _argumentBytes.Clear();
+        _argumentBytes.Write(PackedArguments.Data(packed));
+        for (int i = 0; i < count; i++)
+            _argumentEnds[i] = PackedArguments.End(packed, i);
+        ArgumentCount = count;
+    }
+
+    /// <summary>Reactor (CANCEL, TIMEOUT): tells the handler to stop; its outcome, when it comes, is stale.</summary>
+    public void CancelRun() => _cancel?.Cancel();
+
     /// <summary>Copies arguments <paramref name="first"/>.. of <paramref name="command"/> out of the connection's read buffer.</summary>
     public void SetArguments(in RespCommand command, int first)
     {
@@ -107,6 +157,8 @@ internal sealed class WorkItem
     public bool Run(WorkerPool pool, CancellationToken abort)
     {
         Volatile.Write(ref _startedAt, Stopwatch.GetTimestamp());
+        RunToken = _cancel?.Token ?? abort;
+        FailureMessage = null;
         Reply.ClearWithHeadroom(BulkHeaderRoom);
         TaskDefinition task = Task!;
         try
@@ -117,7 +169,7 @@ internal sealed class WorkItem
             }
             else
             {
-                ValueTask pending = task.AsyncHandler!(new TaskArguments(this), Reply, abort);
+                ValueTask pending = task.AsyncHandler!(new TaskArguments(this), Reply, RunToken);
                 if (!pending.IsCompleted)
                 {
                     _pendingAsync = pending;
@@ -150,6 +202,17 @@ internal sealed class WorkItem
         State = WorkState.Free;
         Abandoned = false;
         _startedAt = 0;
+        QueuedTask = null;
+        Attempt = 0;
+        Parked = null;
+        Posted = null;
+        FailureMessage = null;
+        RunToken = default;
+        if (_cancel is not null && !_cancel.TryReset())
+        {
+            _cancel.Dispose();
+            _cancel = null;
+        }
         if (_argumentBytes.Capacity > retainBytes)
             _argumentBytes.Release();
         if (Reply.Capacity > retainBytes)
@@ -189,7 +252,8 @@ internal sealed class WorkItem
     private void SetFailure(Exception failure)
     {
         Reply.Clear();
-        string reason = failure is OperationCanceledException ? "cancelled: the server is stopping" : "failed: " + failure.Message;
+        FailureMessage = failure.Message;
+        string reason = failure is OperationCanceledException && QueuedTask is null ? "cancelled: the server is stopping" : "failed: " + failure.Message;
         RespWriter.WriteError(Reply, $"ERR task '{Task!.Name}' {reason}");
     }
 }

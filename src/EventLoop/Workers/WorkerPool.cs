@@ -58,6 +58,9 @@ internal sealed class WorkerPool
 
     public int Parked => Volatile.Read(ref _parked);
 
+    /// <summary>Cancelled when a graceful stop runs out of time (<see cref="AbortAsyncTasks"/>).</summary>
+    public CancellationToken AbortToken => _abort.Token;
+
     public IReadOnlyList<WorkerSlot> Slots => _slots;
 
     /// <summary>Set by the reactor while a connection waits for room in the ring: a worker that frees a

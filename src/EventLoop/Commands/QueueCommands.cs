@@ -1,0 +1,352 @@
+using System.Buffers;
+using System.Text;
+using EventLoop.Protocol;
+using EventLoop.Queueing;
+using EventLoop.Reactor;
+using EventLoop.Workers;
+
+namespace EventLoop.Commands;
+
+/// <summary>
+/// The task queue's verbs (../shared/TASKS.md): each parses its words, asks the <see cref="TaskStore"/>,
+/// and writes the reply, or parks the request when it waits. Decisions are the store's; this layer only
+/// translates. Runs on the reactor thread.
+/// </summary>
+internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store)
+{
+    private const int DefaultDeadListCount = 100;
+
+    private static ReadOnlySpan<byte> Ok => "+OK\r\n"u8;
+
+    private IBufferWriter<byte> Reply(Connection connection) => reactor.BeginReply(connection);
+
+    private void Error(Connection connection, string message) => RespWriter.WriteError(Reply(connection), message);
+
+    /// <summary>SUBMIT task [options] [ARGS arg…] → the task's id.</summary>
+    public void Submit(Connection connection, in RespCommand command)
+    {
+        if (command.Count < 2)
+        {
+            Error(connection, "ERR wrong number of arguments for 'submit' command");
+            return;
+        }
+        if (!SubmitOptions.IsName(command[1]))
+        {
+            Error(connection, "ERR task name must be 1 to 128 printable characters without spaces");
+            return;
+        }
+        var spec = new SubmitSpec { Task = command[1] };
+        if (SubmitOptions.Parse(command, 2, forSchedule: false, store.Clock.UnixMs, ref spec) is { } invalid)
+        {
+            Error(connection, invalid);
+            return;
+        }
+        switch (store.Submit(spec, out TaskRecord? task))
+        {
+            case SubmitOutcome.FullTasks:
+                Error(connection, $"FULL max-tasks ({reactor.Options.MaxTasks}) reached");
+                break;
+            case SubmitOutcome.FullQueues:
+                Error(connection, $"FULL max-queues ({reactor.Options.MaxQueues}) reached");
+                break;
+            default:
+                task!.WriteId(Reply(connection));
+                break;
+        }
+    }
+
+    /// <summary>STATUS id → field/value pairs, or nil.</summary>
+    public void Status(Connection connection, in RespCommand command)
+    {
+        if (!Arity(connection, command, 2, 2, "status"))
+            return;
+        if (store.Find(command[1]) is { } task)
+            QueueReplies.WriteStatus(Reply(connection), task);
+        else
+            RespWriter.WriteNullBulkString(Reply(connection));
+    }
+
+    /// <summary>RESULT id [TIMEOUT ms]: the outcome, nil, -PENDING, or (with TIMEOUT) parked until finished.</summary>
+    public void Result(Connection connection, in RespCommand command)
+    {
+        if (command.Count is not (2 or 4))
+        {
+            Error(connection, command.Count == 3 ? "ERR syntax error: RESULT id [TIMEOUT ms]" : "ERR wrong number of arguments for 'result' command");
+            return;
+        }
+        long timeout = -1;
+        if (command.Count == 4)
+        {
+            if (!command.Is(2, "TIMEOUT"u8))
+            {
+                Error(connection, $"ERR unknown option '{Printable.Of(command[2])}'");
+                return;
+            }
+            if (!SubmitOptions.TryNumber(command[3], out timeout) || timeout < 0)
+            {
+                Error(connection, "ERR TIMEOUT must be a non-negative integer");
+                return;
+            }
+        }
+        TaskRecord? task = store.Find(command[1]);
+        if (task is null)
+            RespWriter.WriteNullBulkString(Reply(connection));
+        else if (task.State.IsFinished() || timeout < 0)
+            QueueReplies.WriteResult(Reply(connection), task);
+        else
+            new ParkedResult(reactor.Parked, connection, reactor.AppendReplySlot(connection), task).ExpireAfter(timeout, store.Clock);
+    }
+
+    /// <summary>WAIT timeout-ms id [id…] → how many of the listed tasks are finished, waiting up to the timeout.</summary>
+    public void Wait(Connection connection, in RespCommand command)
+    {
+        if (command.Count < 3)
+        {
+            Error(connection, "ERR wrong number of arguments for 'wait' command");
+            return;
+        }
+        if (!SubmitOptions.TryNumber(command[1], out long timeout) || timeout < 0)
+        {
+            Error(connection, "ERR timeout is not a non-negative integer");
+            return;
+        }
+        int finished = 0;
+        Dictionary<TaskRecord, int>? waitingFor = null;
+        for (int i = 2; i < command.Count; i++)
+        {
+            TaskRecord? task = store.Find(command[i]);
+            if (task is null)
+                continue;
+            if (task.State.IsFinished())
+            {
+                finished++;
+                continue;
+            }
+            waitingFor ??= [];
+            waitingFor[task] = waitingFor.GetValueOrDefault(task) + 1;
+        }
+        if (waitingFor is null)
+            RespWriter.WriteInteger(Reply(connection), finished);
+        else
+            new ParkedWait(reactor.Parked, connection, reactor.AppendReplySlot(connection), finished, waitingFor).ExpireAfter(timeout, store.Clock);
+    }
+
+    /// <summary>CANCEL id → 1 (it will not run again), 0 (already finished), nil (unknown).</summary>
+    public void Cancel(Connection connection, in RespCommand command)
+    {
+        if (!Arity(connection, command, 2, 2, "cancel"))
+            return;
+        if (store.Find(command[1]) is { } task)
+            RespWriter.WriteInteger(Reply(connection), store.Cancel(task) ? 1 : 0);
+        else
+            RespWriter.WriteNullBulkString(Reply(connection));
+    }
+
+    /// <summary>SCHEDULE ADD | DEL | LIST.</summary>
+    public void Schedule(Connection connection, in RespCommand command)
+    {
+        if (command.Is(1, "ADD"u8))
+            AddSchedule(connection, command);
+        else if (command.Is(1, "DEL"u8) && command.Count == 3)
+            RespWriter.WriteInteger(Reply(connection), store.RemoveSchedule(Encoding.UTF8.GetString(command[2])) ? 1 : 0);
+        else if (command.Is(1, "LIST"u8) && command.Count == 2)
+            ListSchedules(connection);
+        else
+            Error(connection, "ERR syntax error: SCHEDULE ADD | DEL name | LIST");
+    }
+
+    private void AddSchedule(Connection connection, in RespCommand command)
+    {
+        if (command.Count < 6)
+        {
+            Error(connection, "ERR wrong number of arguments for 'schedule add' command");
+            return;
+        }
+        ReadOnlySpan<byte> rawName = command[2];
+        if (!SubmitOptions.IsName(rawName) || rawName.Contains((byte)'@'))
+        {
+            Error(connection, "ERR schedule name must be 1 to 128 printable characters without spaces or '@'");
+            return;
+        }
+        bool every = command.Is(3, "EVERY"u8);
+        if (!every && !command.Is(3, "CRON"u8))
+        {
+            Error(connection, "ERR syntax error: EVERY or CRON expected");
+            return;
+        }
+        long everyMs = 0;
+        if (every && (!SubmitOptions.TryNumber(command[4], out everyMs) || everyMs <= 0))
+        {
+            Error(connection, "ERR EVERY must be a positive integer");
+            return;
+        }
+        int next = 5;
+        TimeZoneInfo zone = TimeZoneInfo.Utc;
+        string? zoneName = null;
+        if (!every && command.Is(next, "TZ"u8) && next + 1 < command.Count)
+        {
+            zoneName = Encoding.UTF8.GetString(command[next + 1]);
+            if (!TimeZoneInfo.TryFindSystemTimeZoneById(zoneName, out TimeZoneInfo? found))
+            {
+                Error(connection, $"ERR unknown time zone '{Printable.Of(command[next + 1])}'");
+                return;
+            }
+            zone = found;
+            next += 2;
+        }
+        if (next >= command.Count || !SubmitOptions.IsName(command[next]))
+        {
+            Error(connection, next >= command.Count ? "ERR syntax error: task name expected" : "ERR task name must be 1 to 128 printable characters without spaces");
+            return;
+        }
+        var spec = new SubmitSpec { Task = command[next] };
+        if (SubmitOptions.Parse(command, next + 1, forSchedule: true, store.Clock.UnixMs, ref spec) is { } invalid)
+        {
+            Error(connection, invalid);
+            return;
+        }
+        var template = new TaskTemplate(Encoding.UTF8.GetString(spec.Task), spec.Queue.IsEmpty ? "default" : Encoding.UTF8.GetString(spec.Queue),
+            spec.Priority, spec.Retries, spec.BackoffMs, spec.TimeoutMs, spec.ResultTtlSeconds, spec.Arguments);
+        string name = Encoding.UTF8.GetString(rawName);
+        Queueing.Schedule schedule;
+        try
+        {
+            schedule = every
+                ? Queueing.Schedule.Every(store, name, everyMs, template)
+                : Queueing.Schedule.Cron(store, name, Encoding.UTF8.GetString(command[4]), zone, zoneName, template);
+        }
+        catch (Cronos.CronFormatException malformed)
+        {
+            Error(connection, $"ERR invalid CRON expression: {malformed.Message}");
+            return;
+        }
+        if (schedule.NextAfter(store.Clock.UnixMs) is null)
+        {
+            Error(connection, "ERR CRON expression never fires");
+            return;
+        }
+        if (store.AddSchedule(schedule))
+            Reply(connection).Write(Ok);
+        else
+            Error(connection, $"FULL max-schedules ({reactor.Options.MaxSchedules}) reached");
+    }
+
+    private void ListSchedules(Connection connection)
+    {
+        IBufferWriter<byte> reply = Reply(connection);
+        RespWriter.WriteArrayHeader(reply, store.ScheduleCount);
+        foreach (Queueing.Schedule schedule in store.Schedules)
+        {
+            RespWriter.WriteArrayHeader(reply, 4);
+            RespWriter.WriteBulkString(reply, schedule.Name);
+            RespWriter.WriteBulkString(reply, schedule.Spec);
+            RespWriter.WriteBulkString(reply, schedule.Template.Task);
+            RespWriter.WriteInteger(reply, schedule.NextFireMs);
+        }
+    }
+
+    /// <summary>QUEUES → [queue, queued, running, scheduled, paused] per queue.</summary>
+    public void Queues(Connection connection, in RespCommand command)
+    {
+        if (!Arity(connection, command, 1, 1, "queues"))
+            return;
+        List<TaskQueue> queues = [.. store.Queues];
+        IBufferWriter<byte> reply = Reply(connection);
+        RespWriter.WriteArrayHeader(reply, queues.Count);
+        foreach (TaskQueue queue in queues)
+        {
+            RespWriter.WriteArrayHeader(reply, 5);
+            RespWriter.WriteBulkString(reply, queue.Name);
+            RespWriter.WriteInteger(reply, queue.Queued);
+            RespWriter.WriteInteger(reply, queue.Running);
+            RespWriter.WriteInteger(reply, queue.Waiting);
+            RespWriter.WriteInteger(reply, queue.Paused ? 1 : 0);
+        }
+    }
+
+    /// <summary>QUEUE PAUSE q | QUEUE RESUME q.</summary>
+    public void Queue(Connection connection, in RespCommand command)
+    {
+        bool pause = command.Is(1, "PAUSE"u8);
+        if (command.Count != 3 || !(pause || command.Is(1, "RESUME"u8)))
+        {
+            Error(connection, "ERR syntax error: QUEUE PAUSE q | QUEUE RESUME q");
+            return;
+        }
+        if (!SubmitOptions.IsName(command[2]))
+        {
+            Error(connection, "ERR QUEUE must be 1 to 128 printable characters without spaces");
+            return;
+        }
+        store.Pause(command[2], pause, out bool full);
+        if (full)
+            Error(connection, $"FULL max-queues ({reactor.Options.MaxQueues}) reached");
+        else
+            Reply(connection).Write(Ok);
+    }
+
+    /// <summary>DEAD LIST [QUEUE q] [COUNT n] | DEAD RETRY id | DEAD DROP id.</summary>
+    public void Dead(Connection connection, in RespCommand command)
+    {
+        if (command.Is(1, "LIST"u8))
+        {
+            ListDead(connection, command);
+            return;
+        }
+        bool retry = command.Is(1, "RETRY"u8);
+        if (command.Count != 3 || !(retry || command.Is(1, "DROP"u8)))
+        {
+            Error(connection, "ERR syntax error: DEAD LIST [QUEUE q] [COUNT n] | DEAD RETRY id | DEAD DROP id");
+            return;
+        }
+        TaskRecord? task = store.Find(command[2]);
+        bool done = task is not null && (retry ? store.RetryDead(task) : store.DropDead(task));
+        RespWriter.WriteInteger(Reply(connection), done ? 1 : 0);
+    }
+
+    private void ListDead(Connection connection, in RespCommand command)
+    {
+        TaskQueue? queue = null;
+        bool filtered = false;
+        long count = DefaultDeadListCount;
+        for (int i = 2; i < command.Count; i += 2)
+        {
+            if (i + 1 >= command.Count)
+            {
+                Error(connection, $"ERR syntax error: {Printable.Of(command[i]).ToUpperInvariant()} needs a value");
+                return;
+            }
+            if (command.Is(i, "QUEUE"u8))
+            {
+                filtered = true;
+                queue = store.FindQueue(command[i + 1]);
+            }
+            else if (command.Is(i, "COUNT"u8))
+            {
+                if (!SubmitOptions.TryNumber(command[i + 1], out count) || count < 0)
+                {
+                    Error(connection, "ERR COUNT must be a non-negative integer");
+                    return;
+                }
+            }
+            else
+            {
+                Error(connection, $"ERR unknown option '{Printable.Of(command[i])}'");
+                return;
+            }
+        }
+        List<TaskRecord> dead = filtered && queue is null ? [] : [.. store.Dead(queue).Take((int)Math.Min(count, int.MaxValue))];
+        IBufferWriter<byte> reply = Reply(connection);
+        RespWriter.WriteArrayHeader(reply, dead.Count);
+        foreach (TaskRecord task in dead)
+            task.WriteId(reply);
+    }
+
+    private bool Arity(Connection connection, in RespCommand command, int min, int max, string name)
+    {
+        if (command.Count >= min && command.Count <= max)
+            return true;
+        Error(connection, $"ERR wrong number of arguments for '{name}' command");
+        return false;
+    }
+}

@@ -1,0 +1,570 @@
+using System.Text;
+using EventLoop.Tasks;
+using EventLoop.Timers;
+
+namespace EventLoop.Queueing;
+
+/// <summary>A SUBMIT as the store takes it: parsed and validated by the command layer.</summary>
+internal ref struct SubmitSpec
+{
+    public ReadOnlySpan<byte> Task;
+    /// <summary>Empty: the <c>default</c> queue.</summary>
+    public ReadOnlySpan<byte> Queue;
+    public int Priority;
+    /// <summary>Unix ms when it may run; 0 or past: now.</summary>
+    public long RunAtMs;
+    public int Retries;
+    public int BackoffMs;
+    /// <summary>0: the server's task timeout.</summary>
+    public int TimeoutMs;
+    public int ResultTtlSeconds;
+    /// <summary>Empty: no idempotency key.</summary>
+    public ReadOnlySpan<byte> Key;
+    public byte[] Arguments;
+    /// <summary>A schedule firing's id; null for a numbered task.</summary>
+    public string? NamedId;
+}
+
+internal enum SubmitOutcome : byte
+{
+    Created,
+    /// <summary>A task with the same KEY is not finished yet: that task is the answer.</summary>
+    Existing,
+    FullTasks,
+    FullQueues,
+}
+
+/// <summary>The store's running totals, for INFO and metrics.</summary>
+internal sealed class QueueTotals
+{
+    public long Submitted, Succeeded, Failed, Retried, Cancelled, Expired, Requeued, ScheduleFirings, ScheduleFiringsSkipped;
+}
+
+/// <summary>
+/// The task queue's state machine: tasks by id, named queues with their priority lists, the dead set, the
+/// idempotency-key index, schedules, and every deadline through the reactor's <see cref="TimerHeap"/>.
+/// Owned by the reactor thread: commands, worker outcomes and timers all reach it there, so it takes no
+/// lock. It decides; the reactor carries out (hands ready tasks to workers, writes replies).
+/// </summary>
+/// <remarks>
+/// Every state change goes through <see cref="Leave"/> (take the task out of what its state holds it in:
+/// a ready list, the timer heap, the dead set, the counters) and <see cref="Enter"/> (put it into what the
+/// new state needs), so a transition is one pair of calls and the counters cannot drift. Outcomes from a
+/// worker carry the attempt they ran: one that no longer matches (the task timed out, was cancelled, or
+/// was handed out again) changes nothing.
+/// </remarks>
+internal sealed class TaskStore
+{
+    /// <summary>Year 9999: later AT and DELAY values are refused.</summary>
+    public const long LatestUnixMs = 253_402_300_799_999;
+    public const int MaxBackoffMs = 3_600_000;
+
+    private readonly ServerOptions _options;
+    private readonly TaskRegistry _registry;
+    private readonly TimerHeap _timers;
+    private readonly Action<string> _log;
+    private readonly Dictionary<long, TaskRecord> _byNumber = [];
+    private readonly Dictionary<string, TaskRecord> _byName = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TaskRecord> _byKey = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TaskQueue> _queues = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TaskQueue>.AlternateLookup<ReadOnlySpan<char>> _queuesByChars;
+    private readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> _namesByChars;
+    private readonly Dictionary<string, Schedule> _schedules = new(StringComparer.Ordinal);
+    private readonly Queue<TaskQueue> _runnableRound = new();
+    private readonly TaskList _dead = new();
+    private readonly int[] _byState = new int[TaskStates.Count];
+    private long _lastNumber;
+
+    public TaskStore(ServerOptions options, TaskRegistry registry, TimerHeap timers, QueueClock clock, Action<string> log)
+    {
+        _options = options;
+        _registry = registry;
+        _timers = timers;
+        _log = log;
+        Clock = clock;
+        _queuesByChars = _queues.GetAlternateLookup<ReadOnlySpan<char>>();
+        _namesByChars = _names.GetAlternateLookup<ReadOnlySpan<char>>();
+        // Ids from a later start are larger than any earlier one's, without a journal to remember them:
+        // the counter starts at the start time shifted past any realistic rate (2^20 per ms).
+        _lastNumber = clock.UnixMs << 20;
+    }
+
+    public QueueClock Clock { get; }
+
+    public QueueTotals Totals { get; } = new();
+
+    /// <summary>Tasks held, finished ones not yet expired included (what --max-tasks bounds).</summary>
+    public int Count => _byNumber.Count + _byName.Count;
+
+    public int CountIn(TaskState state) => _byState[(int)state];
+
+    public int DeadCount => _dead.Count;
+
+    public IEnumerable<TaskQueue> Queues => _queues.Values.OrderBy(q => q.Name, StringComparer.Ordinal);
+
+    public IEnumerable<Schedule> Schedules => _schedules.Values.OrderBy(s => s.Name, StringComparer.Ordinal);
+
+    public int ScheduleCount => _schedules.Count;
+
+    /// <summary>
+    /// Hands a ready external task to a worker that is waiting for one (a blocked FETCH). Set by the
+    /// reactor; null until external workers exist.
+    /// </summary>
+    public Action<TaskQueue>? ExternalTaskReady;
+
+    // ---------------------------------------------------------------- commands
+
+    public SubmitOutcome Submit(in SubmitSpec spec, out TaskRecord? task)
+    {
+        task = null;
+        string? key = null;
+        if (!spec.Key.IsEmpty)
+        {
+            key = Encoding.UTF8.GetString(spec.Key);
+            if (_byKey.TryGetValue(key, out TaskRecord? existing))
+            {
+                task = existing;
+                return SubmitOutcome.Existing;
+            }
+        }
+        if (Count >= _options.MaxTasks)
+            return SubmitOutcome.FullTasks;
+        TaskQueue? queue = GetOrCreateQueue(spec.Queue.IsEmpty ? "default"u8 : spec.Queue);
+        if (queue is null)
+            return SubmitOutcome.FullQueues;
+        _registry.TryGet(spec.Task, out TaskDefinition? handler);
+        string name = handler?.Name ?? Intern(spec.Task);
+        long number = spec.NamedId is null ? ++_lastNumber : 0;
+        long now = Clock.UnixMs;
+        task = new TaskRecord(number, spec.NamedId, name, handler, queue, spec.Arguments)
+        {
+            Priority = (byte)spec.Priority,
+            Retries = spec.Retries,
+            BackoffMs = spec.BackoffMs,
+            TimeoutMs = spec.TimeoutMs > 0 ? spec.TimeoutMs : (int)Math.Min(int.MaxValue, _options.TaskTimeout.TotalMilliseconds),
+            ResultTtlSeconds = spec.ResultTtlSeconds,
+            CreatedMs = now,
+            RunAtMs = Math.Max(now, spec.RunAtMs),
+            Key = key,
+        };
+        if (spec.NamedId is null)
+            _byNumber.Add(number, task);
+        else
+            _byName.Add(spec.NamedId, task);
+        if (key is not null)
+            _byKey.Add(key, task);
+        Totals.Submitted++;
+        Enter(task, task.RunAtMs > now ? TaskState.Scheduled : TaskState.Queued);
+        return SubmitOutcome.Created;
+    }
+
+    /// <summary>The task with this id as the client wrote it, or null (never existed, or expired).</summary>
+    public TaskRecord? Find(ReadOnlySpan<byte> id)
+    {
+        if (id.IsEmpty || id.Length > 600)
+            return null;
+        if (System.Buffers.Text.Utf8Parser.TryParse(id, out long number, out int consumed) && consumed == id.Length && id[0] != (byte)'0')
+            return _byNumber.GetValueOrDefault(number);
+        if (_byName.Count == 0)
+            return null;
+        return _byName.GetValueOrDefault(Encoding.UTF8.GetString(id));
+    }
+
+    public TaskRecord? Find(string id) => Find(Encoding.UTF8.GetBytes(id));
+
+    /// <summary>CANCEL: true when it will not run again; false when it had already finished.</summary>
+    public bool Cancel(TaskRecord task)
+    {
+        if (task.State.IsFinished())
+            return false;
+        if (task.State == TaskState.Running)
+            task.Holder?.CancelRun();
+        Finish(task, TaskState.Cancelled);
+        Totals.Cancelled++;
+        return true;
+    }
+
+    public void Pause(ReadOnlySpan<byte> name, bool paused, out bool full)
+    {
+        TaskQueue? queue = GetOrCreateQueue(name);
+        full = queue is null;
+        if (queue is null || queue.Paused == paused)
+            return;
+        queue.Paused = paused;
+        if (!paused)
+        {
+            if (queue.HasInProcessReady)
+                JoinRunnableRound(queue);
+            if (queue.HasExternalReady)
+                ExternalTaskReady?.Invoke(queue);
+        }
+    }
+
+    public TaskQueue? FindQueue(ReadOnlySpan<byte> name)
+    {
+        Span<char> chars = stackalloc char[Math.Min(name.Length, 256)];
+        if (name.Length > chars.Length)
+            return null;
+        int length = Encoding.Latin1.GetChars(name, chars);
+        return _queuesByChars.TryGetValue(chars[..length], out TaskQueue? queue) ? queue : null;
+    }
+
+    /// <summary>DEAD LIST: failed tasks, oldest failure first.</summary>
+    public IEnumerable<TaskRecord> Dead(TaskQueue? queue)
+    {
+        for (TaskRecord? task = _dead.First; task is not null; task = task.Next)
+        {
+            if (queue is null || task.Queue == queue)
+                yield return task;
+        }
+    }
+
+    /// <summary>DEAD RETRY: queues a failed task again with its attempts reset; false when it is not in the dead set.</summary>
+    public bool RetryDead(TaskRecord task)
+    {
+        if (task.State != TaskState.Failed)
+            return false;
+        Leave(task);
+        task.Attempt = 0;
+        task.Failures = 0;
+        task.LeaseLosses = 0;
+        task.FinishedMs = 0;
+        task.Result = null;
+        if (task.Key is not null && !_byKey.TryAdd(task.Key, task))
+            task.Key = null; // a newer task took the key meanwhile: this one runs unkeyed
+        Enter(task, TaskState.Queued);
+        return true;
+    }
+
+    /// <summary>DEAD DROP: forgets a failed task; false when it is not in the dead set.</summary>
+    public bool DropDead(TaskRecord task)
+    {
+        if (task.State != TaskState.Failed)
+            return false;
+        Remove(task);
+        return true;
+    }
+
+    // ---------------------------------------------------------------- schedules
+
+    /// <summary>SCHEDULE ADD: replaces a schedule of the same name; false when --max-schedules is reached.</summary>
+    public bool AddSchedule(Schedule schedule)
+    {
+        if (_schedules.Remove(schedule.Name, out Schedule? replaced))
+            _timers.Cancel(replaced);
+        else if (_schedules.Count >= _options.MaxSchedules)
+            return false;
+        _schedules.Add(schedule.Name, schedule);
+        schedule.ArmAfter(Clock.UnixMs, _timers, Clock);
+        return true;
+    }
+
+    public bool RemoveSchedule(string name)
+    {
+        if (!_schedules.Remove(name, out Schedule? removed))
+            return false;
+        _timers.Cancel(removed);
+        return true;
+    }
+
+    /// <summary>
+    /// A schedule's time came: submit its task under the id <c>name@fire-ms</c>, unless that id exists (a
+    /// firing never runs twice), then arm the next firing after now. Firings missed while the reactor was
+    /// busy (or, with a journal, the server was down) collapse into this one.
+    /// </summary>
+    internal void FireSchedule(Schedule schedule)
+    {
+        long fireMs = schedule.NextFireMs;
+        string id = $"{schedule.Name}@{fireMs}";
+        TaskTemplate template = schedule.Template;
+        if (!_byName.ContainsKey(id))
+        {
+            var spec = new SubmitSpec
+            {
+                Task = Encoding.UTF8.GetBytes(template.Task),
+                Queue = Encoding.UTF8.GetBytes(template.Queue),
+                Priority = template.Priority,
+                Retries = template.Retries,
+                BackoffMs = template.BackoffMs,
+                TimeoutMs = template.TimeoutMs,
+                ResultTtlSeconds = template.ResultTtlSeconds,
+                Arguments = template.Arguments,
+                NamedId = id,
+            };
+            SubmitOutcome outcome = Submit(spec, out _);
+            if (outcome == SubmitOutcome.Created)
+                Totals.ScheduleFirings++;
+            else
+            {
+                Totals.ScheduleFiringsSkipped++;
+                _log($"schedule '{schedule.Name}' skipped its firing at {fireMs}: {outcome}");
+            }
+        }
+        if (!schedule.ArmAfter(Math.Max(fireMs, Clock.UnixMs), _timers, Clock))
+            _log($"schedule '{schedule.Name}' has no firing after {fireMs}: it stays listed but will not fire again");
+    }
+
+    // ---------------------------------------------------------------- in-process workers
+
+    /// <summary>The next task for the in-process workers: queues take turns, each gives its highest priority, oldest first.</summary>
+    public TaskRecord? TakeRunnable()
+    {
+        while (_runnableRound.TryDequeue(out TaskQueue? queue))
+        {
+            TaskRecord? task = queue.Paused ? null : queue.PeekReady(external: false);
+            if (task is null)
+            {
+                queue.InRunnableRound = false;
+                continue;
+            }
+            _runnableRound.Enqueue(queue);
+            return task;
+        }
+        return null;
+    }
+
+    public bool HasRunnable => _runnableRound.Count > 0;
+
+    /// <summary>A ready task is handed to <paramref name="holder"/>: a new attempt starts. Returns the attempt.</summary>
+    public int Start(TaskRecord task, ITaskHolder holder)
+    {
+        Leave(task);
+        task.Attempt++;
+        task.StartedMs = Clock.UnixMs;
+        task.Holder = holder;
+        Enter(task, TaskState.Running);
+        return task.Attempt;
+    }
+
+    /// <summary>An attempt returned a result (RESP-encoded bulk); false when the attempt is stale.</summary>
+    public bool Succeed(TaskRecord task, int attempt, byte[] result)
+    {
+        if (!IsCurrent(task, attempt))
+            return false;
+        int resultBytes = ResultPayloadBytes(result);
+        if (resultBytes > _options.MaxResultBytes)
+            return Fail(task, attempt, $"result of {resultBytes} bytes exceeds max-result-bytes ({_options.MaxResultBytes})", retry: true);
+        task.Result = result;
+        Finish(task, TaskState.Succeeded);
+        Totals.Succeeded++;
+        return true;
+    }
+
+    /// <summary>An attempt failed: retried after backoff while retries remain (and <paramref name="retry"/>), else failed. False when stale.</summary>
+    public bool Fail(TaskRecord task, int attempt, string error, bool retry)
+    {
+        if (!IsCurrent(task, attempt))
+            return false;
+        task.Failures++;
+        task.Error = error;
+        if (retry && task.Failures <= task.Retries)
+        {
+            Leave(task);
+            task.RunAtMs = Clock.UnixMs + BackoffMs(task);
+            Enter(task, TaskState.Retrying);
+            Totals.Retried++;
+        }
+        else
+        {
+            Finish(task, TaskState.Failed);
+            Totals.Failed++;
+        }
+        return true;
+    }
+
+    /// <summary>The running attempt is the task's current delivery.</summary>
+    public static bool IsCurrent(TaskRecord task, int attempt) => task.State == TaskState.Running && task.Attempt == attempt;
+
+    // ---------------------------------------------------------------- waiting
+
+    public static void AddWaiter(TaskRecord task, TaskWaiter waiter)
+    {
+        switch (task.Waiters)
+        {
+            case null: task.Waiters = waiter; break;
+            case TaskWaiter one: task.Waiters = new List<TaskWaiter>(2) { one, waiter }; break;
+            case List<TaskWaiter> many: many.Add(waiter); break;
+        }
+    }
+
+    public static void RemoveWaiter(TaskRecord task, TaskWaiter waiter)
+    {
+        if (task.Waiters == waiter)
+            task.Waiters = null;
+        else if (task.Waiters is List<TaskWaiter> many)
+            many.Remove(waiter);
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    /// <summary>A task's deadline passed: its run time (scheduled, retrying), its timeout (running), or its expiry (finished).</summary>
+    internal void OnTaskDue(TaskRecord task)
+    {
+        switch (task.State)
+        {
+            case TaskState.Scheduled or TaskState.Retrying:
+                Leave(task);
+                Enter(task, TaskState.Queued);
+                break;
+            case TaskState.Running:
+                task.Holder?.CancelRun();
+                Fail(task, task.Attempt, $"timed out after {task.TimeoutMs} ms", retry: true);
+                break;
+            default:
+                Remove(task);
+                Totals.Expired++;
+                break;
+        }
+    }
+
+    // ---------------------------------------------------------------- transitions
+
+    private void Finish(TaskRecord task, TaskState state)
+    {
+        Leave(task);
+        task.FinishedMs = Clock.UnixMs;
+        if (task.Key is not null && _byKey.TryGetValue(task.Key, out TaskRecord? keyed) && keyed == task)
+            _byKey.Remove(task.Key);
+        Enter(task, state);
+        WakeWaiters(task);
+    }
+
+    /// <summary>Takes <paramref name="task"/> out of everything its current state holds it in.</summary>
+    private void Leave(TaskRecord task)
+    {
+        _byState[(int)task.State]--;
+        _timers.Cancel(task);
+        switch (task.State)
+        {
+            case TaskState.Scheduled or TaskState.Retrying:
+                task.Queue.Waiting--;
+                break;
+            case TaskState.Queued:
+                task.Queue.ReadyList(task).Remove(task);
+                task.Queue.Queued--;
+                break;
+            case TaskState.Running:
+                task.Queue.Running--;
+                task.Holder = null;
+                break;
+            case TaskState.Failed:
+                _dead.Remove(task);
+                break;
+        }
+    }
+
+    /// <summary>Puts <paramref name="task"/> into what <paramref name="state"/> needs: a list, a deadline, the counters.</summary>
+    private void Enter(TaskRecord task, TaskState state)
+    {
+        task.State = state;
+        _byState[(int)state]++;
+        TaskQueue queue = task.Queue;
+        switch (state)
+        {
+            case TaskState.Scheduled or TaskState.Retrying:
+                queue.Waiting++;
+                _timers.Schedule(task, Clock.TicksAt(task.RunAtMs));
+                break;
+            case TaskState.Queued:
+                queue.Queued++;
+                queue.ReadyList(task).AddLast(task);
+                if (queue.Paused)
+                    break;
+                if (task.Handler is not null)
+                    JoinRunnableRound(queue);
+                else
+                    ExternalTaskReady?.Invoke(queue);
+                break;
+            case TaskState.Running:
+                queue.Running++;
+                if (task.TimeoutMs > 0)
+                    _timers.Schedule(task, Clock.TicksAfter(task.TimeoutMs));
+                break;
+            case TaskState.Failed:
+                _dead.AddLast(task);
+                _timers.Schedule(task, Clock.TicksAfter((long)_options.DeadTaskTtl.TotalMilliseconds));
+                break;
+            default: // succeeded, cancelled: kept until the result expires
+                _timers.Schedule(task, Clock.TicksAfter(task.ResultTtlSeconds * 1000L));
+                break;
+        }
+    }
+
+    private void Remove(TaskRecord task)
+    {
+        Leave(task);
+        if (task.NamedId is null)
+            _byNumber.Remove(task.Number);
+        else
+            _byName.Remove(task.NamedId);
+        if (task.Key is not null && _byKey.TryGetValue(task.Key, out TaskRecord? keyed) && keyed == task)
+            _byKey.Remove(task.Key);
+        task.Result = null;
+    }
+
+    private static void WakeWaiters(TaskRecord task)
+    {
+        object? waiters = task.Waiters;
+        task.Waiters = null;
+        switch (waiters)
+        {
+            case TaskWaiter one:
+                one.OnFinished(task);
+                break;
+            case List<TaskWaiter> many:
+                foreach (TaskWaiter waiter in many)
+                    waiter.OnFinished(task);
+                break;
+        }
+    }
+
+    private void JoinRunnableRound(TaskQueue queue)
+    {
+        if (queue.InRunnableRound)
+            return;
+        queue.InRunnableRound = true;
+        _runnableRound.Enqueue(queue);
+    }
+
+    /// <summary>BACKOFF × 2^(failures−1), jittered uniformly within ½–1½×, capped at an hour.</summary>
+    private static long BackoffMs(TaskRecord task)
+    {
+        double nominal = Math.Min(MaxBackoffMs, task.BackoffMs * Math.Pow(2, Math.Min(30, task.Failures - 1)));
+        return (long)Math.Min(MaxBackoffMs, nominal * (0.5 + Random.Shared.NextDouble()));
+    }
+
+    /// <summary>The payload length of a RESP bulk string (<c>$n\r\n…\r\n</c>).</summary>
+    private static int ResultPayloadBytes(byte[] bulk)
+    {
+        int header = Array.IndexOf(bulk, (byte)'\n') + 1;
+        return bulk.Length - header - 2;
+    }
+
+    private TaskQueue? GetOrCreateQueue(ReadOnlySpan<byte> name)
+    {
+        if (FindQueue(name) is { } existing)
+            return existing;
+        if (_queues.Count >= _options.MaxQueues)
+            return null;
+        var queue = new TaskQueue(Encoding.Latin1.GetString(name), this);
+        _queues.Add(queue.Name, queue);
+        return queue;
+    }
+
+    /// <summary>One string per distinct task name, shared by every task of that name.</summary>
+    private string Intern(ReadOnlySpan<byte> name)
+    {
+        Span<char> chars = stackalloc char[Math.Min(name.Length, 256)];
+        if (name.Length <= chars.Length)
+        {
+            int length = Encoding.Latin1.GetChars(name, chars);
+            if (_namesByChars.TryGetValue(chars[..length], out string? known))
+                return known;
+        }
+        string added = Encoding.Latin1.GetString(name);
+        if (_names.Count < 65_536)
+            _names[added] = added;
+        return added;
+    }
+}
