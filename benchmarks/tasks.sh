@@ -13,19 +13,22 @@
 #                  lifecycle: the same producers, and 50 consumer connections collecting every id's
 #                  result with RESULT <id> TIMEOUT 10000, 16 in flight each (COLLECT=same: the
 #                  producer connection collects its own ids, pipelined)
+# One more EventLoop cell, "store": SUBMIT external ARGS <64 B>, a task with no in-process handler, so
+# the server only stores and queues it (the like-for-like of LPUSH; `SUBMIT echo` also runs every task).
 # A cell ends when its N-th job is acknowledged (enqueue) or acked/its result is in (lifecycle). Two
 # one-at-a-time cells per system on one connection: "single" (one enqueue, wait for the reply) and
 # "roundtrip" (one job's whole lifecycle: enqueue, take, ack; EventLoop: SUBMIT then RESULT); p50.
 #
 # Each cell starts its server fresh on a free loopback port, pinned to CPU 0 (EventLoop is started under
-# taskset, so all its threads are), runs a warm-up lifecycle of WARMUP_JOBS jobs, then the measured
+# taskset, so all its threads are), runs a warm-up lifecycle of WARMUP_JOBS jobs (EventLoop, for its
+# JIT, also a lifecycle and an enqueue of EL_WARMUP_JOBS each), empties the queue, then the measured
 # run with the client on CPU 1. Server CPU per job: utime+stime from /proc/PID/stat before and after
 # the measured run. Rounds alternate the order of the systems; figures are medians over the rounds.
 # Raw rows go to artifacts/bench/tasks-<time>.tsv.
 #
 # Environment: ROUNDS (3), JOBS (200000 per cell), SINGLE_JOBS (20000), ROUNDTRIP_JOBS (5000),
-# WARMUP_JOBS (50000), CELL_CAP (60: seconds one measured run may take; it then stops and the cell is
-# marked), PRODUCERS (50), CONSUMERS (50), INFLIGHT (16), PAYLOAD (64), COUNT (16: XREADGROUP COUNT),
+# WARMUP_JOBS (20000), EL_WARMUP_JOBS (150000: EventLoop's extra warm-up, a lifecycle and an enqueue
+# run), CELL_CAP (60: seconds one measured run may take; it then stops and the cell is marked), PRODUCERS (50), CONSUMERS (50), INFLIGHT (16), PAYLOAD (64), COUNT (16: XREADGROUP COUNT),
 # COLLECT (consumers | same), SYSTEMS ("redis-list redis-stream beanstalkd eventloop").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +38,8 @@ ROUNDS=${ROUNDS:-3}
 JOBS=${JOBS:-200000}
 SINGLE_JOBS=${SINGLE_JOBS:-20000}
 ROUNDTRIP_JOBS=${ROUNDTRIP_JOBS:-5000}
-WARMUP_JOBS=${WARMUP_JOBS:-50000}
+WARMUP_JOBS=${WARMUP_JOBS:-20000}
+EL_WARMUP_JOBS=${EL_WARMUP_JOBS:-150000}
 CELL_CAP=${CELL_CAP:-60}
 PRODUCERS=${PRODUCERS:-50}
 CONSUMERS=${CONSUMERS:-50}
@@ -100,7 +104,7 @@ start_system() {
     beanstalkd) start_beanstalkd 0 "$PORT"; PID=$BEANSTALKD_PID ;;
     eventloop)
       # Finished tasks are kept for their RESULT-TTL (1 h): room for the warm-up and the measured run.
-      start_eventloop 0 "$PORT" --max-tasks $(( (WARMUP_JOBS + JOBS) * 2 + 100000 ))
+      start_eventloop 0 "$PORT" --max-tasks $(( (WARMUP_JOBS + 2 * EL_WARMUP_JOBS + JOBS) * 2 + 100000 ))
       PID=$EL_PID ;;
   esac
 }
@@ -115,11 +119,11 @@ reset_state() {
   esac
 }
 
-# queue_bench with this run's shape; $1 system, $2 mode, $3 jobs.
+# queue_bench with this run's shape; $1 system, $2 mode, $3 jobs, $4 the task name for SUBMIT (echo).
 bench() {
   taskset -c 1 timeout $((CELL_CAP + 30)) "$BENCH" "$1" "$2" --port "$PORT" --jobs "$3" --producers "$PRODUCERS" \
     --consumers "$CONSUMERS" --inflight "$INFLIGHT" --payload "$PAYLOAD" --count "$COUNT" --time-cap "$CELL_CAP" \
-    --collect "$COLLECT"
+    --collect "$COLLECT" --task "${4:-echo}"
 }
 
 # EventLoop's threads: "name ticks voluntary-switches" per thread, for where its CPU went.
@@ -130,17 +134,20 @@ el_threads() {
   done
 }
 
-# EventLoop's own counters from INFO: syscalls and bytes allocated by the GC.
+# EventLoop's own counters from INFO: syscalls, bytes allocated by the GC, collections of each generation.
 el_counters() {
   redis-cli -p "$PORT" info 2>/dev/null | tr -d '\r' | awk -F: '
-    $1 == "syscalls" { s = $2 } $1 == "gc_allocated_bytes" { a = $2 } END { print s + 0, a + 0 }'
+    $1 == "syscalls" { s = $2 } $1 == "gc_allocated_bytes" { a = $2 }
+    $1 == "gc_gen0_collections" { g0 = $2 } $1 == "gc_gen1_collections" { g1 = $2 } $1 == "gc_gen2_collections" { g2 = $2 }
+    END { print s + 0, a + 0, g0 + 0, g1 + 0, g2 + 0 }'
 }
 
 # One cell: fresh server, warm-up, measured run; appends a row to $RAW.
 run_cell() {
-  local system=$1 cell=$2 round=$3 jobs mode out before after threads_before threads_after counters_before counters_after extra="-"
+  local system=$1 cell=$2 round=$3 jobs mode task=echo out before after threads_before threads_after counters_before counters_after extra="-"
   case "$cell" in
     enqueue) mode=enqueue jobs=$JOBS ;;
+    store) mode=enqueue jobs=$JOBS task=external ;;
     lifecycle) mode=lifecycle jobs=$JOBS ;;
     single) mode=single jobs=$SINGLE_JOBS ;;
     roundtrip) mode=roundtrip jobs=$ROUNDTRIP_JOBS ;;
@@ -148,13 +155,19 @@ run_cell() {
   start_system "$system"
   reset_state "$system"
   bench "$system" lifecycle "$WARMUP_JOBS" >/dev/null || die "$system: the warm-up failed"
+  if [ "$system" = eventloop ]; then
+    # The JIT: tiered compilation (with PGO) goes on for a few seconds of load; after one short warm-up
+    # the tiering thread still took ~15 % of CPU 0 in the next run. These two leave it at ~1 %.
+    bench eventloop lifecycle "$EL_WARMUP_JOBS" >/dev/null || die "eventloop: the warm-up failed"
+    bench eventloop enqueue "$EL_WARMUP_JOBS" >/dev/null || die "eventloop: the warm-up failed"
+  fi
   reset_state "$system"
   if [ "$system" = eventloop ]; then
     threads_before=$(el_threads "$PID")
     counters_before=$(el_counters)
   fi
   before=$(cpu_ticks "$PID")
-  out=$(bench "$system" "$mode" "$jobs") || note "$system $cell: the run failed or was stopped ($out)"
+  out=$(bench "$system" "$mode" "$jobs" "$task") || note "$system $cell: the run failed or was stopped ($out)"
   after=$(cpu_ticks "$PID")
   if [ "$system" = eventloop ]; then
     threads_after=$(el_threads "$PID")
@@ -166,7 +179,8 @@ run_cell() {
       { t1[$1] += $2; v1[$1] += $3 }
       END {
         split(cb, b, " "); split(ca, a, " ")
-        s = sprintf("syscalls/job=%.2f alloc_B/job=%.0f", (a[1] - b[1]) / jobs, (a[2] - b[2]) / jobs)
+        s = sprintf("syscalls/job=%.2f alloc_B/job=%.0f gc0/1/2=%d/%d/%d", (a[1] - b[1]) / jobs, (a[2] - b[2]) / jobs,
+                    a[3] - b[3], a[4] - b[4], a[5] - b[5])
         for (n in t1) { d = t1[n] - t0[n]; if (d > 0 || v1[n] - v0[n] > 100) s = s sprintf(" %s=%.2fs/%dvcs", n, d / hz, v1[n] - v0[n]) }
         print s }' <(echo "$threads_before") <(echo "$threads_after"))
   fi
@@ -194,7 +208,9 @@ for round in $(seq "$ROUNDS"); do
     for ((i = ${#systems[@]} - 1; i >= 0; i--)); do order+=("${systems[i]}"); done
   fi
   for system in "${order[@]}"; do
-    for cell in enqueue lifecycle single roundtrip; do
+    cells="enqueue lifecycle single roundtrip"
+    [ "$system" = eventloop ] && cells="enqueue store lifecycle single roundtrip"
+    for cell in $cells; do
       run_cell "$system" "$cell" "$round"
     done
   done
@@ -236,6 +252,9 @@ for s in systems:
           f"| {num(med(s, 'enqueue', 'server_us_per_job'), '.2f')} / {num(med(s, 'lifecycle', 'server_us_per_job'), '.2f')} "
           f"| {num(med(s, 'enqueue', 'client_busy_pct'), '.0f')} / {num(med(s, 'lifecycle', 'client_busy_pct'), '.0f')} "
           f"| {num(med(s, 'single', 'p50_us'), '.0f')} µs | {num(med(s, 'roundtrip', 'p50_us'), '.0f')} µs |")
+    if s == "eventloop" and by.get((s, "store")):
+        print(f"| EventLoop | SUBMIT external (stored and queued, not run) | {rate(med(s, 'store', 'jobs_per_s'))} | – "
+              f"| {num(med(s, 'store', 'server_us_per_job'), '.2f')} / – | {num(med(s, 'store', 'client_busy_pct'), '.0f')} / – | – | – |")
 
 bad = [r for r in rows if int(r["errors"] or 0) > 0 or r["timed_out"] == "1"]
 if bad:
@@ -253,6 +272,8 @@ for label, a, b, ca, cb in [
      med("eventloop", "lifecycle", "server_us_per_job"), med("redis-stream", "lifecycle", "server_us_per_job")),
     ("EventLoop SUBMIT / Redis LPUSH (goal ≥ 1)", el_enq, med("redis-list", "enqueue", "jobs_per_s"),
      med("eventloop", "enqueue", "server_us_per_job"), med("redis-list", "enqueue", "server_us_per_job")),
+    ("EventLoop SUBMIT external (stored only) / Redis LPUSH", med("eventloop", "store", "jobs_per_s"), med("redis-list", "enqueue", "jobs_per_s"),
+     med("eventloop", "store", "server_us_per_job"), med("redis-list", "enqueue", "server_us_per_job")),
     ("EventLoop lifecycle / Redis list lifecycle (goal ≥ 2.5)", el_life, med("redis-list", "lifecycle", "jobs_per_s"),
      med("eventloop", "lifecycle", "server_us_per_job"), med("redis-list", "lifecycle", "server_us_per_job")),
     ("EventLoop lifecycle / beanstalkd lifecycle (goal ≥ 8)", el_life, med("beanstalkd", "lifecycle", "jobs_per_s"),
@@ -260,7 +281,7 @@ for label, a, b, ca, cb in [
 ]:
     print(f"| {label} | {ratio(a, b)} | {ratio(ca, cb)} |")
 
-el = [r for r in rows if r["system"] == "eventloop" and r["cell"] in ("enqueue", "lifecycle")]
+el = [r for r in rows if r["system"] == "eventloop" and r["cell"] in ("enqueue", "store", "lifecycle")]
 if el:
     print("\nEventLoop, per run (threads: CPU seconds / voluntary context switches during the run):")
     for r in el:
