@@ -1,6 +1,7 @@
 using System.Net;
 using EventLoop.Diagnostics;
 using EventLoop.Multiplexing;
+using EventLoop.Queueing;
 using EventLoop.Reactor;
 using EventLoop.Tasks;
 
@@ -30,6 +31,7 @@ public sealed class EventLoopServer : IAsyncDisposable
     {
         Options = options ?? new ServerOptions();
         Options.Validate();
+        Queue = new ServerQueue(() => Reactor);
         if (Options.BuiltInTasks)
             Tasks.AddBuiltInTasks();
     }
@@ -39,6 +41,9 @@ public sealed class EventLoopServer : IAsyncDisposable
 
     /// <summary>The tasks clients can run; register before <see cref="Start"/>.</summary>
     public TaskRegistry Tasks { get; } = new();
+
+    /// <summary>The task queue, from this process: submit, await and cancel tasks without a socket. Usable after <see cref="Start"/>.</summary>
+    public ServerQueue Queue { get; }
 
     /// <summary>The port the server listens on (useful with <c>Port = 0</c>); valid after <see cref="Start"/>.</summary>
     public int Port => Reactor.Port;

@@ -20,6 +20,9 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
 
     private readonly InfoCommand _info = new(reactor, tasks);
     private readonly QueueCommands _queue = new(reactor, reactor.Store);
+
+    /// <summary>FETCH, ACK, FAIL, NACK, TOUCH.</summary>
+    public WorkerCommands Workers { get; } = new(reactor, reactor.Store);
     // Compared as digests so the comparison takes the same time whatever the password's length or content.
     private readonly byte[]? _passwordDigest = reactor.Options.RequirePass is { } password
         ? SHA256.HashData(Encoding.UTF8.GetBytes(password)) : null;
@@ -36,6 +39,11 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
         else if (command.Is(0, "PING"u8)) Ping(connection, command);
         else if (command.Is(0, "ECHO"u8)) Echo(connection, command);
         else if (command.Is(0, "SUBMIT"u8)) _queue.Submit(connection, command);
+        else if (command.Is(0, "FETCH"u8)) Workers.Fetch(connection, command);
+        else if (command.Is(0, "ACK"u8)) Workers.Ack(connection, command);
+        else if (command.Is(0, "TOUCH"u8)) Workers.Touch(connection, command);
+        else if (command.Is(0, "FAIL"u8)) Workers.Fail(connection, command);
+        else if (command.Is(0, "NACK"u8)) Workers.Nack(connection, command);
         else if (command.Is(0, "RESULT"u8)) _queue.Result(connection, command);
         else if (command.Is(0, "STATUS"u8)) _queue.Status(connection, command);
         else if (command.Is(0, "WAIT"u8)) _queue.Wait(connection, command);

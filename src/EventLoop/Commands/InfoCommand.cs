@@ -137,6 +137,16 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
             double busy = uptime.TotalSeconds > 0 ? slot.Busy.TotalSeconds / uptime.TotalSeconds : 0;
             Line(text, $"worker{slot.Index}", $"tasks={slot.Tasks},busy_seconds={Format(slot.Busy.TotalSeconds)},busy_ratio={Format(busy)},state={(slot.Retired ? "retired" : slot.BusySince != 0 ? "busy" : "idle")}");
         }
+        // External workers: connections that FETCH.
+        TaskStore store = reactor.Store;
+        LeaseTotals leases = store.Leases;
+        Line(text, "external_fetchers", reactor.Fetchers);
+        Line(text, "external_blocked_fetchers", store.BlockedFetches);
+        Line(text, "external_leased_tasks", store.LeasedTasks);
+        Line(text, "external_leases_total", leases.Fetched);
+        Line(text, "external_lease_expiries", leases.Expired);
+        Line(text, "external_requeued_on_close", leases.RequeuedOnClose);
+        Line(text, "external_stale_refused", leases.StaleRefused);
     }
 
     private void Tasks(StringBuilder text)

@@ -25,6 +25,18 @@ internal sealed class TaskList
         Count++;
     }
 
+    public void AddFirst(TaskRecord task)
+    {
+        task.Previous = null;
+        task.Next = First;
+        if (First is null)
+            _last = task;
+        else
+            First.Previous = task;
+        First = task;
+        Count++;
+    }
+
     public void Remove(TaskRecord task)
     {
         if (task.Previous is null)

@@ -34,6 +34,12 @@ internal sealed class TaskQueue(string name, TaskStore store)
     /// <summary>The ready list <paramref name="task"/> belongs in.</summary>
     public TaskList ReadyList(TaskRecord task) => (task.Handler is null ? _external : _inProcess)[task.Priority];
 
+    /// <summary>External workers' ready tasks of one priority.</summary>
+    public TaskList ExternalReady(int priority) => _external[priority];
+
+    /// <summary>FETCH … BLOCK requests waiting for this queue, oldest first.</summary>
+    public LinkedList<BlockedFetch> BlockedFetches { get; } = new();
+
     /// <summary>The highest-priority ready task for in-process handlers (external workers with <paramref name="external"/>), oldest first.</summary>
     public TaskRecord? PeekReady(bool external)
     {

@@ -78,7 +78,7 @@ internal sealed class TaskRecord : TimerEntry
     /// <summary>Who runs it while <see cref="TaskState.Running"/>.</summary>
     public ITaskHolder? Holder;
 
-    /// <summary>Parked requests waiting for it to finish: null, one <see cref="TaskWaiter"/>, or a list of them.</summary>
+    /// <summary>Parked requests waiting for it to finish: null, one <see cref="ITaskWaiter"/>, or a list of them.</summary>
     public object? Waiters;
 
     /// <summary>Links in the one <see cref="TaskList"/> the task is in, if any.</summary>

@@ -53,7 +53,7 @@ internal sealed class QueueTotals
 /// worker carry the attempt they ran: one that no longer matches (the task timed out, was cancelled, or
 /// was handed out again) changes nothing.
 /// </remarks>
-internal sealed class TaskStore
+internal sealed partial class TaskStore
 {
     /// <summary>Year 9999: later AT and DELAY values are refused.</summary>
     public const long LatestUnixMs = 253_402_300_799_999;
@@ -106,12 +106,6 @@ internal sealed class TaskStore
     public IEnumerable<Schedule> Schedules => _schedules.Values.OrderBy(s => s.Name, StringComparer.Ordinal);
 
     public int ScheduleCount => _schedules.Count;
-
-    /// <summary>
-    /// Hands a ready external task to a worker that is waiting for one (a blocked FETCH). Set by the
-    /// reactor; null until external workers exist.
-    /// </summary>
-    public Action<TaskQueue>? ExternalTaskReady;
 
     // ---------------------------------------------------------------- commands
 
@@ -178,9 +172,11 @@ internal sealed class TaskStore
     {
         if (task.State.IsFinished())
             return false;
-        if (task.State == TaskState.Running)
-            task.Holder?.CancelRun();
+        ITaskHolder? holder = task.State == TaskState.Running ? task.Holder : null;
+        holder?.CancelRun();
         Finish(task, TaskState.Cancelled);
+        if (holder is Lease lease)
+            task.Holder = lease; // so the worker that held it hears -CANCELLED, not -STALE
         Totals.Cancelled++;
         return true;
     }
@@ -197,7 +193,7 @@ internal sealed class TaskStore
             if (queue.HasInProcessReady)
                 JoinRunnableRound(queue);
             if (queue.HasExternalReady)
-                ExternalTaskReady?.Invoke(queue);
+                NoteExternalWork(queue);
         }
     }
 
@@ -378,21 +374,21 @@ internal sealed class TaskStore
 
     // ---------------------------------------------------------------- waiting
 
-    public static void AddWaiter(TaskRecord task, TaskWaiter waiter)
+    public static void AddWaiter(TaskRecord task, ITaskWaiter waiter)
     {
         switch (task.Waiters)
         {
             case null: task.Waiters = waiter; break;
-            case TaskWaiter one: task.Waiters = new List<TaskWaiter>(2) { one, waiter }; break;
-            case List<TaskWaiter> many: many.Add(waiter); break;
+            case ITaskWaiter one: task.Waiters = new List<ITaskWaiter>(2) { one, waiter }; break;
+            case List<ITaskWaiter> many: many.Add(waiter); break;
         }
     }
 
-    public static void RemoveWaiter(TaskRecord task, TaskWaiter waiter)
+    public static void RemoveWaiter(TaskRecord task, ITaskWaiter waiter)
     {
         if (task.Waiters == waiter)
             task.Waiters = null;
-        else if (task.Waiters is List<TaskWaiter> many)
+        else if (task.Waiters is List<ITaskWaiter> many)
             many.Remove(waiter);
     }
 
@@ -409,6 +405,8 @@ internal sealed class TaskStore
                 break;
             case TaskState.Running:
                 task.Holder?.CancelRun();
+                if (task.Holder is Lease lease)
+                    EndLease(lease);
                 Fail(task, task.Attempt, $"timed out after {task.TimeoutMs} ms", retry: true);
                 break;
             default:
@@ -446,6 +444,8 @@ internal sealed class TaskStore
                 break;
             case TaskState.Running:
                 task.Queue.Running--;
+                if (task.Holder is Lease)
+                    LeasedTasks--;
                 task.Holder = null;
                 break;
             case TaskState.Failed:
@@ -454,8 +454,11 @@ internal sealed class TaskStore
         }
     }
 
-    /// <summary>Puts <paramref name="task"/> into what <paramref name="state"/> needs: a list, a deadline, the counters.</summary>
-    private void Enter(TaskRecord task, TaskState state)
+    /// <summary>
+    /// Puts <paramref name="task"/> into what <paramref name="state"/> needs: a list, a deadline, the counters.
+    /// <paramref name="first"/>: queued ahead of its priority's other ready tasks (a lost lease keeps its turn).
+    /// </summary>
+    private void Enter(TaskRecord task, TaskState state, bool first = false)
     {
         task.State = state;
         _byState[(int)state]++;
@@ -468,16 +471,21 @@ internal sealed class TaskStore
                 break;
             case TaskState.Queued:
                 queue.Queued++;
-                queue.ReadyList(task).AddLast(task);
+                if (first)
+                    queue.ReadyList(task).AddFirst(task);
+                else
+                    queue.ReadyList(task).AddLast(task);
                 if (queue.Paused)
                     break;
                 if (task.Handler is not null)
                     JoinRunnableRound(queue);
                 else
-                    ExternalTaskReady?.Invoke(queue);
+                    NoteExternalWork(queue);
                 break;
             case TaskState.Running:
                 queue.Running++;
+                if (task.Holder is Lease)
+                    LeasedTasks++;
                 if (task.TimeoutMs > 0)
                     _timers.Schedule(task, Clock.TicksAfter(task.TimeoutMs));
                 break;
@@ -509,11 +517,11 @@ internal sealed class TaskStore
         task.Waiters = null;
         switch (waiters)
         {
-            case TaskWaiter one:
+            case ITaskWaiter one:
                 one.OnFinished(task);
                 break;
-            case List<TaskWaiter> many:
-                foreach (TaskWaiter waiter in many)
+            case List<ITaskWaiter> many:
+                foreach (ITaskWaiter waiter in many)
                     waiter.OnFinished(task);
                 break;
         }
@@ -541,7 +549,8 @@ internal sealed class TaskStore
         return bulk.Length - header - 2;
     }
 
-    private TaskQueue? GetOrCreateQueue(ReadOnlySpan<byte> name)
+    /// <summary>The queue of that name, created if new; null when --max-queues is reached.</summary>
+    public TaskQueue? GetOrCreateQueue(ReadOnlySpan<byte> name)
     {
         if (FindQueue(name) is { } existing)
             return existing;

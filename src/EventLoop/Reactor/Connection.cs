@@ -92,6 +92,9 @@ internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<by
     /// </summary>
     public long LingerUntil;
 
+    /// <summary>Tasks this connection fetched and holds (null until its first FETCH): lost at once if it closes.</summary>
+    public Queueing.LeaseSet? Leases;
+
     /// <summary>AUTH succeeded, or no password is required.</summary>
     public bool Authenticated;
 

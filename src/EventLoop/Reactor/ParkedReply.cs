@@ -10,11 +10,11 @@ namespace EventLoop.Reactor;
 /// while it waits. Reactor-owned.
 /// </summary>
 /// <remarks>
-/// Three ways out, each exactly once: <see cref="TaskWaiter.OnFinished"/> (what it waited for happened),
+/// Three ways out, each exactly once: what it waited for happened (it writes its reply and calls <see cref="Deliver"/>),
 /// the timer (its deadline; also forced when the server stops), or <see cref="Abandon"/> (its connection
 /// closed: it lets go of the tasks and the timer, writes nothing).
 /// </remarks>
-internal abstract class ParkedReply : TaskWaiter
+internal abstract class ParkedReply : Timers.TimerEntry
 {
     private readonly ParkedReplies _registry;
 
@@ -57,7 +57,7 @@ internal abstract class ParkedReply : TaskWaiter
 
     internal override void OnDue(long now) => Expire();
 
-    /// <summary>Lets go of the tasks it waits for.</summary>
+    /// <summary>Lets go of what it waits for (tasks, queues).</summary>
     protected abstract void Release();
 
     protected abstract void WriteTimedOutReply();
@@ -97,7 +97,7 @@ internal sealed class ParkedReplies(Timers.TimerHeap timers, Action<Connection> 
 }
 
 /// <summary><c>RESULT id TIMEOUT ms</c> on a task not finished yet.</summary>
-internal sealed class ParkedResult : ParkedReply
+internal sealed class ParkedResult : ParkedReply, ITaskWaiter
 {
     private readonly TaskRecord _task;
 
@@ -107,7 +107,7 @@ internal sealed class ParkedResult : ParkedReply
         TaskStore.AddWaiter(task, this);
     }
 
-    public override void OnFinished(TaskRecord task)
+    public void OnFinished(TaskRecord task)
     {
         Commands.QueueReplies.WriteResult(Slot.Reply, task);
         Deliver();
@@ -119,7 +119,7 @@ internal sealed class ParkedResult : ParkedReply
 }
 
 /// <summary><c>WAIT timeout id…</c>: counts the listed tasks that finish; answers when all did or at the deadline.</summary>
-internal sealed class ParkedWait : ParkedReply
+internal sealed class ParkedWait : ParkedReply, ITaskWaiter
 {
     /// <summary>Listed tasks not finished yet, with how many times each was listed.</summary>
     private readonly Dictionary<TaskRecord, int> _waitingFor;
@@ -135,7 +135,7 @@ internal sealed class ParkedWait : ParkedReply
             TaskStore.AddWaiter(task, this);
     }
 
-    public override void OnFinished(TaskRecord task)
+    public void OnFinished(TaskRecord task)
     {
         if (_waitingFor.Remove(task, out int listed))
             _finished += listed;
@@ -152,4 +152,29 @@ internal sealed class ParkedWait : ParkedReply
     }
 
     protected override void WriteTimedOutReply() => Protocol.RespWriter.WriteInteger(Slot.Reply, _finished);
+}
+
+/// <summary><c>FETCH … BLOCK ms</c> that found nothing: served by the store when one of its queues gets work.</summary>
+internal sealed class ParkedFetch : ParkedReply
+{
+    private readonly TaskStore _store;
+    private readonly BlockedFetch _fetch;
+
+    public ParkedFetch(ParkedReplies registry, Connection connection, WorkItem slot, TaskStore store, TaskQueue[] queues, int count, int leaseMs)
+        : base(registry, connection, slot)
+    {
+        _store = store;
+        _fetch = new BlockedFetch(queues, count, leaseMs, connection.Leases!, Served);
+        store.Block(_fetch);
+    }
+
+    private void Served(List<Lease> leases)
+    {
+        Commands.QueueReplies.WriteFetched(Slot.Reply, leases);
+        Deliver();
+    }
+
+    protected override void Release() => _store.Unblock(_fetch);
+
+    protected override void WriteTimedOutReply() => Slot.Reply.Write("*0\r\n"u8);
 }

@@ -127,6 +127,9 @@ internal sealed class ReactorLoop : IDisposable
 
     public TimerHeap Timers => _timers;
 
+    /// <summary>Connections that have fetched tasks and are open (external workers).</summary>
+    public int Fetchers => _commands.Workers.Fetchers;
+
     public ServerOptions Options => _options;
 
     public WorkerPool Workers => _workers;
@@ -208,6 +211,7 @@ internal sealed class ReactorLoop : IDisposable
         if (_stopRequested && !_stopping)
             BeginStop();
         _timers.RunDue(_now);
+        Store.ServeBlockedFetches();
         if (!_stopping)
             DispatchQueuedTasks();
         _workers.WakeWorkersForQueuedItems();
@@ -877,6 +881,7 @@ internal sealed class ReactorLoop : IDisposable
         }
         connection.FirstPending = connection.LastPending = null;
         connection.PendingCount = 0;
+        _commands.Workers.ConnectionClosed(connection);
         bool heldLargeBuffers = connection.LargestBuffer > ReactorArrayPool.LargestPooled;
         connection.ReleaseBuffers();
         if (heldLargeBuffers)

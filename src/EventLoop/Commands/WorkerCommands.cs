@@ -1,0 +1,215 @@
+using System.Buffers;
+using System.Text;
+using EventLoop.Protocol;
+using EventLoop.Queueing;
+using EventLoop.Reactor;
+using EventLoop.Workers;
+
+namespace EventLoop.Commands;
+
+/// <summary>
+/// The external workers' verbs: FETCH leases tasks to the connection, ACK / FAIL / NACK / TOUCH settle or
+/// renew a lease named by id and attempt (from any connection: workers use pools; the attempt is the
+/// fence). Parses and replies; the <see cref="TaskStore"/> decides. Runs on the reactor thread.
+/// </summary>
+internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store)
+{
+    public const int DefaultLeaseMs = 30_000;
+    public const int MaxFetchCount = 10_000;
+    /// <summary>A day: a lease longer than that is a lost task nobody notices.</summary>
+    public const int MaxLeaseMs = 86_400_000;
+
+    private static ReadOnlySpan<byte> Ok => "+OK\r\n"u8;
+    private static ReadOnlySpan<byte> Stale => "-STALE\r\n"u8;
+    private static ReadOnlySpan<byte> Cancelled => "-CANCELLED\r\n"u8;
+
+    /// <summary>Connections that have fetched at least once and are open.</summary>
+    public int Fetchers { get; private set; }
+
+    private IBufferWriter<byte> Reply(Connection connection) => reactor.BeginReply(connection);
+
+    private void Error(Connection connection, string message) => RespWriter.WriteError(Reply(connection), message);
+
+    /// <summary>FETCH [COUNT n] [BLOCK ms] [LEASE ms] FROM q [q…].</summary>
+    public void Fetch(Connection connection, in RespCommand command)
+    {
+        long count = 1, block = -1, leaseMs = DefaultLeaseMs;
+        int from = -1;
+        bool countSeen = false, leaseSeen = false;
+        for (int i = 1; i < command.Count; i += 2)
+        {
+            if (command.Is(i, "FROM"u8))
+            {
+                from = i + 1;
+                break;
+            }
+            string? invalid;
+            if (command.Is(i, "COUNT"u8))
+                invalid = Option(command, i, "COUNT", ref countSeen, ref count, min: 1, max: MaxFetchCount, "a positive integer");
+            else if (command.Is(i, "BLOCK"u8))
+            {
+                bool blockSeen = block >= 0;
+                long value = 0;
+                invalid = Option(command, i, "BLOCK", ref blockSeen, ref value, min: 0, max: int.MaxValue, "a non-negative integer");
+                block = value;
+            }
+            else if (command.Is(i, "LEASE"u8))
+                invalid = Option(command, i, "LEASE", ref leaseSeen, ref leaseMs, min: 1, max: MaxLeaseMs, "a positive integer");
+            else
+                invalid = $"ERR unknown option '{Printable.Of(command[i])}'";
+            if (invalid is not null)
+            {
+                Error(connection, invalid);
+                return;
+            }
+        }
+        if (from < 0 || from >= command.Count)
+        {
+            Error(connection, from < 0 ? "ERR syntax error: FROM expected" : "ERR syntax error: a queue name expected after FROM");
+            return;
+        }
+        var queues = new TaskQueue[command.Count - from];
+        for (int i = from; i < command.Count; i++)
+        {
+            if (!SubmitOptions.IsName(command[i]))
+            {
+                Error(connection, "ERR QUEUE must be 1 to 128 printable characters without spaces");
+                return;
+            }
+            if (store.GetOrCreateQueue(command[i]) is not { } queue)
+            {
+                Error(connection, $"FULL max-queues ({reactor.Options.MaxQueues}) reached");
+                return;
+            }
+            queues[i - from] = queue;
+        }
+        if (connection.Leases is null)
+        {
+            connection.Leases = new LeaseSet();
+            Fetchers++;
+        }
+        List<Lease> leases = store.Fetch(queues, (int)count, (int)leaseMs, connection.Leases);
+        if (leases.Count > 0 || block < 0)
+            QueueReplies.WriteFetched(Reply(connection), leases);
+        else
+            new ParkedFetch(reactor.Parked, connection, reactor.AppendReplySlot(connection), store, queues, (int)count, (int)leaseMs)
+                .ExpireAfter(block, store.Clock);
+    }
+
+    /// <summary>ACK id attempt [result].</summary>
+    public void Ack(Connection connection, in RespCommand command)
+    {
+        if (!Settle(connection, command, 3, 4, "ack", out Lease? lease))
+            return;
+        if (store.Ack(lease!, QueueReplies.EncodeBulk(command.Count == 4 ? command[3] : default)))
+            Reply(connection).Write(Ok);
+        else
+            Error(connection, $"ERR {lease!.Task.Error}: the attempt failed");
+    }
+
+    /// <summary>FAIL id attempt message [NORETRY].</summary>
+    public void Fail(Connection connection, in RespCommand command)
+    {
+        bool noRetry = command.Count == 5 && command.Is(4, "NORETRY"u8);
+        if (command.Count == 5 && !noRetry)
+        {
+            Error(connection, $"ERR unknown option '{Printable.Of(command[4])}'");
+            return;
+        }
+        if (!Settle(connection, command, 4, 5, "fail", out Lease? lease))
+            return;
+        store.FailLeased(lease!, Encoding.UTF8.GetString(command[3]), noRetry);
+        Reply(connection).Write(Ok);
+    }
+
+    /// <summary>NACK id attempt [DELAY ms].</summary>
+    public void Nack(Connection connection, in RespCommand command)
+    {
+        long delay = 0;
+        if (command.Count == 5 && !TryNamedNumber(connection, command, 3, "DELAY", min: 0, max: TaskStore.LatestUnixMs - store.Clock.UnixMs, "a non-negative integer", out delay))
+            return;
+        if (!Settle(connection, command, 3, 5, "nack", out Lease? lease))
+            return;
+        store.Nack(lease!, delay);
+        Reply(connection).Write(Ok);
+    }
+
+    /// <summary>TOUCH id attempt [LEASE ms].</summary>
+    public void Touch(Connection connection, in RespCommand command)
+    {
+        long leaseMs = 0;
+        if (command.Count == 5 && !TryNamedNumber(connection, command, 3, "LEASE", min: 1, max: MaxLeaseMs, "a positive integer", out leaseMs))
+            return;
+        if (!Settle(connection, command, 3, 5, "touch", out Lease? lease))
+            return;
+        store.Touch(lease!, (int)leaseMs);
+        Reply(connection).Write(Ok);
+    }
+
+    /// <summary>A connection closed: the tasks it held go back to their queues.</summary>
+    public void ConnectionClosed(Connection connection)
+    {
+        if (connection.Leases is not { } leases)
+            return;
+        Fetchers--;
+        store.LoseAll(leases);
+    }
+
+    /// <summary>
+    /// Checks arity and the (id, attempt) a worker names; answers -STALE or -CANCELLED itself and returns
+    /// false when the delivery is not current.
+    /// </summary>
+    private bool Settle(Connection connection, in RespCommand command, int min, int max, string verb, out Lease? lease)
+    {
+        lease = null;
+        if (command.Count < min || command.Count > max || (max - min == 2 && command.Count == min + 1))
+        {
+            Error(connection, $"ERR wrong number of arguments for '{verb}' command");
+            return false;
+        }
+        if (!SubmitOptions.TryNumber(command[2], out long attempt) || attempt < 1 || attempt > int.MaxValue)
+        {
+            Error(connection, "ERR attempt must be a positive integer");
+            return false;
+        }
+        switch (store.Check(store.Find(command[1]), (int)attempt, out lease))
+        {
+            case LeaseCheck.Current:
+                return true;
+            case LeaseCheck.Cancelled:
+                Reply(connection).Write(Cancelled);
+                return false;
+            default:
+                Reply(connection).Write(Stale);
+                return false;
+        }
+    }
+
+    private bool TryNamedNumber(Connection connection, in RespCommand command, int index, string name, long min, long max, string what, out long value)
+    {
+        value = 0;
+        if (!command.Is(index, Encoding.ASCII.GetBytes(name)))
+        {
+            Error(connection, $"ERR unknown option '{Printable.Of(command[index])}'");
+            return false;
+        }
+        if (!SubmitOptions.TryNumber(command[index + 1], out value) || value < min || value > max)
+        {
+            Error(connection, $"ERR {name} must be {what}{(value > max ? $" up to {max}" : "")}");
+            return false;
+        }
+        return true;
+    }
+
+    private static string? Option(in RespCommand command, int index, string name, ref bool seen, ref long value, long min, long max, string what)
+    {
+        if (seen)
+            return $"ERR option '{name}' given twice";
+        seen = true;
+        if (index + 1 >= command.Count)
+            return $"ERR syntax error: {name} needs a value";
+        if (!SubmitOptions.TryNumber(command[index + 1], out value) || value < min || value > max)
+            return $"ERR {name} must be {what}{(value > max ? $" up to {max}" : "")}";
+        return null;
+    }
+}
