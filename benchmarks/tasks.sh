@@ -14,7 +14,10 @@
 #                  result with RESULT <id> TIMEOUT 10000, 16 in flight each (COLLECT=same: the
 #                  producer connection collects its own ids, pipelined)
 # One more EventLoop cell, "store": SUBMIT external ARGS <64 B>, a task with no in-process handler, so
-# the server only stores and queues it (the like-for-like of LPUSH; `SUBMIT echo` also runs every task).
+# the server only stores and queues it (the like-for-like of LPUSH; `SUBMIT echo` also runs every task);
+# and "workers": the same producers submitting `external` tasks, the 50 consumers acting as external
+# workers (FETCH COUNT 16 BLOCK 1000 FROM default, then ACK <id> <attempt> for each with the next FETCH
+# in one write), the like-for-like of the Streams lifecycle.
 # A cell ends when its N-th job is acknowledged (enqueue) or acked/its result is in (lifecycle). Two
 # one-at-a-time cells per system on one connection: "single" (one enqueue, wait for the reply) and
 # "roundtrip" (one job's whole lifecycle: enqueue, take, ack; EventLoop: SUBMIT then RESULT); p50.
@@ -119,11 +122,12 @@ reset_state() {
   esac
 }
 
-# queue_bench with this run's shape; $1 system, $2 mode, $3 jobs, $4 the task name for SUBMIT (echo).
+# queue_bench with this run's shape; $1 system, $2 mode, $3 jobs, $4 the task name for SUBMIT (echo),
+# $5 how EventLoop's lifecycle is collected ($COLLECT).
 bench() {
   taskset -c 1 timeout $((CELL_CAP + 30)) "$BENCH" "$1" "$2" --port "$PORT" --jobs "$3" --producers "$PRODUCERS" \
     --consumers "$CONSUMERS" --inflight "$INFLIGHT" --payload "$PAYLOAD" --count "$COUNT" --time-cap "$CELL_CAP" \
-    --collect "$COLLECT" --task "${4:-echo}"
+    --collect "${5:-$COLLECT}" --task "${4:-echo}"
 }
 
 # EventLoop's threads: "name ticks voluntary-switches" per thread, for where its CPU went.
@@ -144,10 +148,11 @@ el_counters() {
 
 # One cell: fresh server, warm-up, measured run; appends a row to $RAW.
 run_cell() {
-  local system=$1 cell=$2 round=$3 jobs mode task=echo out before after threads_before threads_after counters_before counters_after extra="-"
+  local system=$1 cell=$2 round=$3 jobs mode task=echo collect=$COLLECT out before after threads_before threads_after counters_before counters_after extra="-"
   case "$cell" in
     enqueue) mode=enqueue jobs=$JOBS ;;
     store) mode=enqueue jobs=$JOBS task=external ;;
+    workers) mode=lifecycle jobs=$JOBS task=external collect=fetch ;;
     lifecycle) mode=lifecycle jobs=$JOBS ;;
     single) mode=single jobs=$SINGLE_JOBS ;;
     roundtrip) mode=roundtrip jobs=$ROUNDTRIP_JOBS ;;
@@ -160,6 +165,9 @@ run_cell() {
     # the tiering thread still took ~15 % of CPU 0 in the next run. These two leave it at ~1 %.
     bench eventloop lifecycle "$EL_WARMUP_JOBS" >/dev/null || die "eventloop: the warm-up failed"
     bench eventloop enqueue "$EL_WARMUP_JOBS" >/dev/null || die "eventloop: the warm-up failed"
+    if [ "$cell" = workers ]; then
+      bench eventloop lifecycle "$EL_WARMUP_JOBS" external fetch >/dev/null || die "eventloop: the warm-up failed"
+    fi
   fi
   reset_state "$system"
   if [ "$system" = eventloop ]; then
@@ -167,7 +175,7 @@ run_cell() {
     counters_before=$(el_counters)
   fi
   before=$(cpu_ticks "$PID")
-  out=$(bench "$system" "$mode" "$jobs" "$task") || note "$system $cell: the run failed or was stopped ($out)"
+  out=$(bench "$system" "$mode" "$jobs" "$task" "$collect") || note "$system $cell: the run failed or was stopped ($out)"
   after=$(cpu_ticks "$PID")
   if [ "$system" = eventloop ]; then
     threads_after=$(el_threads "$PID")
@@ -209,7 +217,7 @@ for round in $(seq "$ROUNDS"); do
   fi
   for system in "${order[@]}"; do
     cells="enqueue lifecycle single roundtrip"
-    [ "$system" = eventloop ] && cells="enqueue store lifecycle single roundtrip"
+    [ "$system" = eventloop ] && cells="enqueue store lifecycle workers single roundtrip"
     for cell in $cells; do
       run_cell "$system" "$cell" "$round"
     done
@@ -255,6 +263,9 @@ for s in systems:
     if s == "eventloop" and by.get((s, "store")):
         print(f"| EventLoop | SUBMIT external (stored and queued, not run) | {rate(med(s, 'store', 'jobs_per_s'))} | – "
               f"| {num(med(s, 'store', 'server_us_per_job'), '.2f')} / – | {num(med(s, 'store', 'client_busy_pct'), '.0f')} / – | – | – |")
+    if s == "eventloop" and by.get((s, "workers")):
+        print(f"| EventLoop | external workers: SUBMIT external + FETCH COUNT {count} + ACK | – | {rate(med(s, 'workers', 'jobs_per_s'))} "
+              f"| – / {num(med(s, 'workers', 'server_us_per_job'), '.2f')} | – / {num(med(s, 'workers', 'client_busy_pct'), '.0f')} | – | – |")
 
 bad = [r for r in rows if int(r["errors"] or 0) > 0 or r["timed_out"] == "1"]
 if bad:
@@ -270,6 +281,8 @@ print("|---|--:|--:|")
 for label, a, b, ca, cb in [
     (f"EventLoop lifecycle / Redis Streams COUNT {count} lifecycle (goal ≥ 1)", el_life, med("redis-stream", "lifecycle", "jobs_per_s"),
      med("eventloop", "lifecycle", "server_us_per_job"), med("redis-stream", "lifecycle", "server_us_per_job")),
+    (f"EventLoop external workers (FETCH COUNT {count} + ACK) / Redis Streams COUNT {count} lifecycle", med("eventloop", "workers", "jobs_per_s"),
+     med("redis-stream", "lifecycle", "jobs_per_s"), med("eventloop", "workers", "server_us_per_job"), med("redis-stream", "lifecycle", "server_us_per_job")),
     ("EventLoop SUBMIT / Redis LPUSH (goal ≥ 1)", el_enq, med("redis-list", "enqueue", "jobs_per_s"),
      med("eventloop", "enqueue", "server_us_per_job"), med("redis-list", "enqueue", "server_us_per_job")),
     ("EventLoop SUBMIT external (stored only) / Redis LPUSH", med("eventloop", "store", "jobs_per_s"), med("redis-list", "enqueue", "jobs_per_s"),
@@ -281,7 +294,7 @@ for label, a, b, ca, cb in [
 ]:
     print(f"| {label} | {ratio(a, b)} | {ratio(ca, cb)} |")
 
-el = [r for r in rows if r["system"] == "eventloop" and r["cell"] in ("enqueue", "store", "lifecycle")]
+el = [r for r in rows if r["system"] == "eventloop" and r["cell"] in ("enqueue", "store", "lifecycle", "workers")]
 if el:
     print("\nEventLoop, per run (threads: CPU seconds / voluntary context switches during the run):")
     for r in el:

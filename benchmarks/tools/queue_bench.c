@@ -10,7 +10,9 @@
  *                         (the group must exist: XGROUP CREATE s g $ MKSTREAM)
  *           beanstalkd    put 0 0 60 <n>; consumers reserve-with-timeout 1, then "delete <id>" and
  *                         the next reserve in one write (text protocol)
- *           eventloop     SUBMIT <task> ARGS <payload>; results collected with RESULT <id> TIMEOUT 10000
+ *           eventloop     SUBMIT <task> ARGS <payload>; results collected with RESULT <id> TIMEOUT 10000,
+ *                         or (--collect fetch) consumers acting as external workers: FETCH COUNT k BLOCK
+ *                         1000 FROM default, then ACK <id> <attempt> for each and the next FETCH in one write
  *   MODE    enqueue    producers only; a job counts when its enqueue is acknowledged
  *           lifecycle  producers and consumers at once; a job counts when it is acked (redis-list:
  *                      popped; eventloop: its RESULT reply arrived)
@@ -20,12 +22,13 @@
  *   --port P (required)      --jobs N (200000)        --producers C (50)   --inflight K (16)
  *   --consumers C (50)       --consumer-inflight K (1; eventloop consumers: 16)
  *   --payload BYTES (64)     --count K (16, XREADGROUP COUNT)              --time-cap SECONDS (60)
- *   --task NAME (echo)       --collect consumers|same (eventloop lifecycle: who sends RESULT)
+ *   --task NAME (echo)       --collect consumers|same|fetch (eventloop lifecycle: who collects)
  *
  * eventloop lifecycle, --collect consumers (default): producers keep K SUBMITs in flight and hand
  * each id they get back to the consumer connections, which keep K RESULT <id> TIMEOUT 10000 in
  * flight each. --collect same: each producer sends RESULT for the ids it got itself, pipelined behind
- * its SUBMITs, and keeps K tasks (submitted, result not yet back) in flight.
+ * its SUBMITs, and keeps K tasks (submitted, result not yet back) in flight. --collect fetch: submit
+ * a task with no in-process handler (--task external) and the consumers run it as external workers.
  *
  * Prints one line of key=value pairs: jobs (counted), seconds (from the first request to the N-th
  * job), jobs_per_s, p50_us/p99_us (latency per request in enqueue/single, per job in roundtrip),
@@ -66,7 +69,8 @@ typedef struct {
     long long integer;
     span str;       /* simple string, error or bulk at the top; beanstalkd: the id */
     int nids;
-    span ids[MAX_IDS]; /* XREADGROUP: the entry ids */
+    span ids[MAX_IDS]; /* XREADGROUP: the entry ids; FETCH: the task ids */
+    long long attempts[MAX_IDS]; /* FETCH: each task's attempt */
 } reply;
 
 typedef struct conn {
@@ -85,7 +89,8 @@ typedef struct conn {
 static enum system sys;
 static enum mode mode;
 static int port, producers = 50, consumers = 50, inflight = 16, consumer_inflight = -1, payload_len = 64;
-static int count = 16, collect_same = 0;
+static int count = 16, collect_same = 0, collect_fetch = 0;
+static int id_depth = -1; /* where ids sit in a reply: XREADGROUP 4, FETCH 2 */
 static long jobs = 200000;
 static double time_cap = 60;
 static const char *task = "echo";
@@ -257,8 +262,9 @@ static void send_pop(conn *c)
     case BEANSTALKD:
         APPEND_LITERAL(c, "reserve-with-timeout 1\r\n");
         break;
-    case EVENTLOOP:
-        die("no pop on eventloop");
+    case EVENTLOOP: /* --collect fetch */
+        append(c, c->xread, c->xread_len);
+        break;
     }
     expect(c, K_POP);
 }
@@ -345,6 +351,8 @@ static long parse_resp(const char *p, size_t n, int depth, int index, reply *r)
             r->str = (span){ p + 1, (size_t)line - 1 };
         return header;
     case ':':
+        if (depth == id_depth && index == 1 && r->nids > 0 && r->nids <= MAX_IDS)
+            r->attempts[r->nids - 1] = v;
         return header;
     case '$':
         if (v < 0) {
@@ -356,7 +364,7 @@ static long parse_resp(const char *p, size_t n, int depth, int index, reply *r)
             return 0;
         if (depth == 0)
             r->str = (span){ p + header, (size_t)v };
-        if (depth == 4 && index == 0 && r->nids < MAX_IDS)
+        if (depth == id_depth && index == 0 && r->nids < MAX_IDS)
             r->ids[r->nids++] = (span){ p + header, (size_t)v };
         return header + v + 2;
     case '*': {
@@ -445,6 +453,9 @@ static void on_reply(conn *c, enum kind k, double sent_at, reply *r)
             record_latency(sent_at);
             c->inflight--;
             refill_producer(c);
+        } else if (sys == EVENTLOOP && collect_fetch) {
+            c->inflight--;
+            refill_producer(c);
         } else if (sys == EVENTLOOP && (collect_same || mode == ROUNDTRIP)) {
             if (is_error(r) || r->str.n > ID_BYTES) {
                 done++;
@@ -503,6 +514,18 @@ static void on_reply(conn *c, enum kind k, double sent_at, reply *r)
                 if (mode != ROUNDTRIP)
                     send_pop(c);
             }
+        } else if (sys == EVENTLOOP) { /* FETCH: ACK each task with its attempt, then the next FETCH */
+            if (is_error(r))
+                error_reply(r);
+            for (int i = 0; i < r->nids; i++) {
+                APPEND_LITERAL(c, "*3\r\n$3\r\nACK\r\n");
+                append_bulk(c, r->ids[i].p, r->ids[i].n);
+                char attempt[24];
+                int n = snprintf(attempt, sizeof attempt, "%lld", r->attempts[i]);
+                append_bulk(c, attempt, (size_t)n);
+                expect(c, K_ACK);
+            }
+            send_pop(c);
         } else { /* beanstalkd */
             if (r->type == 'R') {
                 APPEND_LITERAL(c, "delete ");
@@ -523,7 +546,7 @@ static void on_reply(conn *c, enum kind k, double sent_at, reply *r)
             error_reply(r);
             done++;
         } else {
-            done += sys == REDIS_STREAM ? r->integer : 1;
+            done += sys == REDIS_STREAM ? r->integer : 1; /* XACK: how many; DELETED, +OK: one */
         }
         if (mode == ROUNDTRIP) {
             record_latency(c->job_started);
@@ -609,7 +632,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: queue_bench redis-list|redis-stream|beanstalkd|eventloop enqueue|lifecycle|roundtrip|single "
                     "--port P [--jobs N] [--producers C] [--inflight K] [--consumers C] [--consumer-inflight K] "
-                    "[--payload B] [--count K] [--time-cap S] [--task NAME] [--collect consumers|same]\n");
+                    "[--payload B] [--count K] [--time-cap S] [--task NAME] [--collect consumers|same|fetch]\n");
     exit(2);
 }
 
@@ -643,6 +666,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--task")) task = v;
         else if (!strcmp(k, "--collect")) {
             if (!strcmp(v, "same")) collect_same = 1;
+            else if (!strcmp(v, "fetch")) collect_fetch = 1;
             else if (strcmp(v, "consumers")) usage();
         } else usage();
     }
@@ -655,13 +679,17 @@ int main(int argc, char **argv)
     if (mode != LIFECYCLE || (sys == EVENTLOOP && collect_same))
         consumers = 0;
     if (consumer_inflight < 0)
-        consumer_inflight = sys == EVENTLOOP ? 16 : 1;
+        consumer_inflight = sys == EVENTLOOP && !collect_fetch ? 16 : 1;
+    if (sys == REDIS_STREAM)
+        id_depth = 4;
+    if (sys == EVENTLOOP && collect_fetch)
+        id_depth = 2;
     if (consumer_inflight < 1 || consumer_inflight > FIFO_SLOTS / 2)
         usage();
     build_push_request();
     if (mode != LIFECYCLE)
         latencies = malloc(sizeof *latencies * (size_t)jobs);
-    if (sys == EVENTLOOP && mode == LIFECYCLE && !collect_same) {
+    if (sys == EVENTLOOP && mode == LIFECYCLE && !collect_same && !collect_fetch) {
         id_ring = malloc((size_t)jobs * ID_BYTES);
         id_lens = malloc((size_t)jobs);
         if (!id_ring || !id_lens)
@@ -690,6 +718,13 @@ int main(int argc, char **argv)
                 "*11\r\n$10\r\nXREADGROUP\r\n$5\r\nGROUP\r\n$1\r\ng\r\n$%d\r\n%s\r\n$5\r\nCOUNT\r\n$%d\r\n%s\r\n"
                 "$5\r\nBLOCK\r\n$4\r\n1000\r\n$7\r\nSTREAMS\r\n$1\r\ns\r\n$1\r\n>\r\n", nl, name, cl, cnt);
         }
+        if (sys == EVENTLOOP && collect_fetch) {
+            char cnt[16];
+            int cl = snprintf(cnt, sizeof cnt, "%d", count);
+            c->xread_len = (size_t)snprintf(c->xread, sizeof c->xread,
+                "*7\r\n$5\r\nFETCH\r\n$5\r\nCOUNT\r\n$%d\r\n%s\r\n$5\r\nBLOCK\r\n$4\r\n1000\r\n$4\r\nFROM\r\n$7\r\ndefault\r\n",
+                cl, cnt);
+        }
         struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
             die("epoll_ctl: %s", strerror(errno));
@@ -700,7 +735,7 @@ int main(int argc, char **argv)
         conn *c = &conns[i];
         if (c->role == PRODUCER) {
             refill_producer(c);
-        } else if (sys != EVENTLOOP) {
+        } else if (sys != EVENTLOOP || collect_fetch) {
             for (int k = 0; k < consumer_inflight; k++)
                 send_pop(c);
         }
