@@ -58,18 +58,22 @@ internal sealed partial class TaskStore
     /// <summary>Year 9999: later AT and DELAY values are refused.</summary>
     public const long LatestUnixMs = 253_402_300_799_999;
     public const int MaxBackoffMs = 3_600_000;
+    private const int SubmitOptionsMaxName = 128;
+    /// <summary>Distinct task names and option sets shared; past it a task keeps its own (memory stays bounded).</summary>
+    private const int MaxInternedNames = 65_536;
 
     private readonly ServerOptions _options;
     private readonly TaskRegistry _registry;
     private readonly TimerHeap _timers;
     private readonly Action<string> _log;
-    private readonly Dictionary<long, TaskRecord> _byNumber = [];
+    private readonly TaskIndex _byNumber;
     private readonly Dictionary<string, TaskRecord> _byName = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TaskRecord> _byKey = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TaskQueue> _queues = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TaskQueue>.AlternateLookup<ReadOnlySpan<char>> _queuesByChars;
-    private readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> _namesByChars;
+    private readonly Dictionary<string, TaskDefinition> _external = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TaskDefinition>.AlternateLookup<ReadOnlySpan<char>> _externalByChars;
+    private readonly Dictionary<(int Retries, int BackoffMs, int TimeoutMs, int ResultTtlSeconds), TaskOptions> _optionSets = [];
     private readonly Dictionary<string, Schedule> _schedules = new(StringComparer.Ordinal);
     private readonly Queue<TaskQueue> _runnableRound = new();
     private readonly TaskList _dead = new();
@@ -84,10 +88,11 @@ internal sealed partial class TaskStore
         _log = log;
         Clock = clock;
         _queuesByChars = _queues.GetAlternateLookup<ReadOnlySpan<char>>();
-        _namesByChars = _names.GetAlternateLookup<ReadOnlySpan<char>>();
+        _externalByChars = _external.GetAlternateLookup<ReadOnlySpan<char>>();
         // Ids from a later start are larger than any earlier one's, without a journal to remember them:
         // the counter starts at the start time shifted past any realistic rate (2^20 per ms).
         _lastNumber = clock.UnixMs << 20;
+        _byNumber = new TaskIndex(_lastNumber + 1);
     }
 
     public QueueClock Clock { get; }
@@ -127,23 +132,21 @@ internal sealed partial class TaskStore
         TaskQueue? queue = GetOrCreateQueue(spec.Queue.IsEmpty ? "default"u8 : spec.Queue);
         if (queue is null)
             return SubmitOutcome.FullQueues;
-        _registry.TryGet(spec.Task, out TaskDefinition? handler);
-        string name = handler?.Name ?? Intern(spec.Task);
+        if (!_registry.TryGet(spec.Task, out TaskDefinition? definition))
+            definition = ExternalDefinition(spec.Task);
+        TaskOptions options = SharedOptions((spec.Retries, spec.BackoffMs,
+            spec.TimeoutMs > 0 ? spec.TimeoutMs : (int)Math.Min(int.MaxValue, _options.TaskTimeout.TotalMilliseconds), spec.ResultTtlSeconds));
         long number = spec.NamedId is null ? ++_lastNumber : 0;
         long now = Clock.UnixMs;
-        task = new TaskRecord(number, spec.NamedId, name, handler, queue, spec.Arguments)
+        task = new TaskRecord(number, spec.NamedId, definition!, queue, options, spec.Arguments)
         {
             Priority = (byte)spec.Priority,
-            Retries = spec.Retries,
-            BackoffMs = spec.BackoffMs,
-            TimeoutMs = spec.TimeoutMs > 0 ? spec.TimeoutMs : (int)Math.Min(int.MaxValue, _options.TaskTimeout.TotalMilliseconds),
-            ResultTtlSeconds = spec.ResultTtlSeconds,
             CreatedMs = now,
             RunAtMs = Math.Max(now, spec.RunAtMs),
             Key = key,
         };
         if (spec.NamedId is null)
-            _byNumber.Add(number, task);
+            _byNumber.Add(task);
         else
             _byName.Add(spec.NamedId, task);
         if (key is not null)
@@ -159,7 +162,7 @@ internal sealed partial class TaskStore
         if (id.IsEmpty || id.Length > 600)
             return null;
         if (System.Buffers.Text.Utf8Parser.TryParse(id, out long number, out int consumed) && consumed == id.Length && id[0] != (byte)'0')
-            return _byNumber.GetValueOrDefault(number);
+            return _byNumber.Find(number);
         if (_byName.Count == 0)
             return null;
         return _byName.GetValueOrDefault(Encoding.UTF8.GetString(id));
@@ -503,7 +506,7 @@ internal sealed partial class TaskStore
     {
         Leave(task);
         if (task.NamedId is null)
-            _byNumber.Remove(task.Number);
+            _byNumber.Remove(task);
         else
             _byName.Remove(task.NamedId);
         if (task.Key is not null && _byKey.TryGetValue(task.Key, out TaskRecord? keyed) && keyed == task)
@@ -561,19 +564,27 @@ internal sealed partial class TaskStore
         return queue;
     }
 
-    /// <summary>One string per distinct task name, shared by every task of that name.</summary>
-    private string Intern(ReadOnlySpan<byte> name)
+    /// <summary>One definition per distinct external task name, shared by every task of that name.</summary>
+    private TaskDefinition ExternalDefinition(ReadOnlySpan<byte> name)
     {
-        Span<char> chars = stackalloc char[Math.Min(name.Length, 256)];
-        if (name.Length <= chars.Length)
-        {
-            int length = Encoding.Latin1.GetChars(name, chars);
-            if (_namesByChars.TryGetValue(chars[..length], out string? known))
-                return known;
-        }
-        string added = Encoding.Latin1.GetString(name);
-        if (_names.Count < 65_536)
-            _names[added] = added;
+        Span<char> chars = stackalloc char[SubmitOptionsMaxName];
+        int length = Encoding.Latin1.GetChars(name, chars);
+        if (_externalByChars.TryGetValue(chars[..length], out TaskDefinition? known))
+            return known;
+        var added = TaskDefinition.External(new string(chars[..length]));
+        if (_external.Count < MaxInternedNames)
+            _external.Add(added.Name, added);
         return added;
+    }
+
+    /// <summary>One options object per distinct combination: most tasks share the defaults.</summary>
+    private TaskOptions SharedOptions((int Retries, int BackoffMs, int TimeoutMs, int ResultTtlSeconds) values)
+    {
+        if (_optionSets.TryGetValue(values, out TaskOptions? shared))
+            return shared;
+        var options = new TaskOptions(values.Retries, values.BackoffMs, values.TimeoutMs, values.ResultTtlSeconds);
+        if (_optionSets.Count < MaxInternedNames)
+            _optionSets.Add(values, options);
+        return options;
     }
 }

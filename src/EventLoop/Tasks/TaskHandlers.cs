@@ -34,6 +34,12 @@ public sealed class TaskDefinition
     /// <summary>One line shown by <c>TASKS</c>.</summary>
     public string Description { get; }
 
+    /// <summary>The name of a task no handler here runs: it waits for an external worker's FETCH.</summary>
+    internal static TaskDefinition External(string name) => new(name, "", null, null);
+
+    /// <summary>Run by this server's workers (false: by external workers).</summary>
+    internal bool IsInProcess => Handler is not null || AsyncHandler is not null;
+
     internal TaskHandler? Handler { get; }
 
     internal AsyncTaskHandler? AsyncHandler { get; }
