@@ -194,19 +194,19 @@ run_cell() {
   fi
   stop_all
   [ -n "$out" ] || out="jobs=0 seconds=0 jobs_per_s=0 p50_us=0 p99_us=0 client_cpu_s=0 client_busy_pct=0 errors=0 timed_out=1"
-  echo "$out" | awk -v sys="$system" -v cell="$cell" -v round="$round" -v ticks=$((after - before)) -v hz="$CLK_TCK" -v extra="$extra" '
+  echo "$out" | awk -v sys="$system" -v cell="$cell" -v round="$round" -v ticks=$((after - before)) -v hz="$CLK_TCK" -v extra="$extra" -v load1="$(cut -d' ' -f1 /proc/loadavg)" '
     { for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
       j = f["jobs"] > 0 ? f["jobs"] : 1
-      printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%s\t%s\t%s\n", sys, cell, round, f["jobs"], f["seconds"],
+      printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\n", sys, cell, round, f["jobs"], f["seconds"],
         f["jobs_per_s"], f["p50_us"], f["p99_us"], ticks * 1e6 / hz / j, f["client_cpu_s"], f["client_busy_pct"],
-        f["errors"], f["timed_out"], extra }' >>"$RAW"
+        f["errors"], f["timed_out"], extra, load1 }' >>"$RAW"
   tail -n 1 "$RAW" | awk -F'\t' '{ printf "  %-12s %-9s %9s jobs/s  p50 %8s us  server %6s us/job  client busy %3s%%%s%s\n",
     $1, $2, $6, $7, $9, $11, ($12 > 0 ? "  ERRORS " $12 : ""), ($13 > 0 ? "  STOPPED AT THE TIME CAP" : "") }' >&2
 }
 
 started=$(date +%s)
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf 'system\tcell\tround\tjobs\tseconds\tjobs_per_s\tp50_us\tp99_us\tserver_us_per_job\tclient_cpu_s\tclient_busy_pct\terrors\ttimed_out\teventloop\n' >"$RAW"
+printf 'system\tcell\tround\tjobs\tseconds\tjobs_per_s\tp50_us\tp99_us\tserver_us_per_job\tclient_cpu_s\tclient_busy_pct\terrors\ttimed_out\teventloop\tload1\n' >"$RAW"
 read -r -a systems <<<"$SYSTEMS"
 for round in $(seq "$ROUNDS"); do
   note "round $round of $ROUNDS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -300,5 +300,7 @@ if el:
     for r in el:
         print(f"  round {r['round']} {r['cell']}: {float(r['jobs_per_s']) / 1e3:.1f} k/s, {r['server_us_per_job']} µs/job; {r['eventloop']}")
 rounds = len({r["round"] for r in rows})
-print(f"\nmedians of {rounds} round(s); {len(rows)} runs")
+loads = [float(r["load1"]) for r in rows if r.get("load1")]
+print(f"\nmedians of {rounds} round(s); {len(rows)} runs; 1-minute load average after each run: {min(loads):.1f} to {max(loads):.1f}"
+      + (" (a busy machine: compare CPU per job rather than throughput)" if max(loads) > 2.5 else ""))
 EOF
