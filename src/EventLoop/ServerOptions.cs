@@ -66,6 +66,15 @@ public sealed record ServerOptions
     /// <summary>Password clients must give with AUTH before any other command; null: no authentication. Default null.</summary>
     public string? RequirePass { get; init; }
 
+    /// <summary>With <see cref="RequirePass"/> set: most arguments in a request before AUTH; more is a protocol error. Default 10 (Redis's).</summary>
+    public int MaxUnauthenticatedArgs { get; init; } = 10;
+
+    /// <summary>
+    /// With <see cref="RequirePass"/> set: largest argument, and longest inline request, before AUTH; more is a
+    /// protocol error, so a peer without the password cannot make the server buffer more. Default 16 KiB (Redis's).
+    /// </summary>
+    public int MaxUnauthenticatedBulkBytes { get; init; } = 16 * 1024;
+
     /// <summary>Refuse to start on a non-loopback address without <see cref="RequirePass"/>. Default true.</summary>
     public bool ProtectedMode { get; init; } = true;
 
@@ -96,7 +105,13 @@ public sealed record ServerOptions
     /// <summary>Where the server writes its log lines; null: standard error.</summary>
     public Action<string>? Log { get; init; }
 
-    internal ProtocolLimits ProtocolLimits => new() { MaxArgBytes = MaxArgBytes, MaxArgs = MaxArgs };
+    internal ProtocolLimits ProtocolLimits => new()
+    {
+        MaxArgBytes = MaxArgBytes,
+        MaxArgs = MaxArgs,
+        MaxUnauthenticatedArgs = MaxUnauthenticatedArgs,
+        MaxUnauthenticatedBulkBytes = MaxUnauthenticatedBulkBytes,
+    };
 
     internal IPEndPoint EndPoint => new(IPAddress.Parse(BindAddress), Port);
 
@@ -126,6 +141,8 @@ public sealed record ServerOptions
         if (MaxSchedules < 0) Fail(nameof(MaxSchedules), "must not be negative");
         if (DeadTaskTtl <= TimeSpan.Zero) Fail(nameof(DeadTaskTtl), "must be positive");
         if (MaxLeaseLosses < 1) Fail(nameof(MaxLeaseLosses), "must be at least 1");
+        if (MaxUnauthenticatedArgs < 1) Fail(nameof(MaxUnauthenticatedArgs), "must be at least 1");
+        if (MaxUnauthenticatedBulkBytes < 1) Fail(nameof(MaxUnauthenticatedBulkBytes), "must be at least 1");
         if (RequirePass is { Length: 0 }) Fail(nameof(RequirePass), "must not be empty (leave it unset for no authentication)");
         if (ProtectedMode && RequirePass is null && !IPAddress.IsLoopback(IPAddress.Parse(BindAddress)))
             Fail(nameof(ProtectedMode), $"refuses to serve {BindAddress} without a password: anyone who can reach it could run tasks. " +

@@ -33,6 +33,8 @@ internal static class ServeCommand
         new("--max-schedules", "N", "periodic schedules kept", o => Str(o.MaxSchedules), (o, v) => o with { MaxSchedules = Int(v) }),
         new("--dead-ttl", "SECONDS", "how long a failed task stays in the dead set", o => Str(o.DeadTaskTtl.TotalSeconds), (o, v) => o with { DeadTaskTtl = Seconds(v) }),
         new("--max-lease-losses", "N", "lost leases in a row before a task fails", o => Str(o.MaxLeaseLosses), (o, v) => o with { MaxLeaseLosses = Int(v) }),
+        new("--max-unauth-args", "N", "most arguments in a request before AUTH (with --requirepass)", o => Str(o.MaxUnauthenticatedArgs), (o, v) => o with { MaxUnauthenticatedArgs = Int(v) }),
+        new("--max-unauth-arg-bytes", "SIZE", "largest argument or inline request before AUTH (with --requirepass)", o => Str(o.MaxUnauthenticatedBulkBytes), (o, v) => o with { MaxUnauthenticatedBulkBytes = checked((int)Bytes(v)) }),
         new("--requirepass", "PASSWORD", "clients must AUTH with this password", o => o.RequirePass is null ? "none" : "set", (o, v) => o with { RequirePass = v }),
         new("--requirepass-file", "PATH", "read the password from the first line of a file (keeps it out of ps)", _ => "none", (o, v) => o with { RequirePass = File.ReadLines(v).FirstOrDefault() ?? "" }),
         new("--protected-mode", "yes|no", "refuse non-loopback addresses without a password", o => o.ProtectedMode ? "yes" : "no", (o, v) => o with { ProtectedMode = YesNo(v) }),

@@ -157,7 +157,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store)
 
     private void AddSchedule(Connection connection, in RespCommand command)
     {
-        if (command.Count < 6)
+        if (command.Count < 3)
         {
             Error(connection, "ERR wrong number of arguments for 'schedule add' command");
             return;
@@ -172,6 +172,11 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store)
         if (!every && !command.Is(3, "CRON"u8))
         {
             Error(connection, "ERR syntax error: EVERY or CRON expected");
+            return;
+        }
+        if (command.Count < 6)
+        {
+            Error(connection, command.Count == 4 ? $"ERR syntax error: {(every ? "EVERY" : "CRON")} needs a value" : "ERR syntax error: task name expected");
             return;
         }
         long everyMs = 0;

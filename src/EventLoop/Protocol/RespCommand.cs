@@ -4,7 +4,7 @@ namespace EventLoop.Protocol;
 
 /// <summary>
 /// A parsed request: a view over the parsed buffer and over the parser's scratch space (where unescaped
-/// inline arguments live). Valid until the next <see cref="RespRequestParser.TryParse"/> on the same
+/// inline arguments live). Valid until the next <see cref="RespRequestParser.TryParse(ReadOnlySpan{byte}, bool, out RespCommand, out int)"/> on the same
 /// parser, or until the buffer changes.
 /// </summary>
 public readonly ref struct RespCommand

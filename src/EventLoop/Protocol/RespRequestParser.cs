@@ -2,7 +2,7 @@ using System.Buffers;
 
 namespace EventLoop.Protocol;
 
-/// <summary>Outcome of one <see cref="RespRequestParser.TryParse"/> call.</summary>
+/// <summary>Outcome of one <see cref="RespRequestParser.TryParse(ReadOnlySpan{byte}, bool, out RespCommand, out int)"/> call.</summary>
 public enum ParseStatus
 {
     /// <summary>A whole request was parsed; the caller consumes its bytes.</summary>
@@ -31,6 +31,8 @@ public sealed class RespRequestParser
     private const string ExpectedCrlf = "Protocol error: expected CRLF after bulk string";
     private const string UnbalancedQuotes = "Protocol error: unbalanced quotes in request";
     private const string TooBigInline = "Protocol error: too big inline request";
+    private const string UnauthenticatedMultibulkLength = "Protocol error: unauthenticated multibulk length";
+    private const string UnauthenticatedBulkLength = "Protocol error: unauthenticated bulk length";
 
     // "$0\r\n\r\n": the smallest multibulk element, the per-argument lower bound of MinimumBytes.
     private const int SmallestElementBytes = 6;
@@ -45,10 +47,13 @@ public sealed class RespRequestParser
     private int _argCount;
     private byte[] _scratch = [];
     private int _scratchLength;
+    // Set per call: the peer has not authenticated yet, so the tighter pre-AUTH limits apply.
+    private bool _unauthenticated;
 
     /// <summary>Creates a parser enforcing <paramref name="limits"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">
-    /// MaxArgBytes is negative, MaxArgs or MaxInlineBytes is not positive, or MaxInlineBytes is int.MaxValue.
+    /// MaxArgBytes is negative, MaxArgs, MaxInlineBytes or an unauthenticated limit is not positive, or
+    /// MaxInlineBytes is int.MaxValue.
     /// </exception>
     public RespRequestParser(ProtocolLimits limits)
     {
@@ -57,6 +62,8 @@ public sealed class RespRequestParser
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limits.MaxArgs);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limits.MaxInlineBytes);
         ArgumentOutOfRangeException.ThrowIfEqual(limits.MaxInlineBytes, int.MaxValue);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limits.MaxUnauthenticatedArgs);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limits.MaxUnauthenticatedBulkBytes);
         Limits = limits;
     }
 
@@ -76,13 +83,24 @@ public sealed class RespRequestParser
     /// <summary>
     /// Parses one request from the start of <paramref name="buffer"/>.
     /// <see cref="ParseStatus.Complete"/>: <paramref name="consumed"/> is the request's length and
-    /// <paramref name="command"/> its arguments; an empty request (a blank inline line, <c>*0</c>, <c>*-1</c>)
-    /// has <c>Count == 0</c> and is simply skipped.
+    /// <paramref name="command"/> its arguments; an empty request (a blank inline line, <c>*0</c>, any
+    /// negative count such as <c>*-1</c>) has <c>Count == 0</c> and is simply skipped.
     /// <see cref="ParseStatus.Incomplete"/> and <see cref="ParseStatus.Error"/>: <paramref name="consumed"/> is 0;
     /// see <see cref="MinimumBytes"/> and <see cref="ErrorMessage"/>. After an error the caller closes the connection.
     /// </summary>
-    public ParseStatus TryParse(ReadOnlySpan<byte> buffer, out RespCommand command, out int consumed)
+    public ParseStatus TryParse(ReadOnlySpan<byte> buffer, out RespCommand command, out int consumed) =>
+        TryParse(buffer, authenticated: true, out command, out consumed);
+
+    /// <summary>
+    /// As <see cref="TryParse(ReadOnlySpan{byte}, out RespCommand, out int)"/>; when <paramref name="authenticated"/>
+    /// is false the peer still owes a password, and a count over <see cref="ProtocolLimits.MaxUnauthenticatedArgs"/>
+    /// or a bulk or inline line over <see cref="ProtocolLimits.MaxUnauthenticatedBulkBytes"/> is an error (Redis's
+    /// <c>unauthenticated multibulk length</c> / <c>unauthenticated bulk length</c>, and <c>too big inline request</c>),
+    /// so such a peer can make the server buffer no more than one small request.
+    /// </summary>
+    public ParseStatus TryParse(ReadOnlySpan<byte> buffer, bool authenticated, out RespCommand command, out int consumed)
     {
+        _unauthenticated = !authenticated;
         _argCount = 0;
         _scratchLength = 0;
         MinimumBytes = 0;
@@ -108,10 +126,15 @@ public sealed class RespRequestParser
     private ParseStatus ParseMultibulk(ReadOnlySpan<byte> buffer, out int consumed)
     {
         consumed = 0;
-        switch (ReadHeaderNumber(buffer[1..], Limits.MaxArgs, allowMinusOne: true, out int count, out int headerLength))
+        switch (ReadHeaderNumber(buffer[1..], Limits.MaxArgs, allowNegative: true, out int count, out int headerLength))
         {
             case NumberStatus.Incomplete: return NeedMore(buffer.Length + 1, buffer.Length);
             case NumberStatus.Invalid: return Fail(InvalidMultibulkLength);
+        }
+
+        if (_unauthenticated && count > Limits.MaxUnauthenticatedArgs)
+        {
+            return Fail(UnauthenticatedMultibulkLength);
         }
 
         int position = 1 + headerLength;
@@ -142,10 +165,15 @@ public sealed class RespRequestParser
             return Fail(ExpectedDollar(buffer[position]));
         }
 
-        switch (ReadHeaderNumber(buffer[(position + 1)..], Limits.MaxArgBytes, allowMinusOne: false, out int length, out int headerLength))
+        switch (ReadHeaderNumber(buffer[(position + 1)..], Limits.MaxArgBytes, allowNegative: false, out int length, out int headerLength))
         {
             case NumberStatus.Incomplete: return NeedMore(position + SmallestElementBytes + bytesAfter, buffer.Length);
             case NumberStatus.Invalid: return Fail(InvalidBulkLength);
+        }
+
+        if (_unauthenticated && length > Limits.MaxUnauthenticatedBulkBytes)
+        {
+            return Fail(UnauthenticatedBulkLength);
         }
 
         int payloadStart = position + 1 + headerLength;
@@ -169,17 +197,18 @@ public sealed class RespRequestParser
 
     /// <summary>
     /// Reads the decimal that follows a '*' or '$' up to and including its CRLF. The number is checked
-    /// byte by byte, so an oversize, signed, zero-padded or non-numeric header is refused as soon as it
-    /// is seen (after at most 12 bytes), never waited on.
+    /// byte by byte, so an oversize, zero-padded or non-numeric header is refused as soon as it is seen
+    /// (after at most 12 bytes, 22 for a negative one), never waited on. With <paramref name="allowNegative"/>
+    /// any number down to long.MinValue is accepted, as Redis's string2ll does, and reported as -1.
     /// </summary>
-    private static NumberStatus ReadHeaderNumber(ReadOnlySpan<byte> line, int max, bool allowMinusOne, out int value, out int length)
+    private static NumberStatus ReadHeaderNumber(ReadOnlySpan<byte> line, int max, bool allowNegative, out int value, out int length)
     {
         value = 0;
         length = 0;
-        bool negative = allowMinusOne && !line.IsEmpty && line[0] == '-';
+        bool negative = allowNegative && !line.IsEmpty && line[0] == '-';
         int firstDigit = negative ? 1 : 0;
-        long limit = negative ? 1 : max;
-        long number = 0;
+        ulong limit = negative ? (ulong)long.MaxValue + 1 : (ulong)max;
+        ulong number = 0;
         int i = firstDigit;
         for (; i < line.Length; i++)
         {
@@ -189,16 +218,17 @@ public sealed class RespRequestParser
                 break;
             }
 
-            if (i > firstDigit && number == 0)
+            if (number == 0 && (i > firstDigit || (negative && digit == 0)))
             {
-                return NumberStatus.Invalid; // leading zero, refused like Redis's string2ll
+                return NumberStatus.Invalid; // a leading zero, or "-0", refused like Redis's string2ll
+            }
+
+            if (digit > limit || number > (limit - digit) / 10)
+            {
+                return NumberStatus.Invalid; // over the limit, seen before it could overflow
             }
 
             number = number * 10 + digit;
-            if (number > limit)
-            {
-                return NumberStatus.Invalid;
-            }
         }
 
         if (i == line.Length)
@@ -206,7 +236,7 @@ public sealed class RespRequestParser
             return NumberStatus.Incomplete;
         }
 
-        if (i == firstDigit || line[i] != '\r' || (negative && number != 1))
+        if (i == firstDigit || line[i] != '\r')
         {
             return NumberStatus.Invalid;
         }
@@ -229,11 +259,12 @@ public sealed class RespRequestParser
     private ParseStatus ParseInline(ReadOnlySpan<byte> buffer, out int consumed)
     {
         consumed = 0;
-        int window = Math.Min(buffer.Length, Limits.MaxInlineBytes + 1);
+        int maxLine = _unauthenticated ? Math.Min(Limits.MaxInlineBytes, Limits.MaxUnauthenticatedBulkBytes) : Limits.MaxInlineBytes;
+        int window = Math.Min(buffer.Length, maxLine + 1);
         int newline = buffer[..window].IndexOf((byte)'\n');
         if (newline < 0)
         {
-            return buffer.Length > Limits.MaxInlineBytes ? Fail(TooBigInline) : NeedMore(buffer.Length + 1, buffer.Length);
+            return buffer.Length > maxLine ? Fail(TooBigInline) : NeedMore(buffer.Length + 1, buffer.Length);
         }
 
         ReadOnlySpan<byte> line = buffer[..newline];

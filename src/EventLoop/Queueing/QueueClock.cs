@@ -22,7 +22,11 @@ internal sealed class QueueClock
 
     public long ToUnixMs(long ticks) => _baseUnixMs + (long)((ticks - _baseTicks) * _msPerTick);
 
-    public long TicksAt(long unixMs) => _baseTicks + (long)((unixMs - _baseUnixMs) / _msPerTick);
+    /// <summary>Ticks at <paramref name="unixMs"/>; a time beyond the tick range (about 146 years of ns ticks) is clamped, never wrapped into the past.</summary>
+    public long TicksAt(long unixMs) => Offset(_baseTicks, (unixMs - _baseUnixMs) / _msPerTick);
 
-    public long TicksAfter(long milliseconds) => NowTicks + (long)(milliseconds / _msPerTick);
+    public long TicksAfter(long milliseconds) => Offset(NowTicks, milliseconds / _msPerTick);
+
+    private static long Offset(long ticks, double delta) =>
+        delta >= long.MaxValue / 2.0 ? long.MaxValue / 2 : delta <= long.MinValue / 2.0 ? long.MinValue / 2 : ticks + (long)delta;
 }

@@ -42,6 +42,7 @@ internal abstract class ParkedReply : Timers.TimerEntry
     /// <summary>The connection closed: let go of everything, answer nothing.</summary>
     public void Abandon()
     {
+        _registry.Timers.Cancel(this);
         Release();
         _registry.Remove(this);
     }

@@ -16,8 +16,9 @@ namespace EventLoop.Reactor;
 
 /// <summary>
 /// The event loop: one thread that owns the multiplexer, the listening socket, every connection and its
-/// buffers. It accepts, reads, parses, answers cheap commands inline, hands tasks to the workers through
-/// the ring, takes finished tasks back from the completion queue, and writes replies in request order.
+/// buffers. It accepts (<see cref="ConnectionAcceptor"/>), reads and parses (<see cref="InputReader"/>),
+/// answers cheap commands inline, hands tasks to the workers through the ring, takes finished tasks back
+/// from the completion queue, and writes replies in request order (<see cref="OutputFlusher"/>).
 /// </summary>
 /// <remarks>
 /// One iteration: flush what is still unsent (replies to reads leave right after the read; completed
@@ -28,48 +29,34 @@ namespace EventLoop.Reactor;
 /// </remarks>
 internal sealed class ReactorLoop : IDisposable
 {
-    private const int ReadBufferSize = 64 * 1024;
     private const int MaxEventsPerWait = 1024;
     private const int HousekeepingHz = 10;
     /// <summary>Work items kept for reuse; beyond this, finished items are left to the GC.</summary>
     private const int FreeItemLimit = 1024;
     /// <summary>A recycled work item keeps buffers up to this size; larger ones go back to the pool.</summary>
     private const int RetainedItemBytes = 4096;
-    /// <summary>Longest a finished connection waits for its peer to close (<see cref="Connection.LingerUntil"/>).</summary>
-    private static readonly TimeSpan LingerTimeout = TimeSpan.FromSeconds(2);
-
-    private static ReadOnlySpan<byte> MaxClientsReply => "-ERR max number of clients reached\r\n"u8;
-
     private readonly ServerOptions _options;
     private readonly IMultiplexer _multiplexer;
     private readonly ReactorWakeup _wakeup = new();
     private readonly CompletionQueue _completions = new();
     private readonly WorkerPool _workers;
-    private readonly RespRequestParser _parser;
     private readonly CommandDispatcher _commands;
+    private readonly ConnectionAcceptor _acceptor;
+    private readonly InputReader _input;
+    private readonly OutputFlusher _output;
     private readonly TimerHeap _timers = new();
     private readonly QueueClock _clock = new();
     private readonly QueuedTaskDispatcher _queuedTasks;
     private readonly Action<string> _log;
-    private readonly byte[] _readBuffer = new byte[ReadBufferSize];
     private readonly ReactorArrayPool _buffers = new();
     private readonly CallbackTimer _housekeeping;
     private readonly ReadyEvent[] _events = new ReadyEvent[MaxEventsPerWait];
-    private readonly List<Connection> _flushList = [];
-    private List<Connection> _readAgain = [];
-    private readonly List<Connection> _lingering = [];
-    private List<Connection> _readingAgain = [];
-    private bool _acceptAgain;
-    private long _lastMemoryReturn = long.MinValue / 2;
     private readonly Queue<Connection> _stalled = new();
     private readonly Stack<WorkItem> _freeItems = new();
     private readonly OpsPerSecond _opsPerSecond = new();
-    private readonly DescriptorReserve _descriptorReserve;
     private readonly Thread _thread;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Connection?[] _connections = new Connection?[1024];
-    private int _listenFd;
-    private long _nextConnectionId;
     private long _now;
     private int _running;
     private volatile bool _stopRequested;
@@ -93,28 +80,29 @@ internal sealed class ReactorLoop : IDisposable
                 // A log line is not worth the reactor: out of descriptors, even stderr may fail.
             }
         };
-        _parser = new RespRequestParser(options.ProtocolLimits);
         _workers = new WorkerPool(options.Workers, options.RingCapacity, _completions, _wakeup);
         Store = new TaskStore(options, tasks, _timers, _clock, _log);
         Parked = new ParkedReplies(_timers, DeliverReadyReplies);
         _queuedTasks = new QueuedTaskDispatcher(Store, _workers, () => RentItem(null));
         _commands = new CommandDispatcher(this, tasks);
+        _output = new OutputFlusher(this, _log);
+        _input = new InputReader(this, multiplexer, _commands, _output);
         _housekeeping = new CallbackTimer(Housekeeping); // one timer entry, re-armed: not one per 100 ms tick
-        _descriptorReserve = new DescriptorReserve(Stats, log);
         StartedAt = DateTime.UtcNow;
         _thread = new Thread(Run) { IsBackground = true, Name = "eventloop-reactor" };
-        _listenFd = Sockets.Listen(options.EndPoint, options.Backlog);
+        int listenFd = Sockets.Listen(options.EndPoint, options.Backlog);
         try
         {
-            Port = Sockets.LocalPort(_listenFd);
-            _multiplexer.Register(_listenFd, Interest.Read);
+            Port = Sockets.LocalPort(listenFd);
+            _multiplexer.Register(listenFd, Interest.Read);
             _multiplexer.Register(_wakeup.Fd, Interest.Read);
         }
         catch
         {
-            Sockets.Close(_listenFd);
+            Sockets.Close(listenFd);
             throw;
         }
+        _acceptor = new ConnectionAcceptor(this, listenFd, multiplexer, _timers, _buffers, _log);
     }
 
     public ReactorStats Stats { get; }
@@ -149,6 +137,12 @@ internal sealed class ReactorLoop : IDisposable
 
     /// <summary>Completes when the loop has exited and every connection is closed.</summary>
     public Task Completion => _completion.Task;
+
+    /// <summary>Reactor clock (Stopwatch ticks) of the current iteration.</summary>
+    internal long Now => _now;
+
+    /// <summary>A graceful stop has begun: nothing new is accepted or read.</summary>
+    internal bool Stopping => _stopping;
 
     public void Start()
     {
@@ -189,10 +183,10 @@ internal sealed class ReactorLoop : IDisposable
 
     private void RunOnce()
     {
-        FlushPendingWrites();
+        _output.FlushPendingWrites();
         int timeout = _timers.MillisecondsUntilNext(_now);
         _wakeup.PrepareToSleep();
-        if (!_completions.IsEmpty || _readAgain.Count > 0 || _acceptAgain || (_stopRequested && !_stopping)
+        if (!_completions.IsEmpty || _input.ReadsPending || _acceptor.AcceptAgain || (_stopRequested && !_stopping)
             || (!_stopping && _queuedTasks.CanDispatch))
             timeout = 0;
         int ready = _multiplexer.Wait(_events, timeout);
@@ -203,9 +197,9 @@ internal sealed class ReactorLoop : IDisposable
         Stats.EventsReturned += ready;
         for (int i = 0; i < ready; i++)
             HandleEvent(_events[i]);
-        ContinueEdgeTriggeredReads();
-        if (_acceptAgain && _listenFd >= 0)
-            AcceptPending();
+        _input.ContinueEdgeTriggeredReads();
+        if (_acceptor.AcceptAgain)
+            _acceptor.AcceptPending();
         DrainCompletions();
         RetryStalled();
         if (_stopRequested && !_stopping)
@@ -226,9 +220,9 @@ internal sealed class ReactorLoop : IDisposable
 
     private void HandleEvent(ReadyEvent ready)
     {
-        if (ready.Fd == _listenFd)
+        if (ready.Fd == _acceptor.ListenFd)
         {
-            AcceptPending();
+            _acceptor.AcceptPending();
             return;
         }
         if (ready.Fd == _wakeup.Fd)
@@ -237,21 +231,25 @@ internal sealed class ReactorLoop : IDisposable
             Stats.Wakeups++;
             return;
         }
-        // Null when an earlier event of this batch closed it: a stale event must not touch it. (If that
-        // descriptor number was reused by a connection accepted in this batch, the stale event reaches the
-        // new connection as a spurious readiness: its read or send finds EAGAIN, which is harmless.)
+        // Null for a refused connection that lingers, or when an earlier event of this batch closed it: a
+        // stale event must not touch it. (If that descriptor number was reused by a connection accepted in
+        // this batch, the stale event reaches the new one as a spurious readiness: its read or send finds
+        // EAGAIN, which is harmless.)
         Connection? connection = ready.Fd < _connections.Length ? _connections[ready.Fd] : null;
         if (connection is null)
+        {
+            _acceptor.HandleRefused(ready.Fd);
             return;
+        }
         try
         {
             if ((ready.Ready & Interest.Read) != 0)
-                ReadFrom(connection);
+                _input.ReadFrom(connection);
             // Send what the reads produced now rather than after the whole batch: the output buffer goes
             // straight back to the pool, so a burst over many connections needs one buffer, not one each.
             bool writable = (ready.Ready & Interest.Write) != 0 || connection.OutputLength > 0 && !connection.AwaitingWritable;
             if (writable && !connection.Closed)
-                FlushConnection(connection);
+                _output.FlushConnection(connection);
         }
         catch (Exception unexpected) when (unexpected is not MultiplexerException)
         {
@@ -261,264 +259,16 @@ internal sealed class ReactorLoop : IDisposable
         }
     }
 
-    // ---------------------------------------------------------------- accepting
+    // ---------------------------------------------------------------- connections
 
-    private void AcceptPending()
+    /// <summary>Makes an admitted connection known to the loop: its descriptor's events now reach it.</summary>
+    internal void Track(Connection connection)
     {
-        // Edge-triggered: a budget spent before EAGAIN leaves connections no new edge will announce.
-        _acceptAgain = _multiplexer.IsEdgeTriggered;
-        for (int i = 0; i < _options.AcceptBudget; i++)
-        {
-            int fd = Sockets.Accept(_listenFd);
-            Stats.AcceptCalls++;
-            if (fd < 0)
-            {
-                int errno = -fd;
-                if (errno == Errno.ECONNABORTED || errno == Errno.EINTR)
-                    continue;
-                _acceptAgain = false;
-                if (errno == Errno.EMFILE || errno == Errno.ENFILE)
-                {
-                    if (!_descriptorReserve.ShedPendingConnections(_listenFd, MaxClientsReply))
-                        PauseAccepting(TimeSpan.FromMilliseconds(100));
-                }
-                else if (errno != Errno.EAGAIN)
-                    _log($"accept failed: {Errno.Describe(errno)}");
-                return;
-            }
-            Admit(fd);
-        }
-    }
-
-    /// <summary>Stops watching the listener for <paramref name="pause"/>: the last resort against spinning on EMFILE.</summary>
-    private void PauseAccepting(TimeSpan pause)
-    {
-        _multiplexer.Register(_listenFd, Interest.None);
-        _timers.Schedule(pause, () =>
-        {
-            if (_listenFd >= 0)
-                _multiplexer.Register(_listenFd, Interest.Read);
-        });
-    }
-
-    private void Admit(int fd)
-    {
-        if (Stats.ConnectedClients >= _options.MaxClients || _stopping)
-        {
-            Refuse(fd, MaxClientsReply);
-            return;
-        }
-        try
-        {
-            _multiplexer.Register(fd, Interest.Read);
-        }
-        catch (MultiplexerException refused)
-        {
-            _log($"refusing a connection: {refused.Message}");
-            Refuse(fd, "-ERR too many connections for the select backend\r\n"u8);
-            return;
-        }
-        Sockets.SetNoDelay(fd);
-        if (fd >= _connections.Length)
-            Array.Resize(ref _connections, Math.Max(fd + 1, _connections.Length * 2));
-        _connections[fd] = new Connection(fd, ++_nextConnectionId, _now, _buffers) { Authenticated = _options.RequirePass is null };
+        if (connection.Fd >= _connections.Length)
+            Array.Resize(ref _connections, Math.Max(connection.Fd + 1, _connections.Length * 2));
+        _connections[connection.Fd] = connection;
         Stats.ConnectedClients++;
         Stats.ConnectionsAccepted++;
-    }
-
-    /// <summary>Best-effort error line to a connection that will not be served, then close.</summary>
-    private void Refuse(int fd, ReadOnlySpan<byte> reply)
-    {
-        Sockets.SendAndClose(fd, reply);
-        Stats.ConnectionsRejected++;
-    }
-
-    // ---------------------------------------------------------------- reading and parsing
-
-    private void ReadFrom(Connection connection)
-    {
-        if (!CanParse(connection))
-        {
-            if (connection.LingerUntil != 0)
-            {
-                DiscardInput(connection);
-                return;
-            }
-            // Not watched for input, yet reported: an error or hang-up, which every backend reports
-            // regardless of interest. A reset peer must be closed now, or a level-triggered wait would
-            // return at once, every time, until the connection is resumed.
-            if (Sockets.PendingError(connection.Fd) != 0)
-                Close(connection);
-            return;
-        }
-        bool drainToEagain = _multiplexer.IsEdgeTriggered;
-        for (int reads = 0; reads < _options.ReadBudget; reads++)
-        {
-            if (!CanParse(connection))
-                return;
-            Span<byte> target = ReadTarget(connection, out bool shared);
-            int n = Sockets.Read(connection.Fd, target);
-            Stats.ReadCalls++;
-            if (n < 0)
-            {
-                if (-n != Errno.EAGAIN)
-                    Close(connection);
-                return;
-            }
-            if (n == 0)
-            {
-                EndOfInput(connection);
-                return;
-            }
-            Stats.BytesRead += n;
-            connection.LastActiveAt = _now;
-            Consume(connection, shared, n);
-            // Level-triggered: a short read means the socket is drained, and anything that arrives
-            // later is reported again, so the EAGAIN-returning read is a syscall saved.
-            if (!drainToEagain && n < target.Length)
-                return;
-        }
-        if (drainToEagain && !connection.Closed && CanParse(connection))
-            _readAgain.Add(connection); // budget spent: an edge will not come again, so come back ourselves
-    }
-
-    /// <summary>Reads and drops what a lingering connection's peer still sends; closes at its end of input or error.</summary>
-    private void DiscardInput(Connection connection)
-    {
-        for (int reads = 0; reads < _options.ReadBudget; reads++)
-        {
-            int n = Sockets.Read(connection.Fd, _readBuffer);
-            Stats.ReadCalls++;
-            if (n == -Errno.EAGAIN)
-                return;
-            if (n <= 0)
-            {
-                Close(connection);
-                return;
-            }
-        }
-        if (_multiplexer.IsEdgeTriggered)
-            _readAgain.Add(connection);
-    }
-
-    /// <summary>Where the next read lands: the shared buffer, or after the partial request a connection carries.</summary>
-    private Span<byte> ReadTarget(Connection connection, out bool shared)
-    {
-        shared = connection.InputLength == 0;
-        if (shared)
-            return _readBuffer;
-        // The parser's hint sizes the buffer once for a large argument instead of doubling it read by read.
-        int wanted = Math.Max(ReadBufferSize / 4, connection.InputNeeded - connection.Input.Length);
-        return connection.Input.GetSpan(wanted);
-    }
-
-    private void Consume(Connection connection, bool shared, int n)
-    {
-        if (shared)
-        {
-            ReadOnlySpan<byte> data = _readBuffer.AsSpan(0, n);
-            int consumed = ParseAndDispatch(connection, data);
-            if (consumed < n && !connection.Closed)
-            {
-                connection.Input.Write(data[consumed..]);
-                connection.IncompleteSince = _now;
-            }
-        }
-        else
-        {
-            connection.Input.Advance(n);
-            ParseCarriedInput(connection);
-        }
-        if (connection.InputLength > _options.MaxRequestBytes && !connection.Closed)
-            FailProtocol(connection, $"Protocol error: request larger than {_options.MaxRequestBytes} bytes");
-    }
-
-    /// <summary>Parses what the connection carries over from earlier reads, when there can be a whole request in it.</summary>
-    private void ParseCarriedInput(Connection connection)
-    {
-        if (connection.InputLength == 0 || connection.InputLength < connection.InputNeeded)
-            return;
-        PooledBuffer input = connection.Input;
-        int consumed = ParseAndDispatch(connection, input.WrittenSpan);
-        if (connection.Closed)
-            return;
-        input.Consume(consumed);
-        if (input.Length == 0)
-            input.Release();
-        else if (consumed > 0)
-            connection.IncompleteSince = _now; // a new request began: its own time limit starts now
-    }
-
-    /// <summary>Parses and runs complete requests from <paramref name="data"/>; returns the bytes used.</summary>
-    private int ParseAndDispatch(Connection connection, ReadOnlySpan<byte> data)
-    {
-        int offset = 0;
-        connection.InputNeeded = 0;
-        while (offset < data.Length && CanParse(connection))
-        {
-            ParseStatus status = _parser.TryParse(data[offset..], out RespCommand command, out int consumed);
-            if (status == ParseStatus.Incomplete)
-            {
-                connection.InputNeeded = _parser.MinimumBytes;
-                if (connection.InputNeeded > _options.MaxRequestBytes)
-                {
-                    FailProtocol(connection, $"Protocol error: request larger than {_options.MaxRequestBytes} bytes");
-                    return data.Length;
-                }
-                break;
-            }
-            if (status == ParseStatus.Error)
-            {
-                FailProtocol(connection, _parser.ErrorMessage!);
-                return data.Length;
-            }
-            offset += consumed;
-            if (command.Count == 0)
-                continue;
-            Stats.Commands++;
-            _commands.Execute(connection, command);
-            if (connection.Closed || ExceedsOutputLimit(connection))
-                return data.Length;
-        }
-        return offset;
-    }
-
-    private bool CanParse(Connection connection) =>
-        !connection.Closed && !connection.Stalled && !connection.CloseAfterReplies && !_stopping
-        && connection.PendingCount < _options.MaxInflight;
-
-    private void EndOfInput(Connection connection)
-    {
-        connection.InputEnded = true;
-        connection.ReleaseInput();
-        if (connection.PendingCount == 0 && connection.OutputLength == 0)
-            Close(connection);
-        else
-            UpdateInterest(connection);
-    }
-
-    /// <summary>Answers a malformed request with its error, after the replies already owed, then closes.</summary>
-    private void FailProtocol(Connection connection, string message)
-    {
-        Stats.ProtocolErrors++;
-        RespWriter.WriteError(BeginReply(connection), "ERR " + message);
-        connection.CloseAfterReplies = true;
-        connection.ReleaseInput();
-        UpdateInterest(connection);
-    }
-
-    private void ContinueEdgeTriggeredReads()
-    {
-        if (_readAgain.Count == 0)
-            return;
-        // Swap lists: ReadFrom may queue a connection again for the next iteration.
-        (_readAgain, _readingAgain) = (_readingAgain, _readAgain);
-        foreach (Connection connection in _readingAgain)
-        {
-            if (!connection.Closed)
-                ReadFrom(connection);
-        }
-        _readingAgain.Clear();
     }
 
     // ---------------------------------------------------------------- replies and tasks
@@ -531,7 +281,7 @@ internal sealed class ReactorLoop : IDisposable
     {
         if (connection.FirstPending is null)
         {
-            ScheduleFlush(connection);
+            _output.ScheduleFlush(connection);
             return connection.Output;
         }
         WorkItem item = RentItem(connection);
@@ -655,9 +405,9 @@ internal sealed class ReactorLoop : IDisposable
                 connection.Output.Write(done.Reply.WrittenSpan);
             Recycle(done);
         }
-        if (ExceedsOutputLimit(connection))
+        if (_output.ExceedsOutputLimit(connection))
             return;
-        ScheduleFlush(connection);
+        _output.ScheduleFlush(connection);
         if (wasFull && connection.PendingCount < _options.MaxInflight)
             ResumeInput(connection);
     }
@@ -687,7 +437,7 @@ internal sealed class ReactorLoop : IDisposable
     private void ResumeInput(Connection connection)
     {
         connection.InputNeeded = 0;
-        ParseCarriedInput(connection);
+        _input.ParseCarriedInput(connection);
         if (!connection.Closed)
             UpdateInterest(connection);
     }
@@ -707,6 +457,23 @@ internal sealed class ReactorLoop : IDisposable
             UpdateInterest(connection);
         }
         return slot;
+    }
+
+    /// <summary>
+    /// The peer shut down its sending side: its parked requests answer now with what is known, as at their
+    /// deadline. A FIN cannot tell a half-close from a peer that is gone, and a parked request with no
+    /// limit would otherwise keep a vanished client's connection (and its leases) forever.
+    /// </summary>
+    public void ExpireParked(Connection connection)
+    {
+        List<ParkedReply>? parked = null;
+        for (WorkItem? item = connection.FirstPending; item is not null; item = item.NextOnConnection)
+        {
+            if (item.State == WorkState.Parked)
+                (parked ??= []).Add(item.Parked!);
+        }
+        // Collected first: answering one delivers replies, which unlinks the slots being walked.
+        parked?.ForEach(reply => reply.Expire());
     }
 
     /// <summary>Any thread: runs <paramref name="action"/> on the reactor thread soon, through the completion queue.</summary>
@@ -734,120 +501,13 @@ internal sealed class ReactorLoop : IDisposable
         _freeItems.Push(item);
     }
 
-    // ---------------------------------------------------------------- writing
+    // ---------------------------------------------------------------- interest and closing
 
-    private void ScheduleFlush(Connection connection)
-    {
-        if (connection.InFlushList)
-            return;
-        connection.InFlushList = true;
-        _flushList.Add(connection);
-    }
-
-    /// <summary>Sends what every connection accumulated this iteration: one send per connection.</summary>
-    private void FlushPendingWrites()
-    {
-        for (int i = 0; i < _flushList.Count; i++)
-        {
-            Connection connection = _flushList[i];
-            connection.InFlushList = false;
-            if (!connection.Closed && !connection.AwaitingWritable)
-                FlushConnection(connection);
-        }
-        _flushList.Clear();
-    }
-
-    private void FlushConnection(Connection connection)
-    {
-        PooledBuffer output = connection.Output;
-        if (output.Length > 0)
-        {
-            int sent = Sockets.Send(connection.Fd, output.WrittenSpan);
-            Stats.WriteCalls++;
-            if (sent < 0 && -sent != Errno.EAGAIN)
-            {
-                Close(connection); // EPIPE, ECONNRESET: the peer is gone
-                return;
-            }
-            if (sent > 0)
-            {
-                output.Consume(sent);
-                Stats.BytesWritten += sent;
-            }
-        }
-        if (output.Length == 0)
-        {
-            output.Release();
-            connection.AwaitingWritable = false;
-            if (connection.PendingCount == 0 && (connection.CloseAfterReplies || connection.InputEnded || _stopping))
-            {
-                Finish(connection);
-                return;
-            }
-        }
-        else if (ExceedsOutputLimit(connection))
-        {
-            return;
-        }
-        else
-        {
-            connection.AwaitingWritable = true;
-        }
-        UpdateInterest(connection);
-    }
-
-    /// <summary>
-    /// A connection that made the server buffer megabytes (a peer not reading, a huge request) has gone.
-    /// The loop allocates nothing in steady state, so the next collection could be hours away: collect
-    /// now and give those pages back (at most once a second; a compacting full collection of a heap
-    /// this small takes milliseconds).
-    /// </summary>
-    private void ReturnMemoryToTheSystem()
-    {
-        if (_now - _lastMemoryReturn < Stopwatch.Frequency)
-            return;
-        _lastMemoryReturn = _now;
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-    }
-
-    /// <summary>Disconnects a peer whose unsent replies passed max-output-bytes: it is not reading them.</summary>
-    private bool ExceedsOutputLimit(Connection connection)
-    {
-        if (connection.OutputLength <= _options.MaxOutputBytes)
-            return false;
-        Stats.OutputLimitDisconnects++;
-        _log($"closing client {connection.Id}: {connection.Output.Length} unsent bytes exceed max-output-bytes ({_options.MaxOutputBytes})");
-        Close(connection);
-        return true;
-    }
-
-    /// <summary>
-    /// Every owed reply is sent: close. After QUIT or a protocol error the peer may have sent more that was
-    /// never read, and closing with unread input makes the kernel answer with a reset, which can destroy
-    /// replies the peer has not read yet. So such a connection first lingers: our side is shut down (the
-    /// peer reads a FIN after the replies) and its input is discarded until it closes, for at most
-    /// <see cref="LingerTimeout"/>.
-    /// </summary>
-    private void Finish(Connection connection)
-    {
-        if (connection.LingerUntil != 0)
-            return; // already lingering
-        if (connection.InputEnded || _stopping)
-        {
-            Close(connection);
-            return;
-        }
-        Sockets.ShutdownWrite(connection.Fd);
-        connection.ReleaseInput();
-        connection.LingerUntil = _now + Ticks(LingerTimeout);
-        _lingering.Add(connection);
-        UpdateInterest(connection);
-    }
-
-    private void UpdateInterest(Connection connection)
+    /// <summary>Watches the connection for exactly what it needs: input it can parse, lingering input to discard, writability.</summary>
+    internal void UpdateInterest(Connection connection)
     {
         Interest wanted = Interest.None;
-        if ((CanParse(connection) && !connection.InputEnded) || connection.LingerUntil != 0)
+        if ((_input.CanParse(connection) && !connection.InputEnded) || connection.LingerUntil != 0)
             wanted |= Interest.Read;
         if (connection.AwaitingWritable)
             wanted |= Interest.Write;
@@ -858,7 +518,7 @@ internal sealed class ReactorLoop : IDisposable
         _multiplexer.Register(connection.Fd, wanted);
     }
 
-    private void Close(Connection connection)
+    internal void Close(Connection connection)
     {
         if (connection.Closed)
             return;
@@ -885,7 +545,7 @@ internal sealed class ReactorLoop : IDisposable
         bool heldLargeBuffers = connection.LargestBuffer > ReactorArrayPool.LargestPooled;
         connection.ReleaseBuffers();
         if (heldLargeBuffers)
-            ReturnMemoryToTheSystem();
+            _output.ReturnMemoryToTheSystem();
     }
 
     // ---------------------------------------------------------------- housekeeping and stopping
@@ -897,24 +557,11 @@ internal sealed class ReactorLoop : IDisposable
             EnforceTimeouts();
         if (_options.TaskTimeout > TimeSpan.Zero)
             EnforceTaskTimeouts();
-        if (_lingering.Count > 0)
-            CloseLingeringUntil(_stopping ? long.MaxValue : _now);
+        _output.CloseLingeringUntil(_stopping ? long.MaxValue : _now);
+        _acceptor.CloseRefusedUntil(_now);
         if (_stopping && _now > _stopDeadline)
             ForceStop();
         _timers.Schedule(_housekeeping, _now + Stopwatch.Frequency / HousekeepingHz);
-    }
-
-    /// <summary>Closes the lingering connections whose time is up by <paramref name="time"/>, and forgets those already closed.</summary>
-    private void CloseLingeringUntil(long time)
-    {
-        for (int i = _lingering.Count - 1; i >= 0; i--)
-        {
-            Connection connection = _lingering[i];
-            if (!connection.Closed && connection.LingerUntil > time)
-                continue;
-            Close(connection);
-            _lingering.RemoveAt(i);
-        }
     }
 
     /// <summary>Once a second: idle connections and requests left incomplete too long (slow loris) are closed.</summary>
@@ -935,7 +582,7 @@ internal sealed class ReactorLoop : IDisposable
                      && connection.PendingCount < _options.MaxInflight && _now - connection.IncompleteSince > requestTicks)
             {
                 Stats.RequestTimeoutDisconnects++;
-                FailProtocol(connection, $"request incomplete for more than {_options.RequestTimeout.TotalSeconds:0.###} s");
+                _input.FailProtocol(connection, $"request incomplete for more than {_options.RequestTimeout.TotalSeconds:0.###} s");
             }
         }
     }
@@ -973,16 +620,14 @@ internal sealed class ReactorLoop : IDisposable
         _workers.ReplaceStuckWorkers(_now, limit, _log);
     }
 
-    private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
+    internal static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
 
     /// <summary>Stops accepting and reading; each connection closes once its owed replies are sent.</summary>
     private void BeginStop()
     {
         _stopping = true;
         _stopDeadline = _now + (long)(_options.ShutdownTimeout.TotalSeconds * Stopwatch.Frequency);
-        _multiplexer.Unregister(_listenFd);
-        Sockets.Close(_listenFd);
-        _listenFd = -1;
+        _acceptor.StopListening();
         _log($"stopping: {Stats.ConnectedClients} connection(s), {_running} task(s) running");
         Parked.ExpireAll(); // a parked request would otherwise hold its connection open until the deadline
         foreach (Connection connection in OpenConnections().ToList())
@@ -1011,9 +656,8 @@ internal sealed class ReactorLoop : IDisposable
     {
         foreach (Connection connection in OpenConnections().ToList())
             Close(connection);
-        if (_listenFd >= 0)
-            Sockets.Close(_listenFd);
-        _listenFd = -1;
+        _acceptor.CloseListener();
+        _acceptor.CloseRefusedUntil(long.MaxValue);
         _workers.AbortAsyncTasks();
         _workers.Stop();
     }

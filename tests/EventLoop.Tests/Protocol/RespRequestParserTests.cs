@@ -109,6 +109,11 @@ public class RespRequestParserTests
     [InlineData(" \t \r\n")]
     [InlineData("*0\r\n")]
     [InlineData("*-1\r\n")]
+    [InlineData("*-2\r\n")]
+    [InlineData("*-10\r\n")]
+    [InlineData("*-1048577\r\n")]
+    [InlineData("*-9223372036854775807\r\n")]
+    [InlineData("*-9223372036854775808\r\n")]
     public void EmptyRequestIsCompleteWithNoArgumentsAndIsConsumed(string request)
     {
         ParseStatus status = _parser.TryParse(Bytes(request + "PING\r\n"), out RespCommand command, out int consumed);
@@ -120,8 +125,14 @@ public class RespRequestParserTests
 
     [Theory]
     [InlineData("*abc\r\n", "Protocol error: invalid multibulk length")]
-    [InlineData("*-2\r\n", "Protocol error: invalid multibulk length")]
     [InlineData("*-0\r\n", "Protocol error: invalid multibulk length")]
+    [InlineData("*-01\r\n", "Protocol error: invalid multibulk length")]
+    [InlineData("*-00\r\n", "Protocol error: invalid multibulk length")]
+    [InlineData("*--1\r\n", "Protocol error: invalid multibulk length")]
+    [InlineData("*-1 \r\n", "Protocol error: invalid multibulk length")]
+    [InlineData("*-9223372036854775809\r\n", "Protocol error: invalid multibulk length")]
+    [InlineData("*-10000000000000000000\r\n", "Protocol error: invalid multibulk length")]
+    [InlineData("*-99999999999999999999\r\n", "Protocol error: invalid multibulk length")]
     [InlineData("*-\r\n", "Protocol error: invalid multibulk length")]
     [InlineData("*+1\r\n", "Protocol error: invalid multibulk length")]
     [InlineData("* 1\r\n", "Protocol error: invalid multibulk length")]
@@ -261,8 +272,67 @@ public class RespRequestParserTests
     }
 
     [Fact]
+    public void NegativeCountIsRefusedAtOnceWhenItOverflows() =>
+        AssertError("*-9223372036854775809", "Protocol error: invalid multibulk length");
+
+    [Theory]
+    [InlineData("*11\r\n", "Protocol error: unauthenticated multibulk length")]
+    [InlineData("*1048576\r\n", "Protocol error: unauthenticated multibulk length")]
+    [InlineData("*2\r\n$4\r\nECHO\r\n$16385\r\n", "Protocol error: unauthenticated bulk length")]
+    [InlineData("*2\r\n$4\r\nECHO\r\n$2097152\r\n", "Protocol error: unauthenticated bulk length")]
+    [InlineData("*1048577\r\n", "Protocol error: invalid multibulk length")]
+    [InlineData("*1\r\n$16777217\r\n", "Protocol error: invalid bulk length")]
+    public void BeforeAuthALongMultibulkOrALargeBulkIsRefusedAtItsHeader(string request, string message)
+    {
+        byte[] buffer = Bytes(request);
+        _parser.TryParse(buffer, authenticated: false, out _, out _);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        ParseStatus status = _parser.TryParse(buffer, authenticated: false, out _, out int consumed);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(ParseStatus.Error, status);
+        Assert.Equal(message, _parser.ErrorMessage);
+        Assert.Equal(0, consumed);
+        Assert.Equal(0, allocated);
+        if (message.Contains("unauthenticated"))
+            Assert.Equal(ParseStatus.Incomplete, _parser.TryParse(buffer, authenticated: true, out _, out _)); // within the normal limits
+    }
+
+    [Fact]
+    public void BeforeAuthRequestsAtTheLimitsAreParsed()
+    {
+        string atLimits = "*10\r\n$16384\r\n" + new string('x', 16384) + "\r\n" + string.Concat(Enumerable.Repeat("$1\r\ny\r\n", 9));
+        Assert.Equal(ParseStatus.Complete, _parser.TryParse(Bytes(atLimits), authenticated: false, out RespCommand command, out _));
+        Assert.Equal(10, command.Count);
+
+        string inline = "ECHO " + new string('x', 16384 - 5);
+        Assert.Equal(ParseStatus.Incomplete, _parser.TryParse(Bytes(inline), authenticated: false, out _, out _));
+        Assert.Equal(ParseStatus.Complete, _parser.TryParse(Bytes(inline + "\n"), authenticated: false, out _, out _));
+        Assert.Equal(ParseStatus.Error, _parser.TryParse(Bytes(inline + "x"), authenticated: false, out _, out _));
+        Assert.Equal("Protocol error: too big inline request", _parser.ErrorMessage);
+        Assert.Equal(ParseStatus.Incomplete, _parser.TryParse(Bytes(inline + "x"), authenticated: true, out _, out _));
+    }
+
+    [Fact]
+    public void ConfiguredUnauthenticatedLimitsAreEnforced()
+    {
+        var parser = new RespRequestParser(new ProtocolLimits { MaxUnauthenticatedArgs = 2, MaxUnauthenticatedBulkBytes = 4 });
+
+        Assert.Equal(ParseStatus.Complete, parser.TryParse(Bytes("*2\r\n$4\r\nAUTH\r\n$4\r\npass\r\n"), authenticated: false, out _, out _));
+        Assert.Equal(ParseStatus.Error, parser.TryParse(Bytes("*3\r\n"), authenticated: false, out _, out _));
+        Assert.Equal("Protocol error: unauthenticated multibulk length", parser.ErrorMessage);
+        Assert.Equal(ParseStatus.Error, parser.TryParse(Bytes("*2\r\n$4\r\nAUTH\r\n$5\r\n"), authenticated: false, out _, out _));
+        Assert.Equal("Protocol error: unauthenticated bulk length", parser.ErrorMessage);
+        Assert.Equal(ParseStatus.Error, parser.TryParse(Bytes("AUTH x\r\n"), authenticated: false, out _, out _));
+        Assert.Equal("Protocol error: too big inline request", parser.ErrorMessage);
+    }
+
+    [Fact]
     public void InvalidLimitsAreRefused()
     {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new RespRequestParser(new ProtocolLimits { MaxUnauthenticatedArgs = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new RespRequestParser(new ProtocolLimits { MaxUnauthenticatedBulkBytes = 0 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => new RespRequestParser(new ProtocolLimits { MaxArgs = 0 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => new RespRequestParser(new ProtocolLimits { MaxArgBytes = -1 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => new RespRequestParser(new ProtocolLimits { MaxInlineBytes = 0 }));

@@ -80,6 +80,41 @@ public sealed class FaultTests
         Assert.Equal("+PONG\r\n", fourth.Call("PING"));
     }
 
+    /// <summary>
+    /// The refused peer pipelined far more than a refused socket's read-and-close takes in one go before the
+    /// server accepted it: closing with that unread would reset the connection, and the reset can destroy the
+    /// refusal before the peer reads it.
+    /// </summary>
+    [Fact]
+    public async Task A_refused_connection_that_pipelined_a_lot_still_reads_the_refusal_and_an_orderly_close()
+    {
+        await using var server = new GatedServer("epoll", new ServerOptions { MaxClients = 1 });
+        using RawConnection served = server.Connect();
+        Assert.Equal("+PONG\r\n", served.Call("PING"));
+        server.HoldAtNextWait(served);
+        using RawConnection refused = server.Connect();
+        refused.Socket.SendTimeout = 10_000;
+        refused.Send([.. Enumerable.Repeat(RawConnection.Encode("PING"), 20_000).SelectMany(r => r)]); // 280 KB, before the accept
+        server.Gate.Release();
+        Thread.Sleep(300); // the server has refused it and read what it could by now
+        const string expected = "-ERR max number of clients reached\r\n";
+        Assert.Equal(expected, refused.ReadString(expected.Length));
+        refused.AssertOrderlyClose();
+        Assert.Equal("+PONG\r\n", served.ReadReply());
+        Assert.Equal("+PONG\r\n", served.Call("PING"));
+    }
+
+    [Fact]
+    public async Task A_negative_multibulk_count_is_an_empty_request_and_the_next_one_is_answered()
+    {
+        await using var server = new TestServer();
+        using RawConnection client = server.Connect();
+        client.Send("*-10\r\n*-9223372036854775808\r\nPING\r\n");
+        Assert.Equal("+PONG\r\n", client.ReadReply());
+        client.Send("*-0\r\n");
+        Assert.Equal("-ERR Protocol error: invalid multibulk length\r\n", client.ReadToClose());
+    }
+
     [Fact]
     public async Task A_peer_that_resets_mid_pipeline_frees_its_connection_without_disturbing_others()
     {

@@ -27,6 +27,36 @@ public sealed class HardeningTests
         Assert.Equal("+OK\r\n", quitter.ReadToClose());
     }
 
+    [Theory]
+    [InlineData("*11\r\n", "-ERR Protocol error: unauthenticated multibulk length\r\n")]
+    [InlineData("*2\r\n$4\r\nECHO\r\n$2097152\r\n", "-ERR Protocol error: unauthenticated bulk length\r\n")]
+    [InlineData("*2\r\n$4\r\nAUTH\r\n$16385\r\n", "-ERR Protocol error: unauthenticated bulk length\r\n")]
+    public async Task Before_auth_a_long_multibulk_or_a_large_bulk_is_refused_at_its_header_then_closed(string header, string expected)
+    {
+        await using var server = new TestServer(new ServerOptions { RequirePass = "s3cret" });
+        using RawConnection client = server.Connect();
+        client.Send(header); // what the header announces never has to arrive
+        Assert.Equal(expected, client.ReadToClose(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task Before_auth_inline_requests_are_bounded_too_and_after_auth_the_normal_limits_apply()
+    {
+        await using var server = new TestServer(new ServerOptions { RequirePass = "s3cret" });
+        using RawConnection inline = server.Connect();
+        inline.Send(new string('x', 16 * 1024 + 1));
+        Assert.Equal("-ERR Protocol error: too big inline request\r\n", inline.ReadToClose(TimeSpan.FromSeconds(5)));
+
+        using RawConnection client = server.Connect();
+        string atLimit = new('x', 16 * 1024);
+        Assert.Equal("-NOAUTH Authentication required.\r\n", client.Call("ECHO", atLimit));
+        Assert.Equal("-NOAUTH Authentication required.\r\n", client.Call("RUN", "echo", "1", "2", "3", "4", "5", "6", "7"));
+        Assert.Equal("+OK\r\n", client.Call("AUTH", "s3cret"));
+        string large = new('y', 1 << 20);
+        Assert.Equal($"${large.Length}\r\n{large}\r\n", client.Call("ECHO", large));
+        Assert.Equal("-ERR task 'echo' failed: expects 1 argument, got 11\r\n", client.Call("RUN", "echo", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"));
+    }
+
     [Fact]
     public void Protected_mode_refuses_a_public_address_without_a_password()
     {
