@@ -21,7 +21,7 @@ namespace EventLoop.Client;
 /// when it comes, and the calls behind it keep their replies.</para>
 /// <para>Thread-safe. Two background loops own the socket: one sends, one receives.</para>
 /// </remarks>
-public sealed class EventLoopClient : IAsyncDisposable
+public sealed partial class EventLoopClient : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly string _endpoint;

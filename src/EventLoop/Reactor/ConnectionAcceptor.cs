@@ -126,7 +126,7 @@ internal sealed class ConnectionAcceptor
             return;
         }
         Sockets.SetNoDelay(fd);
-        _reactor.Track(new Connection(fd, ++_nextConnectionId, _reactor.Now, _buffers) { Authenticated = _reactor.Options.RequirePass is null });
+        _reactor.Track(new Connection(fd, ++_nextConnectionId, _reactor.Now, _buffers, _reactor.ClientMemory) { Authenticated = _reactor.Options.RequirePass is null });
     }
 
     /// <summary>An error line to a connection that will not be served, then a close that does not destroy it.</summary>
