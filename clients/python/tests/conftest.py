@@ -89,12 +89,17 @@ WorkerFactory = Callable[..., subprocess.Popen[bytes]]
 
 @pytest.fixture
 def start_worker(server: Server, tmp_path: Path) -> Iterator[WorkerFactory]:
-    """Starts ``python -m eventloop worker tests_app:app …`` processes; kills those still running afterwards."""
+    """Starts ``python -m eventloop worker tests_app:app …`` processes; kills those still running afterwards.
+
+    Their output is printed at teardown, which pytest shows when the test failed.
+    """
     started: list[subprocess.Popen[bytes]] = []
+    logs: list[Path] = []
 
     def start(*options: str) -> subprocess.Popen[bytes]:
         env = dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT), EVENTLOOP_URL=server.url)
-        log = (tmp_path / f"worker-{len(started)}.log").open("wb")
+        logs.append(tmp_path / f"worker-{len(started)}.log")
+        log = logs[-1].open("wb")
         process = subprocess.Popen([sys.executable, "-m", "eventloop", "worker", "tests_app:app", *options],
                                    cwd=TESTS, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -102,10 +107,11 @@ def start_worker(server: Server, tmp_path: Path) -> Iterator[WorkerFactory]:
         return process
 
     yield start
-    for process in started:
+    for process, path in zip(started, logs):
         if process.poll() is None:
             process.kill()
             process.wait(10)
+        print(f"--- {path.name} (exit {process.returncode}) ---\n{path.read_text(errors='replace')}")
 
 
 def eventually(check: Callable[[], object], timeout: float = 20.0, what: str = "the condition") -> object:
