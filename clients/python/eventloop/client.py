@@ -9,6 +9,7 @@ import redis
 from redis.exceptions import ResponseError
 
 from . import _protocol as wire
+from ._connection import Links
 from ._protocol import Arg, QueueInfo, ScheduleInfo, TaskStatus
 
 if TYPE_CHECKING:
@@ -71,14 +72,13 @@ class App:
         self.default_queue = default_queue
         self._tasks: dict[str, tuple[TaskFunction, bool]] = {}
         self._client: redis.Redis | None = None
+        self._links: Links | None = None
         self.configure(url, password=password)
 
     def configure(self, url: str | None = None, *, password: str | None = None) -> None:
         """Points the app at another server (the worker command line's ``--url``); closes the old pool."""
         self._url, self._connection_kwargs = wire.connection_kwargs(url, password)
-        if self._client is not None:
-            self._client.connection_pool.disconnect()
-            self._client = None
+        self.close()
 
     @property
     def url(self) -> str:
@@ -92,12 +92,19 @@ class App:
             self._client = self.new_connection()
         return self._client
 
+    @property
+    def _commands(self) -> Links:
+        if self._links is None:
+            self._links = Links(self.redis)
+        return self._links
+
     def new_connection(self) -> redis.Redis:
         """A new redis-py client with its own pool, for a worker's fetching connection."""
         return redis.Redis.from_url(self._url, **self._connection_kwargs)
 
     def close(self) -> None:
         """Closes the connection pool."""
+        self._links = None
         if self._client is not None:
             self._client.connection_pool.disconnect()
             self._client = None
@@ -110,7 +117,7 @@ class App:
 
     def execute(self, *command: Arg) -> Any:
         """Sends one raw command and returns its reply (error replies raise ``redis.ResponseError``)."""
-        return self.redis.execute_command(*command)
+        return self._commands.call(*command)
 
     # -- producer -------------------------------------------------------------------------------
 

@@ -16,11 +16,11 @@ from queue import Empty, SimpleQueue
 from types import FrameType
 from typing import TYPE_CHECKING
 
-import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ._connection import Link
 from ._protocol import Arg, text
 from .errors import NoRetry, Retry
 
@@ -87,6 +87,8 @@ class Worker:
         self._changed = threading.Condition()
         self._held: dict[tuple[str, int], TaskContext] = {}  # fetched, not yet settled
         self._running = 0  # handed to the pool, function not yet returned
+        self._fetcher_waiting = False  # the fetch loop waits for a free slot: settlements go through _outbox
+        self._outbox: list[tuple[TaskContext, list[Arg]]] = []
         self._unknown_tasks: set[str] = set()
         self._jobs: SimpleQueue[TaskContext | None] = SimpleQueue()
 
@@ -101,7 +103,7 @@ class Worker:
     def run(self) -> None:
         """Fetches and runs tasks until :meth:`stop`, then drains (see the class docstring)."""
         restore = self._install_signal_handlers()
-        fetcher = self.app.new_connection()
+        fetcher = Link(self.app.new_connection())
         threads = [threading.Thread(target=self._execute_loop, name=f"eventloop-task-{i}", daemon=True)
                    for i in range(self.concurrency)]
         threads.append(threading.Thread(target=self._touch_loop, name="eventloop-touch", daemon=True))
@@ -112,42 +114,53 @@ class Worker:
         try:
             self._fetch_loop(fetcher)
         finally:
-            self._drain()
+            self._drain(fetcher)
             self._done.set()
-            fetcher.connection_pool.disconnect()  # any lease still held goes back to its queue at once
+            fetcher.close()  # any lease still held goes back to its queue at once
             restore()
 
     # -- fetching -------------------------------------------------------------------------------
 
-    def _fetch_loop(self, fetcher: redis.Redis) -> None:
+    def _fetch_loop(self, fetcher: Link) -> None:
+        fetch: list[Arg] = ["FETCH", "COUNT", 1, "BLOCK", FETCH_BLOCK_MS, "LEASE", self.lease_ms, "FROM", *self.queues]
         pause = 0.1
-        while not self._stopping.is_set():
+        while True:
             with self._changed:
+                self._fetcher_waiting = True
                 while self._running >= self.concurrency and not self._stopping.is_set():
                     self._changed.wait()
-                free = self.concurrency - self._running
+                self._fetcher_waiting = False
+                outbox, self._outbox = self._outbox, []
+                fetch[2] = self.concurrency - self._running
             if self._stopping.is_set():
+                for context, command in outbox:
+                    self._settle(fetcher, context, command)
                 return
-            try:
-                reply = fetcher.execute_command(
-                    "FETCH", "COUNT", free, "BLOCK", FETCH_BLOCK_MS, "LEASE", self.lease_ms, "FROM", *self.queues)
+            try:  # the settlements handed over while every slot was busy go in the same write as the FETCH
+                replies = fetcher.call_many([*(command for _, command in outbox), fetch])
             except (RedisConnectionError, RedisTimeoutError) as error:
+                for context, command in outbox:
+                    self._settled(context, command, error)
                 log.warning("fetch failed (%s); retrying in %.1f s", error, pause)
                 self._stopping.wait(pause)
                 pause = min(pause * 2, 5.0)
                 continue
             pause = 0.1
-            for task_id, attempt, task, args in reply:
+            for (context, command), reply in zip(outbox, replies):
+                self._settled(context, command, reply if isinstance(reply, ResponseError) else None)
+            if isinstance(replies[-1], ResponseError):
+                raise replies[-1]
+            for task_id, attempt, task, args in replies[-1]:
                 context = TaskContext(text(task_id), int(attempt), text(task), list(args))
                 if self._stopping.is_set():
-                    self._settle(context, "NACK", context.id, context.attempt)
+                    self._settle(fetcher, context, ["NACK", context.id, context.attempt])
                     continue
                 with self._changed:
                     self._held[(context.id, context.attempt)] = context
                     self._running += 1
                 self._jobs.put(context)
 
-    def _drain(self) -> None:
+    def _drain(self, fetcher: Link) -> None:
         unstarted: list[TaskContext] = []
         while True:
             try:
@@ -157,8 +170,7 @@ class Worker:
             if context is not None:
                 unstarted.append(context)
         for context in unstarted:
-            self._settle(context, "NACK", context.id, context.attempt)
-            self._finish_running()
+            self._finish(fetcher, context, ["NACK", context.id, context.attempt])
         for _ in range(self.concurrency):
             self._jobs.put(None)
         deadline = time.monotonic() + self.grace_s
@@ -176,25 +188,26 @@ class Worker:
     # -- running --------------------------------------------------------------------------------
 
     def _execute_loop(self) -> None:
-        while (context := self._jobs.get()) is not None:
-            self._execute(context)
+        settler = Link(self._settler)  # this thread's own connection: no pool round trip per ACK
+        try:
+            while (context := self._jobs.get()) is not None:
+                self._execute(settler, context)
+        finally:
+            settler.close()
 
-    def _execute(self, context: TaskContext) -> None:
-        if context.cancelled:
-            self._finish_running()
-            self._forget(context)
-            return
+    def _execute(self, settler: Link, context: TaskContext) -> None:
+        self._finish(settler, context, None if context.cancelled else self._call(context))
+
+    def _call(self, context: TaskContext) -> list[Arg] | None:
+        """Runs the task's function; returns the command that settles the delivery (None: nothing to settle)."""
         registered = self._functions.get(context.task)
         if registered is None:
             if context.task not in self._unknown_tasks:
                 self._unknown_tasks.add(context.task)
                 log.warning("no function for task %r: handing such tasks back (NACK DELAY %d)",
                             context.task, UNKNOWN_TASK_DELAY_MS)
-            self._finish_running()
-            self._settle(context, "NACK", context.id, context.attempt, "DELAY", UNKNOWN_TASK_DELAY_MS)
-            return
+            return ["NACK", context.id, context.attempt, "DELAY", UNKNOWN_TASK_DELAY_MS]
         function, bind = registered
-        command: list[Arg]
         try:
             result = function(context, *context.args) if bind else function(*context.args)
             command = ["ACK", context.id, context.attempt, *_result_words(result)]
@@ -204,28 +217,36 @@ class Worker:
             command = ["FAIL", context.id, context.attempt, _error_text(error), "NORETRY"]
         except Exception as error:  # a task's failure, reported to the server
             command = ["FAIL", context.id, context.attempt, _error_text(error)]
-        self._finish_running()
-        if context.cancelled:
-            self._forget(context)
-        else:
-            self._settle(context, *command)
+        return None if context.cancelled else command
 
-    def _finish_running(self) -> None:
+    def _finish(self, settler: Link, context: TaskContext, command: list[Arg] | None) -> None:
+        """Frees the task's slot and settles it: through the fetcher if it waits for a slot, else on ``settler``."""
         with self._changed:
             self._running -= 1
+            handed = False
+            if command is not None and self._fetcher_waiting:
+                self._outbox.append((context, command))
+                handed = True
+            elif command is None:
+                self._held.pop((context.id, context.attempt), None)
             self._changed.notify_all()
+        if command is not None and not handed:
+            self._settle(settler, context, command)
 
-    def _settle(self, context: TaskContext, *command: Arg) -> None:
+    def _settle(self, link: Link, context: TaskContext, command: list[Arg]) -> None:
         try:
-            self._settler.execute_command(*command)
-        except ResponseError as refused:
-            log.info("%s %s (attempt %d) refused: %s", command[0], context.id, context.attempt, refused)
+            link.call(*command)
         except RedisError as error:
+            self._settled(context, command, error)
+        else:
+            self._settled(context, command, None)
+
+    def _settled(self, context: TaskContext, command: list[Arg], error: RedisError | None) -> None:
+        if isinstance(error, ResponseError):
+            log.info("%s %s (attempt %d) refused: %s", command[0], context.id, context.attempt, error)
+        elif error is not None:
             log.warning("%s %s (attempt %d) not delivered (%s): the lease will run out and the task run again",
                         command[0], context.id, context.attempt, error)
-        self._forget(context)
-
-    def _forget(self, context: TaskContext) -> None:
         with self._changed:
             self._held.pop((context.id, context.attempt), None)
             self._changed.notify_all()
