@@ -215,9 +215,14 @@ class App:
         comes first (attempt, cancellation). Its return value (bytes, str or None) is the result; an
         exception fails the attempt with the exception's text.
         """
-        if callable(name):
-            return self._register(name.__name__, name, bind)
-        return lambda function: self._register(name or function.__name__, function, bind)
+        if name is None or isinstance(name, str):
+            label = name
+
+            def decorate(function: F) -> F:
+                return self._register(label or function.__name__, function, bind)
+
+            return decorate
+        return self._register(name.__name__, name, bind)
 
     def _register(self, name: str, function: F, bind: bool) -> F:
         self._tasks[name] = (function, bind)

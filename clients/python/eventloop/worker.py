@@ -208,6 +208,7 @@ class Worker:
                             context.task, UNKNOWN_TASK_DELAY_MS)
             return ["NACK", context.id, context.attempt, "DELAY", UNKNOWN_TASK_DELAY_MS]
         function, bind = registered
+        command: list[Arg]
         try:
             result = function(context, *context.args) if bind else function(*context.args)
             command = ["ACK", context.id, context.attempt, *_result_words(result)]

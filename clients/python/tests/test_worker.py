@@ -122,8 +122,8 @@ def test_worker_in_a_thread_with_retry_and_noretry(app: eventloop.App, queue: st
     def hopeless() -> None:
         raise eventloop.NoRetry("not worth it")
 
-    @app.task("wrong_type")
-    def wrong_type() -> int:  # type: ignore[return-value]
+    @app.task("wrong_type")  # type: ignore[type-var]
+    def wrong_type() -> int:
         return 42
 
     worker = app.worker([queue], concurrency=2, lease_ms=5_000, grace_s=5)
