@@ -13,7 +13,7 @@
 # Ratios compare EventLoop with the better Celery pool at the same concurrency, for each measure (ratio
 # ≥ 10 for tasks/s and ≤ 0.2 for the round trip are the goals). The servers (eventloop serve, redis-server) run on
 # CPU 0; the producer and the worker (with its pool's children) on CPU 1. Loopback only; everything
-# started here is stopped on exit, and every run is bounded by --timeout seconds (default 300).
+# started here is stopped on exit, and every run is bounded by --timeout seconds (default 900).
 # Needs /usr/bin/python3 with python3-redis and python3-celery, redis-server, taskset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 tasks=20000
 samples=300
 concurrencies="1 8"
-run_timeout=300
+run_timeout=900
 while [ $# -gt 0 ]; do
   case "$1" in
     --tasks) tasks=$2; shift 2 ;;

@@ -64,21 +64,24 @@ class App:
     """An EventLoop server seen from Python: producer API plus the registry of task functions.
 
     ``url`` is ``host:port`` or a ``redis://[:password@]host:port`` URL; it defaults to the
-    ``EVENTLOOP_URL`` environment variable, then to ``127.0.0.1:7379``. The connection pool is
-    thread-safe and made on first use.
+    ``EVENTLOOP_URL`` environment variable, then to ``127.0.0.1:7379``. The app is thread-safe;
+    it connects on first use.
     """
 
     def __init__(self, url: str | None = None, *, password: str | None = None, default_queue: str = "default") -> None:
         self.default_queue = default_queue
         self._tasks: dict[str, tuple[TaskFunction, bool]] = {}
-        self._client: redis.Redis | None = None
-        self._links: Links | None = None
-        self.configure(url, password=password)
+        self._connect(url, password)
 
     def configure(self, url: str | None = None, *, password: str | None = None) -> None:
-        """Points the app at another server (the worker command line's ``--url``); closes the old pool."""
-        self._url, self._connection_kwargs = wire.connection_kwargs(url, password)
+        """Points the app at another server (the worker command line's ``--url``); closes the old connections."""
         self.close()
+        self._connect(url, password)
+
+    def _connect(self, url: str | None, password: str | None) -> None:
+        self._url, self._connection_kwargs = wire.connection_kwargs(url, password)
+        self._client = self.new_connection()
+        self._links = Links(self._client)
 
     @property
     def url(self) -> str:
@@ -88,26 +91,15 @@ class App:
     @property
     def redis(self) -> redis.Redis:
         """The underlying redis-py client (a thread-safe pool)."""
-        if self._client is None:
-            self._client = self.new_connection()
         return self._client
-
-    @property
-    def _commands(self) -> Links:
-        if self._links is None:
-            self._links = Links(self.redis)
-        return self._links
 
     def new_connection(self) -> redis.Redis:
         """A new redis-py client with its own pool, for a worker's fetching connection."""
         return redis.Redis.from_url(self._url, **self._connection_kwargs)
 
     def close(self) -> None:
-        """Closes the connection pool."""
-        self._links = None
-        if self._client is not None:
-            self._client.connection_pool.disconnect()
-            self._client = None
+        """Closes the app's connections (a later command opens new ones)."""
+        self._client.connection_pool.disconnect()
 
     def __enter__(self) -> App:
         return self
@@ -117,7 +109,7 @@ class App:
 
     def execute(self, *command: Arg) -> Any:
         """Sends one raw command and returns its reply (error replies raise ``redis.ResponseError``)."""
-        return self._commands.call(*command)
+        return self._links.call(*command)
 
     # -- producer -------------------------------------------------------------------------------
 

@@ -88,8 +88,8 @@ def test_sigterm_drains_running_tasks_and_loses_nothing(
 
 def test_touch_keeps_a_long_task_alive_past_its_lease(
         app: eventloop.App, queue: str, start_worker: WorkerFactory) -> None:
-    start_worker("--queues", queue, "--lease-ms", "600")
-    handle = app.submit("nap", "2.5", queue=queue)
+    start_worker("--queues", queue, "--lease-ms", "1500")  # renewed every 0.5 s: a stall of 1 s would lose it
+    handle = app.submit("nap", "4", queue=queue)
     assert handle.get(timeout=40)
     status = handle.status()
     assert status is not None and status.attempt == 1 and status.error == ""
