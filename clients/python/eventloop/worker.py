@@ -44,7 +44,7 @@ class TaskContext:
     attempt: int
     task: str
     args: list[bytes]
-    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+    _cancelled: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     @property
     def cancelled(self) -> bool:

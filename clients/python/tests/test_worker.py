@@ -142,3 +142,30 @@ def test_worker_in_a_thread_with_retry_and_noretry(app: eventloop.App, queue: st
         worker.stop()
         thread.join(30)
     assert not thread.is_alive() and calls == [1, 2]
+
+
+def test_a_task_fetched_after_stop_is_handed_back(app: eventloop.App, queue: str) -> None:
+    @app.task("late")
+    def late() -> str:
+        return "ran"
+
+    worker = app.worker([queue], lease_ms=30_000)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        eventually(lambda: app.redis.info("workers")["external_blocked_fetchers"] >= 1, what="a blocked FETCH")
+        worker.stop()
+        handle = app.submit("late", queue=queue)  # reaches the FETCH still parked, or nobody
+    finally:
+        thread.join(30)
+    assert not thread.is_alive()
+    status = handle.status()
+    assert status is not None and status.state is TaskState.QUEUED and status.attempt in (0, 1)
+    again = app.worker([queue])
+    thread = threading.Thread(target=again.run)
+    thread.start()
+    try:
+        assert handle.get(timeout=30) == b"ran"
+    finally:
+        again.stop()
+        thread.join(30)
