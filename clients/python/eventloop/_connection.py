@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -60,9 +61,12 @@ class Links:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._free: deque[Link] = deque()
+        self._pid = os.getpid()
 
     def call(self, *command: Arg) -> Any:
         """Sends one command on a free link (a new one if none is free) and returns its reply."""
+        if self._pid != os.getpid():  # a forked child: the parent's connections are not its own
+            self._free, self._pid = deque(), os.getpid()
         try:
             link = self._free.pop()
         except IndexError:
