@@ -10,6 +10,9 @@
 #             Celery: .delay()), then every result collected in order (.get()); N / (first submit →
 #             last result)
 #   p50 rtt   one task at a time (submit, then wait for its result), the median of --samples (default 300)
+#   py cpu    CPU time (user + system, from /proc) of the producer and the worker process with its
+#             children during the end-to-end run, per task, in µs; srv cpu: the same for the server
+#             (eventloop serve or redis-server). Less sensitive than tasks/s to what else the machine runs.
 # Ratios compare EventLoop with the better Celery pool at the same concurrency, for each measure (ratio
 # ≥ 10 for tasks/s and ≤ 0.2 for the round trip are the goals). The servers (eventloop serve, redis-server) run on
 # CPU 0; the producer and the worker (with its pool's children) on CPU 1. Loopback only; everything
@@ -69,6 +72,7 @@ wait_for() { # file pattern what: waits up to 30 s for a line in a log
 # -- servers on CPU 0 --------------------------------------------------------------------------------
 taskset -c 0 "$eventloop" serve --bind 127.0.0.1 --port 0 >"$work/eventloop.log" 2>&1 &
 pids+=($!)
+eventloop_pid=$!
 wait_for "$work/eventloop.log" "listening on" "eventloop serve"
 eventloop_url=$(grep -o 'listening on [0-9.]*:[0-9]*' "$work/eventloop.log" | cut -d' ' -f3)
 
@@ -76,6 +80,7 @@ redis_port=$(free_port)
 taskset -c 0 redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work" --save "" --appendonly no \
   --protected-mode yes >"$work/redis.log" 2>&1 &
 pids+=($!)
+redis_pid=$!
 wait_for "$work/redis.log" "Ready to accept connections" "redis-server"
 
 # -- the apps and the producer -------------------------------------------------------------------------
@@ -105,11 +110,39 @@ EOF
 cat >"$work/measure.py" <<'EOF'
 """Producer side: warm up, p50 round trip of one task at a time, then N tasks end to end; one JSON line."""
 import json
+import os
 import statistics
 import sys
 import time
 
 system, tasks, samples, deadline_s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+worker_pid, server_pid = int(sys.argv[5]), int(sys.argv[6])
+tick = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids):
+    """utime + stime of these processes, in seconds."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def with_children(pid):
+    """pid and its children (a prefork pool's processes)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        children.append(int(entry))
+            except OSError:
+                pass  # gone meanwhile
+    return [pid, *children]
+
 deadline = time.monotonic() + deadline_s
 
 if system == "eventloop":
@@ -142,20 +175,25 @@ for _ in range(samples):
     if time.monotonic() > deadline:
         sys.exit("round trips ran out of time")
 
+workers = with_children(worker_pid)
+worker_cpu, server_cpu, own_cpu = cpu_seconds(workers), cpu_seconds([server_pid]), time.process_time()
 started = time.perf_counter()
 handles = [submit() for _ in range(tasks)]
 for handle in handles:
     collect(handle)
 elapsed = time.perf_counter() - started
+py_cpu = cpu_seconds(workers) - worker_cpu + time.process_time() - own_cpu
 print(json.dumps({"tasks_per_s": tasks / elapsed, "p50_ms": statistics.median(round_trips) * 1000,
-                  "elapsed_s": elapsed}))
+                  "py_cpu_us": py_cpu / tasks * 1e6,
+                  "srv_cpu_us": (cpu_seconds([server_pid]) - server_cpu) / tasks * 1e6}))
 EOF
 
 export PYTHONPATH="$PWD/clients/python:$work" EVENTLOOP_URL="$eventloop_url"
 
 # run system pool concurrency: starts the worker on CPU 1, measures, stops the worker; prints the JSON line
 run() {
-  local system=$1 pool=$2 concurrency=$3 log="$work/worker-$1-$2-$3.log" worker
+  local system=$1 pool=$2 concurrency=$3 log="$work/worker-$1-$2-$3.log" worker server=$redis_pid
+  [ "$system" = eventloop ] && server=$eventloop_pid
   if [ "$system" = eventloop ]; then
     (cd "$work" && exec taskset -c 1 "$py" -m eventloop worker el_app:app --queues bench \
       --concurrency "$concurrency" --log-level WARNING) >"$log" 2>&1 &
@@ -168,9 +206,9 @@ run() {
   pids+=("$worker")
   local result
   if ! result=$(cd "$work" && timeout "$run_timeout" taskset -c 1 "$py" measure.py "$system" "$tasks" "$samples" \
-      "$run_timeout" 2>"$work/measure.err"); then
+      "$run_timeout" "$worker" "$server" 2>"$work/measure.err"); then
     echo "python-workers.sh: $system/$pool c$concurrency failed: $(tail -3 "$work/measure.err")" >&2
-    result='{"tasks_per_s": 0, "p50_ms": 0}'
+    result='{"tasks_per_s": 0, "p50_ms": 0, "py_cpu_us": 0, "srv_cpu_us": 0}'
   fi
   kill -TERM "$worker" 2>/dev/null || true
   timeout 60 tail --pid="$worker" -f /dev/null || kill -KILL "$worker" 2>/dev/null || true
@@ -180,32 +218,39 @@ run() {
   echo "$result"
 }
 
-field() { "$py" -c "import json, sys; print(json.loads(sys.argv[1])['$2'])" "$1"; }
+cat >"$work/report.py" <<'EOF'
+"""Formats a table row (row LABEL JSON) or a concurrency's ratios (ratios C EVENTLOOP_JSON CELERY_JSON…)."""
+import json
+import sys
+
+if sys.argv[1] == "row":
+    r = json.loads(sys.argv[3])
+    print(f"{sys.argv[2]:<24} {r['tasks_per_s']:10.0f} {r['p50_ms']:11.3f} {r['py_cpu_us']:12.0f} {r['srv_cpu_us']:12.0f}")
+else:
+    concurrency, el, celery = sys.argv[2], json.loads(sys.argv[3]), [json.loads(a) for a in sys.argv[4:]]
+    best_tps = max(c["tasks_per_s"] for c in celery)
+    best_p50 = min((c["p50_ms"] for c in celery if c["p50_ms"] > 0), default=0.0)
+    best_cpu = min((c["py_cpu_us"] for c in celery if c["py_cpu_us"] > 0), default=0.0)
+    tps = el["tasks_per_s"] / best_tps if best_tps else float("nan")
+    rtt = el["p50_ms"] / best_p50 if best_p50 else float("nan")
+    cpu = best_cpu / el["py_cpu_us"] if el["py_cpu_us"] else float("nan")
+    print(f"c{concurrency}: tasks/s {tps:.1f}x the faster Celery pool ({'meets' if tps >= 10 else 'misses'} >= 10x), "
+          f"p50 rtt {rtt:.2f}x the quicker one ({'meets' if rtt <= 0.2 else 'misses'} <= 0.2x), "
+          f"Python CPU per task {cpu:.1f}x less than the leaner one")
+EOF
 
 echo "python-workers: $tasks tasks end to end, $samples round trips; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-24s %12s %12s\n' "system (pool)" "tasks/s" "p50 rtt ms"
+printf '%-24s %10s %11s %12s %12s\n' "system (pool)" "tasks/s" "p50 rtt ms" "py cpu µs" "srv cpu µs"
 summary=()
 for concurrency in $concurrencies; do
   el=$(run eventloop threads "$concurrency")
-  el_tps=$(field "$el" tasks_per_s); el_p50=$(field "$el" p50_ms)
-  printf '%-24s %12.0f %12.3f\n' "eventloop c$concurrency" "$el_tps" "$el_p50"
-  celery_rows=()
+  "$py" "$work/report.py" row "eventloop c$concurrency" "$el"
+  celery=()
   for pool in prefork threads; do
-    ce=$(run celery "$pool" "$concurrency")
-    ce_tps=$(field "$ce" tasks_per_s); ce_p50=$(field "$ce" p50_ms)
-    printf '%-24s %12.0f %12.3f\n' "celery $pool c$concurrency" "$ce_tps" "$ce_p50"
-    celery_rows+=("$ce_tps" "$ce_p50")
+    celery+=("$(run celery "$pool" "$concurrency")")
+    "$py" "$work/report.py" row "celery $pool c$concurrency" "${celery[-1]}"
   done
-  summary+=("$("$py" -c "
-import sys
-concurrency, el_tps, el_p50, *celery = sys.argv[1], *map(float, sys.argv[2:])
-best_tps = max(celery[0::2])                        # the faster Celery pool
-best_p50 = min(p for p in celery[1::2] if p > 0) if any(celery[1::2]) else 0.0
-tps = el_tps / best_tps if best_tps else float('nan')
-rtt = el_p50 / best_p50 if best_p50 else float('nan')
-print(f'c{concurrency}: tasks/s {tps:.1f}x the faster Celery pool ({\"meets\" if tps >= 10 else \"misses\"} >= 10x), '
-      f'p50 rtt {rtt:.2f}x the quicker one ({\"meets\" if rtt <= 0.2 else \"misses\"} <= 0.2x)')
-" "$concurrency" "$el_tps" "$el_p50" "${celery_rows[@]}")")
+  summary+=("$("$py" "$work/report.py" ratios "$concurrency" "$el" "${celery[@]}")")
 done
 for line in "${summary[@]}"; do echo "$line"; done
 echo "load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
