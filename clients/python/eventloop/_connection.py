@@ -35,19 +35,23 @@ class Link:
             raise
 
     def call_many(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
-        """Sends commands in one write and returns their replies, error replies as ``ResponseError`` values."""
+        """Sends commands in one write and returns their replies; an error reply is a ``ResponseError`` value.
+
+        If the connection breaks, the replies not read are that ``ConnectionError`` (or ``TimeoutError``),
+        and the connection is closed (the next call reconnects).
+        """
+        replies: list[Any] = []
         try:
             self._connection.send_packed_command(self._connection.pack_commands(commands))
-            replies: list[Any] = []
             for _ in commands:
                 try:
                     replies.append(self._connection.read_response())
                 except ResponseError as refused:
                     replies.append(refused)
-            return replies
-        except (RedisConnectionError, RedisTimeoutError):
+        except (RedisConnectionError, RedisTimeoutError) as broken:
             self._connection.disconnect()
-            raise
+            replies += [broken] * (len(commands) - len(replies))
+        return replies
 
     def close(self) -> None:
         """Closes the connection (leases fetched on it go back to their queues) and hands it back to the pool."""

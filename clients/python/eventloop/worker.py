@@ -136,21 +136,20 @@ class Worker:
                 for context, command in outbox:
                     self._settle(fetcher, context, command)
                 return
-            try:  # the settlements handed over while every slot was busy go in the same write as the FETCH
-                replies = fetcher.call_many([*(command for _, command in outbox), fetch])
-            except (RedisConnectionError, RedisTimeoutError) as error:
-                for context, command in outbox:
-                    self._settled(context, command, error)
-                log.warning("fetch failed (%s); retrying in %.1f s", error, pause)
+            # the settlements handed over while every slot was busy go in the same write as the FETCH
+            replies = fetcher.call_many([*(command for _, command in outbox), fetch])
+            for (context, command), reply in zip(outbox, replies):
+                self._settled(context, command, reply if isinstance(reply, RedisError) else None)
+            fetched = replies[-1]
+            if isinstance(fetched, (RedisConnectionError, RedisTimeoutError)):
+                log.warning("fetch failed (%s); retrying in %.1f s", fetched, pause)
                 self._stopping.wait(pause)
                 pause = min(pause * 2, 5.0)
                 continue
+            if isinstance(fetched, ResponseError):
+                raise fetched
             pause = 0.1
-            for (context, command), reply in zip(outbox, replies):
-                self._settled(context, command, reply if isinstance(reply, ResponseError) else None)
-            if isinstance(replies[-1], ResponseError):
-                raise replies[-1]
-            for task_id, attempt, task, args in replies[-1]:
+            for task_id, attempt, task, args in fetched:
                 context = TaskContext(text(task_id), int(attempt), text(task), list(args))
                 if self._stopping.is_set():
                     self._settle(fetcher, context, ["NACK", context.id, context.attempt])
