@@ -114,9 +114,12 @@ class Worker:
         try:
             self._fetch_loop(fetcher)
         finally:
-            self._drain(fetcher)
+            finished = self._drain(fetcher)
             self._done.set()
             fetcher.close()  # any lease still held goes back to its queue at once
+            if finished:  # else some threads still run abandoned tasks: leave them (they are daemons)
+                for thread in threads:
+                    thread.join()
             restore()
 
     # -- fetching -------------------------------------------------------------------------------
@@ -159,7 +162,8 @@ class Worker:
                     self._running += 1
                 self._jobs.put(context)
 
-    def _drain(self, fetcher: Link) -> None:
+    def _drain(self, fetcher: Link) -> bool:
+        """NACKs the unstarted tasks and waits for the running ones; False if some still run after the grace period."""
         unstarted: list[TaskContext] = []
         while True:
             try:
@@ -183,6 +187,7 @@ class Worker:
         if abandoned:
             log.warning("stopping with %d task(s) still running: the server requeues them", abandoned)
         log.info("worker stopped (%d unstarted task(s) handed back)", len(unstarted))
+        return not abandoned
 
     # -- running --------------------------------------------------------------------------------
 
