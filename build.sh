@@ -51,8 +51,12 @@ case "$cmd" in
     need redis-benchmark redis-tools
     need python3 python3
     need script bsdutils
+    need pytest-3 python3-pytest
+    /usr/bin/python3 -c 'import redis' 2>/dev/null || apt-get install -y -qq python3-redis >/dev/null \
+      || die "redis-py for /usr/bin/python3 is missing: install the Debian package 'python3-redis' (needs root)"
     build
     dotnet test EventLoop.sln -c Release --no-build -nologo "$@"
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider clients/python/tests
     WARMUP=30 benchmarks/soak.sh 60 ;;
   bench)
     build
