@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using EventLoop.Journal;
 
 namespace EventLoop.Cli.Serve;
 
@@ -38,6 +39,12 @@ internal static class ServeCommand
         new("--requirepass", "PASSWORD", "clients must AUTH with this password", o => o.RequirePass is null ? "none" : "set", (o, v) => o with { RequirePass = v }),
         new("--requirepass-file", "PATH", "read the password from the first line of a file (keeps it out of ps)", _ => "none", (o, v) => o with { RequirePass = File.ReadLines(v).FirstOrDefault() ?? "" }),
         new("--protected-mode", "yes|no", "refuse non-loopback addresses without a password", o => o.ProtectedMode ? "yes" : "no", (o, v) => o with { ProtectedMode = YesNo(v) }),
+        new("--appendonly", "yes|no", "keep a journal of the task queue and replay it at start", o => o.AppendOnly ? "yes" : "no", (o, v) => o with { AppendOnly = YesNo(v) }),
+        new("--dir", "PATH", "directory of the journal", o => o.Dir, (o, v) => o with { Dir = v }),
+        new("--appendfsync", "always|everysec|no", "fsync the journal per batch (replies wait for it), about once a second, or never", o => o.AppendFsync switch { FsyncPolicy.Always => "always", FsyncPolicy.EverySecond => "everysec", _ => "no" }, (o, v) => o with { AppendFsync = v switch { "always" => FsyncPolicy.Always, "everysec" => FsyncPolicy.EverySecond, "no" => FsyncPolicy.No, _ => throw new FormatException($"expected always, everysec or no, got '{v}'") } }),
+        new("--journal-repair", "yes|no", "start even if the journal is damaged before its end, skipping the damage", o => o.JournalRepair ? "yes" : "no", (o, v) => o with { JournalRepair = YesNo(v) }),
+        new("--journal-rewrite-percentage", "N", "rewrite the journal once it grew N% over its last rewritten size (0: never by itself)", o => Str(o.JournalRewritePercentage), (o, v) => o with { JournalRewritePercentage = Int(v) }),
+        new("--journal-rewrite-min-size", "SIZE", "no automatic rewrite below this journal size", o => Str(o.JournalRewriteMinSize), (o, v) => o with { JournalRewriteMinSize = Bytes(v) }),
     ];
 
     public static int Run(string[] args)
