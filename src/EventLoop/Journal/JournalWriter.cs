@@ -288,14 +288,15 @@ internal sealed class JournalWriter : IDisposable
             error = null;
             return true;
         }
-        catch (Exception failed) when (failed is IOException or UnauthorizedAccessException)
+        catch (Exception failed)
         {
-            error = failed.Message;
+            // ENOSPC and EIO arrive as IOException, EFBIG (a file size limit) as ArgumentOutOfRangeException.
+            error = failed is ArgumentOutOfRangeException ? "file too large (EFBIG)" : failed.Message;
             try
             {
                 RandomAccess.SetLength(file, offset); // drop a partial write: the retry appends at the same place
             }
-            catch (IOException)
+            catch (Exception)
             {
                 // The next successful write overwrites the same range anyway (pwrite at the same offset).
             }
@@ -348,7 +349,7 @@ internal sealed class JournalWriter : IDisposable
             RandomAccess.Write(_next, header, 0);
             _nextOffset = header.Length;
         }
-        catch (Exception failed) when (failed is IOException or UnauthorizedAccessException)
+        catch (Exception failed)
         {
             AbandonRewrite($"cannot create {_rewritePath}: {failed.Message}");
         }
@@ -366,7 +367,7 @@ internal sealed class JournalWriter : IDisposable
             File.Move(_rewritePath, _path, overwrite: true);
             SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(_path))!);
         }
-        catch (Exception failed) when (failed is IOException or UnauthorizedAccessException)
+        catch (Exception failed)
         {
             AbandonRewrite(failed.Message);
             return;

@@ -178,10 +178,11 @@ internal sealed class TaskJournal : IDisposable
         _beginRewrite = true;
         _batch.BeginRewrite = true;
         _rewriteStarted = Stopwatch.GetTimestamp();
-        // Schedules and paused queues are few: they go in the first chunk, whole.
+        // Schedules and queues are few (bounded by --max-schedules, --max-queues): they go in the first
+        // chunk, whole; every queue, so one that exists without tasks (paused once, or named by FETCH) stays.
         foreach (Schedule schedule in _store.Schedules)
             _encoder.WriteSchedulePut(schedule, _batch.Snapshot);
-        foreach (TaskQueue queue in _store.PausedQueues)
+        foreach (TaskQueue queue in _store.Queues)
             _encoder.WriteQueuePaused(queue, _batch.Snapshot);
         _walk = _store.WalkTasks().GetEnumerator();
         return true;

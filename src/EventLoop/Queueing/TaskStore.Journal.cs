@@ -172,9 +172,6 @@ internal sealed partial class TaskStore
 
     // ---------------------------------------------------------------- the rewrite's walk
 
-    /// <summary>Queues whose pause a snapshot must record.</summary>
-    internal IEnumerable<TaskQueue> PausedQueues => _queues.Values.Where(q => q.Paused);
-
     /// <summary>
     /// Every task, lazily, safe against changes between steps: pages are read again at each step, so a
     /// task removed meanwhile is not seen and one added meanwhile may or may not be (its own TaskPut is in
