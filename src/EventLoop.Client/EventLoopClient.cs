@@ -14,14 +14,17 @@ namespace EventLoop.Client;
 /// replies, which carry no ids in RESP, are matched to calls in the order they were made.</para>
 /// <para>Errors: <see cref="ExecuteAsync(string[])"/> returns error replies as values of kind
 /// <see cref="RespKind.Error"/>; the typed helpers (<see cref="PingAsync"/>, <see cref="RunAsync"/>,
-/// <see cref="InfoAsync"/>) throw <see cref="RespErrorException"/> instead. When the connection
+/// <see cref="InfoAsync"/>, and the task queue's <see cref="SubmitAsync(string, SubmitOptions?, string[])"/>,
+/// <see cref="StatusAsync"/>, <see cref="ResultAsync"/>, <see cref="WaitAsync"/>, <see cref="CancelAsync"/>, the
+/// schedule, queue and dead-set methods) throw <see cref="RespErrorException"/> instead, except where a reply has a
+/// meaning of its own (<see cref="ResultAsync"/> throws a <see cref="TaskResultException"/> per outcome). When the connection
 /// is lost, every pending call and every later call fails with <see cref="RespConnectionException"/>.</para>
 /// <para>Cancellation: a request cannot be taken back once it is queued for the wire, so cancelling
 /// a call cancels its task while the server still runs the command; its reply is read and discarded
 /// when it comes, and the calls behind it keep their replies.</para>
 /// <para>Thread-safe. Two background loops own the socket: one sends, one receives.</para>
 /// </remarks>
-public sealed class EventLoopClient : IAsyncDisposable
+public sealed partial class EventLoopClient : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly string _endpoint;
@@ -140,6 +143,12 @@ public sealed class EventLoopClient : IAsyncDisposable
     private async Task<RespValue> ExecuteCheckedAsync(string[] arguments)
     {
         RespValue reply = await ExecuteAsync(Utf8(arguments), CancellationToken.None).ConfigureAwait(false);
+        return reply.IsError ? throw new RespErrorException(reply.Text ?? "") : reply;
+    }
+
+    private async Task<RespValue> ExecuteCheckedAsync(ReadOnlyMemory<byte>[] arguments)
+    {
+        RespValue reply = await ExecuteAsync(arguments, CancellationToken.None).ConfigureAwait(false);
         return reply.IsError ? throw new RespErrorException(reply.Text ?? "") : reply;
     }
 

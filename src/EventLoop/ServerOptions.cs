@@ -1,5 +1,6 @@
 using System.Net;
 using EventLoop.Protocol;
+using Microsoft.Extensions.Logging;
 
 namespace EventLoop;
 
@@ -75,6 +76,13 @@ public sealed record ServerOptions
     /// </summary>
     public int MaxUnauthenticatedBulkBytes { get; init; } = 16 * 1024;
 
+    /// <summary>
+    /// Budget for the memory all clients hold together (buffered input, unsent output, queued requests); past it
+    /// the clients holding the most are closed first. 0: no limit. Default: a quarter of the memory available
+    /// to the process (physical memory or the container's limit), at most 1 GiB.
+    /// </summary>
+    public long MaxMemoryClients { get; init; } = DefaultMaxMemoryClients();
+
     /// <summary>Refuse to start on a non-loopback address without <see cref="RequirePass"/>. Default true.</summary>
     public bool ProtectedMode { get; init; } = true;
 
@@ -120,8 +128,12 @@ public sealed record ServerOptions
     /// <summary>No automatic rewrite below this journal size. Default 64 MiB.</summary>
     public long JournalRewriteMinSize { get; init; } = 64L * 1024 * 1024;
 
-    /// <summary>Where the server writes its log lines; null: standard error.</summary>
-    public Action<string>? Log { get; init; }
+    /// <summary>
+    /// Where the server logs, by category (<c>EventLoop.Server</c>, <c>EventLoop.Reactor</c>); null: one line per
+    /// message on standard error, Information and above. Lines that a flood could cause (refused connections,
+    /// EMFILE) are rate-limited by the reactor whatever the logger. Default null.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
 
     internal ProtocolLimits ProtocolLimits => new()
     {
@@ -164,11 +176,17 @@ public sealed record ServerOptions
         if (JournalRewriteMinSize < 0) Fail(nameof(JournalRewriteMinSize), "must not be negative");
         if (MaxUnauthenticatedArgs < 1) Fail(nameof(MaxUnauthenticatedArgs), "must be at least 1");
         if (MaxUnauthenticatedBulkBytes < 1) Fail(nameof(MaxUnauthenticatedBulkBytes), "must be at least 1");
+        if (MaxMemoryClients < 0) Fail(nameof(MaxMemoryClients), "must not be negative (0: no limit)");
         if (RequirePass is { Length: 0 }) Fail(nameof(RequirePass), "must not be empty (leave it unset for no authentication)");
         if (ProtectedMode && RequirePass is null && !IPAddress.IsLoopback(IPAddress.Parse(BindAddress)))
             Fail(nameof(ProtectedMode), $"refuses to serve {BindAddress} without a password: anyone who can reach it could run tasks. " +
                  "Set --requirepass, bind to 127.0.0.1, or pass --protected-mode no if the network is trusted");
     }
+
+    // A budget a default install can afford: one full-size request (max-request-bytes) still fits on a large
+    // machine, and on a small one or in a tight container clients cannot take more than a quarter of memory.
+    private static long DefaultMaxMemoryClients() =>
+        Math.Min(1L << 30, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4);
 
     private static void Fail(string option, string reason) => throw new ArgumentException($"{option} {reason}");
 }

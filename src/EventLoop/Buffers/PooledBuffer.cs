@@ -9,9 +9,10 @@ namespace EventLoop.Buffers;
 /// <remarks>
 /// No synchronisation: one thread owns it at a time (the reactor for connection buffers; a work item's
 /// buffers travel with the item through the ring and the completion queue, which order the hand-off).
-/// A reserved headroom at the front lets a reply's length header be written after its payload.
+/// A reserved headroom at the front lets a reply's length header be written after its payload. An
+/// <see cref="IMemoryAccount"/>, when given, hears of every change of the rented array's size.
 /// </remarks>
-internal sealed class PooledBuffer(ArrayPool<byte> pool, int minimumRent = 4096) : IBufferWriter<byte>
+internal sealed class PooledBuffer(ArrayPool<byte> pool, int minimumRent = 4096, IMemoryAccount? account = null) : IBufferWriter<byte>
 {
     private byte[] _array = [];
 
@@ -117,7 +118,10 @@ internal sealed class PooledBuffer(ArrayPool<byte> pool, int minimumRent = 4096)
     public void Release()
     {
         if (_array.Length != 0)
+        {
+            account?.Resized(-_array.Length);
             pool.Return(_array);
+        }
         _array = [];
         _start = _end = _headroom = 0;
     }
@@ -127,6 +131,7 @@ internal sealed class PooledBuffer(ArrayPool<byte> pool, int minimumRent = 4096)
         byte[] larger = pool.Rent(Math.Max(minimumSize, minimumRent));
         int length = Length;
         WrittenSpan.CopyTo(larger.AsSpan(_headroom));
+        account?.Resized(larger.Length - _array.Length);
         if (_array.Length != 0)
             pool.Return(_array);
         _array = larger;

@@ -324,7 +324,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
         [
             ("save", ""),
             ("appendonly", options.AppendOnly ? "yes" : "no"),
-            ("appendfsync", options.AppendFsync switch { Journal.FsyncPolicy.Always => "always", Journal.FsyncPolicy.EverySecond => "everysec", _ => "no" }),
+            ("appendfsync", Journal.FsyncPolicies.Name(options.AppendFsync)),
             ("dir", options.Dir),
             ("bind", options.BindAddress),
             ("port", reactor.Port.ToString()),

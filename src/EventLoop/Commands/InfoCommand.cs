@@ -98,6 +98,7 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
         Line(text, "request_timeout_disconnects", stats.RequestTimeoutDisconnects);
         Line(text, "task_timeouts", stats.TaskTimeouts);
         Line(text, "descriptor_exhaustions", stats.DescriptorExhaustions);
+        Line(text, "evicted_clients", reactor.ClientMemory.Evictions);
     }
 
     private void Reactor(StringBuilder text)
@@ -199,6 +200,8 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
     {
         using Process self = Process.GetCurrentProcess();
         Line(text, "used_memory_rss", self.WorkingSet64);
+        Line(text, "mem_clients_normal", reactor.ClientMemory.Held);
+        Line(text, "maxmemory_clients", reactor.ClientMemory.Budget);
         Line(text, "reactor_pooled_buffers", reactor.PooledBuffers);
         Line(text, "gc_heap_bytes", GC.GetTotalMemory(forceFullCollection: false));
         Line(text, "gc_allocated_bytes", GC.GetTotalAllocatedBytes());
@@ -220,7 +223,7 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
             return;
         Journal.JournalProgress progress = journal.Progress;
         ServerOptions options = reactor.Options;
-        Line(text, "appendfsync", options.AppendFsync switch { Journal.FsyncPolicy.Always => "always", Journal.FsyncPolicy.EverySecond => "everysec", _ => "no" });
+        Line(text, "appendfsync", Journal.FsyncPolicies.Name(options.AppendFsync));
         Line(text, "journal_path", journal.Path);
         Line(text, "journal_file_size", progress.FileSize);
         Line(text, "journal_written_offset", progress.FileSize);

@@ -25,6 +25,8 @@ internal sealed class ServerMetrics : IDisposable
         _meter.CreateObservableCounter("eventloop.tasks.submitted", () => stats.TasksSubmitted, "{task}", "Tasks handed to workers");
         _meter.CreateObservableCounter("eventloop.ring.full_stalls", () => stats.RingFullStalls, "{stall}", "Times a full ring paused a connection");
         _meter.CreateObservableGauge("eventloop.ring.depth", () => reactor.Workers.RingDepth, "{task}", "Tasks waiting in the ring");
+        _meter.CreateObservableUpDownCounter("eventloop.clients.memory", () => reactor.ClientMemory.Held, "By", "Bytes held by all client connections (input, output, queued requests)");
+        _meter.CreateObservableCounter("eventloop.clients.evicted", () => reactor.ClientMemory.Evictions, "{connection}", "Clients closed over maxmemory-clients");
         _meter.CreateObservableCounter("eventloop.network.bytes_read", () => stats.BytesRead, "By");
         _meter.CreateObservableCounter("eventloop.network.bytes_written", () => stats.BytesWritten, "By");
     }

@@ -422,3 +422,24 @@ internal sealed class JournalWriter : IDisposable
         }
     }
 }
+
+/// <summary>The <c>--appendfsync</c> words (Redis's).</summary>
+public static class FsyncPolicies
+{
+    /// <summary>always, everysec or no.</summary>
+    public static string Name(FsyncPolicy policy) => policy switch
+    {
+        FsyncPolicy.Always => "always",
+        FsyncPolicy.EverySecond => "everysec",
+        _ => "no",
+    };
+
+    /// <summary>Parses always, everysec or no; throws <see cref="FormatException"/> otherwise.</summary>
+    public static FsyncPolicy Parse(string value) => value switch
+    {
+        "always" => FsyncPolicy.Always,
+        "everysec" => FsyncPolicy.EverySecond,
+        "no" => FsyncPolicy.No,
+        _ => throw new FormatException("use always, everysec or no"),
+    };
+}

@@ -14,8 +14,11 @@ namespace EventLoop.Reactor;
 /// pending list (a task's work item, or an inline reply placed behind a pending task), and only the
 /// complete entries at its head are moved to <see cref="Output"/>. Both buffers hand their arrays back
 /// to the pool when empty, so an idle connection holds no buffer at all.
+/// What it holds (<see cref="HeldBytes"/>) is counted as it changes, towards the budget of all clients
+/// (<see cref="ClientMemory"/>): both buffers report their arrays' sizes, and queued requests their
+/// buffers' when they are queued. <see cref="Hold"/> is the hook for anything else a connection keeps.
 /// </remarks>
-internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<byte> buffers)
+internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<byte> buffers, ClientMemory memory) : IMemoryAccount
 {
     public int Fd { get; } = fd;
 
@@ -30,10 +33,12 @@ internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<by
 
     private PooledBuffer? _input;
     private PooledBuffer? _output;
+    // Set once the connection has let go of everything: later changes are not counted any more.
+    private bool _accountClosed;
 
     /// <summary>Bytes of an incomplete request carried to the next read.</summary>
     /// <remarks>Created on first use, like <see cref="Output"/>: a connection that has never needed a buffer holds no buffer object either.</remarks>
-    public PooledBuffer Input => _input ??= new PooledBuffer(buffers);
+    public PooledBuffer Input => _input ??= new PooledBuffer(buffers, account: this);
 
     public int InputLength => _input?.Length ?? 0;
 
@@ -41,21 +46,47 @@ internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<by
     public int InputNeeded;
 
     /// <summary>Encoded replies not yet sent.</summary>
-    public PooledBuffer Output => _output ??= new PooledBuffer(buffers);
+    public PooledBuffer Output => _output ??= new PooledBuffer(buffers, account: this);
 
     public int OutputLength => _output?.Length ?? 0;
 
     /// <summary>Hands a partial request's buffer back to the pool.</summary>
     public void ReleaseInput() => _input?.Release();
 
-    /// <summary>The larger of the two buffers' arrays, in bytes (0 when it holds none).</summary>
-    public int LargestBuffer => Math.Max(_input?.Capacity ?? 0, _output?.Capacity ?? 0);
+    public int InputCapacity => _input?.Capacity ?? 0;
 
-    /// <summary>Hands both buffers back to the pool (the connection is closing).</summary>
+    public int OutputCapacity => _output?.Capacity ?? 0;
+
+    /// <summary>The larger of the two buffers' arrays, in bytes (0 when it holds none).</summary>
+    public int LargestBuffer => Math.Max(InputCapacity, OutputCapacity);
+
+    /// <summary>Bytes this connection holds: its buffers' arrays, its queued requests, and whatever <see cref="Hold"/> added.</summary>
+    public long HeldBytes { get; private set; }
+
+    /// <summary>
+    /// Counts <paramref name="bytes"/> more (or, negative, fewer) as held by this connection, towards
+    /// <c>--maxmemory-clients</c>. The hook for state kept on a connection's behalf beyond its buffers
+    /// (a parked <c>RESULT … TIMEOUT</c> or <c>FETCH … BLOCK</c>): add what it holds when it starts holding
+    /// it and subtract the same when it lets go. Everything still counted is given back when the connection
+    /// closes, and nothing is counted after that, so a late release after the close is harmless.
+    /// </summary>
+    public void Hold(long bytes)
+    {
+        if (_accountClosed)
+            return;
+        HeldBytes += bytes;
+        memory.Add(bytes);
+    }
+
+    void IMemoryAccount.Resized(int delta) => Hold(delta);
+
+    /// <summary>Hands both buffers back to the pool and stops counting anything as held (the connection is closing).</summary>
     public void ReleaseBuffers()
     {
         _input?.Release();
         _output?.Release();
+        Hold(-HeldBytes);
+        _accountClosed = true;
     }
 
     /// <summary>Oldest reply owed; its successors follow <see cref="WorkItem.NextOnConnection"/>.</summary>
@@ -103,6 +134,10 @@ internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<by
 
     public void AppendPending(WorkItem item)
     {
+        // A request's buffers are counted while it is queued here. Later growth (its reply, written on a
+        // worker) is counted once it reaches the output: a worker cannot touch the reactor's sum.
+        item.HeldBytes = item.BufferBytes;
+        Hold(item.HeldBytes);
         item.NextOnConnection = null;
         if (LastPending is null)
             FirstPending = item;
@@ -117,6 +152,8 @@ internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<by
     {
         replacement.NextOnConnection = item.NextOnConnection;
         item.NextOnConnection = null;
+        replacement.HeldBytes = item.HeldBytes; // counted until the replacement leaves the list
+        item.HeldBytes = 0;
         if (previous is null)
             FirstPending = replacement;
         else
@@ -133,6 +170,8 @@ internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<by
         if (FirstPending is null)
             LastPending = null;
         first.NextOnConnection = null;
+        Hold(-first.HeldBytes);
+        first.HeldBytes = 0;
         PendingCount--;
         return first;
     }

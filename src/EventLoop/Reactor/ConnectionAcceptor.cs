@@ -88,12 +88,13 @@ internal sealed class ConnectionAcceptor
         CloseListener();
     }
 
-    /// <summary>Closes the listener if it is still open.</summary>
+    /// <summary>Closes the listener if it is still open, and the descriptor kept in reserve for it.</summary>
     public void CloseListener()
     {
         if (_listenFd >= 0)
             Sockets.Close(_listenFd);
         _listenFd = -1;
+        _descriptorReserve.Dispose();
         AcceptAgain = false;
     }
 
@@ -126,7 +127,7 @@ internal sealed class ConnectionAcceptor
             return;
         }
         Sockets.SetNoDelay(fd);
-        _reactor.Track(new Connection(fd, ++_nextConnectionId, _reactor.Now, _buffers) { Authenticated = _reactor.Options.RequirePass is null });
+        _reactor.Track(new Connection(fd, ++_nextConnectionId, _reactor.Now, _buffers, _reactor.ClientMemory) { Authenticated = _reactor.Options.RequirePass is null });
     }
 
     /// <summary>An error line to a connection that will not be served, then a close that does not destroy it.</summary>

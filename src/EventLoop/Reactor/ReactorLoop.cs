@@ -93,6 +93,7 @@ internal sealed class ReactorLoop : IDisposable
         Parked = new ParkedReplies(_timers, DeliverReadyReplies);
         _queuedTasks = new QueuedTaskDispatcher(Store, _workers, () => RentItem(null));
         _commands = new CommandDispatcher(this, tasks);
+        ClientMemory = new ClientMemory(options.MaxMemoryClients, _log);
         _output = new OutputFlusher(this, _log);
         _input = new InputReader(this, multiplexer, _commands, _output);
         _housekeeping = new CallbackTimer(Housekeeping); // one timer entry, re-armed: not one per 100 ms tick
@@ -129,6 +130,8 @@ internal sealed class ReactorLoop : IDisposable
 
     /// <summary>Connections that have fetched tasks and are open (external workers).</summary>
     public int Fetchers => _commands.Workers.Fetchers;
+    /// <summary>What all clients hold together, and the budget it must stay under.</summary>
+    public ClientMemory ClientMemory { get; }
 
     public ServerOptions Options => _options;
 
@@ -273,6 +276,8 @@ internal sealed class ReactorLoop : IDisposable
             _log($"closing client {connection.Id} after an unexpected error: {unexpected}");
             Close(connection);
         }
+        // Reads grow buffers; here, between two connections' events, is where closing any of them is safe.
+        ClientMemory.Enforce(this);
     }
 
     // ---------------------------------------------------------------- connections
@@ -646,6 +651,7 @@ internal sealed class ReactorLoop : IDisposable
             EnforceTimeouts();
         if (_options.TaskTimeout > TimeSpan.Zero)
             EnforceTaskTimeouts();
+        ClientMemory.Enforce(this); // replies delivered from completions grow outputs too
         _output.CloseLingeringUntil(_stopping ? long.MaxValue : _now);
         _acceptor.CloseRefusedUntil(_now);
         if (_stopping && _now > _stopDeadline)

@@ -64,6 +64,12 @@ internal sealed class WorkItem : ITaskHolder
     /// <summary>Timed out and answered already: the result, when it comes, is discarded.</summary>
     public bool Abandoned;
 
+    /// <summary>What its connection counts as held for it while it is queued there (<see cref="Connection.Hold"/>).</summary>
+    public long HeldBytes;
+
+    /// <summary>Size of its argument and reply arrays; read by the reactor only while it owns the item.</summary>
+    public long BufferBytes => (long)_argumentBytes.Capacity + Reply.Capacity;
+
     private long _startedAt;
 
     /// <summary>Stopwatch ticks when a worker began running it; 0 while queued. Written by the worker, read by the reactor.</summary>

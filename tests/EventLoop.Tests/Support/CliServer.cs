@@ -22,6 +22,13 @@ public sealed class CliServer : IDisposable
 
     public int Port { get; }
 
+    public int ProcessId => _process.Id;
+
+    /// <summary>The server's resident set size (VmRSS) now, in bytes.</summary>
+    public long Rss() =>
+        long.Parse(File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:"))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+
     /// <summary>What the server wrote to standard error, line by line.</summary>
     public IReadOnlyCollection<string> Log => _log;
 
