@@ -57,8 +57,8 @@ internal sealed class JournalProgress
 /// <remarks>
 /// The third hand-off point, after the ring and the completion queue: batches go in through
 /// <see cref="Hand"/> (a lock around a list, taken once per reactor pass, not per record), and
-/// progress comes back through the reactor's completion queue (one reused posted item, pushed only when none is queued)
-/// , so the reactor never waits on the disk. Buffers return through the same lock.
+/// progress comes back through the reactor's completion queue (one reused posted item, pushed only when
+/// none is queued), so the reactor never waits on the disk. Buffers return through the same lock.
 /// A failed write is truncated back and retried (every batch, and every 200 ms) until it succeeds;
 /// nothing is dropped while it fails.
 /// </remarks>

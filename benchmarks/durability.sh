@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Durability side by side, one run: enqueue throughput and latency with each fsync policy.
+#   EventLoop SUBMIT (no journal; --appendfsync always / everysec / no)
+#   redis-server LPUSH (appendonly yes, appendfsync always / everysec)
+#   beanstalkd put (-b, with -f 0 = fsync every put, and the default = no fsync)
+# Server on CPU 0, client (benchmarks/tools/queue_bench.py, the same for all) on CPU 1, 64-byte
+# payloads; 50 connections x 16 in flight, and one connection one request at a time. Then the
+# journal's recovery time for 10^5 and 10^6 queued tasks, journal bytes per task, and the longest
+# reactor step of a rewrite of 10^6 tasks.
+#   benchmarks/durability.sh [seconds-per-run]       (default 5)
+# Results: a table on stdout and JSON lines in $OUT (default benchmarks/results/durability-<date>.jsonl).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source benchmarks/tools/lib.sh
+SECONDS_PER_RUN=${1:-5}
+ensure_redis
+ensure_eventloop
+command -v beanstalkd >/dev/null 2>&1 || die "beanstalkd is missing: apt-get install beanstalkd"
+WORKDIR=$(mktemp -d /tmp/durability.XXXXXX)
+mkdir -p benchmarks/results
+OUT=${OUT:-benchmarks/results/durability-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
+BS_PID=''
+cleanup() { stop_servers; [ -n "$BS_PID" ] && kill "$BS_PID" 2>/dev/null; rm -rf "$WORKDIR"; }
+trap cleanup EXIT
+BENCH="taskset -c 1 python3 benchmarks/tools/queue_bench.py --payload 64 --seconds $SECONDS_PER_RUN"
+note "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+run() { # name proto port command
+  local name=$1 proto=$2 port=$3 command=$4 shape result
+  for shape in "--conns 50 --depth 16" "--conns 1 --depth 1"; do
+    result=$($BENCH --proto "$proto" --port "$port" --command "$command" $shape)
+    echo "{\"system\":\"$name\",$(echo "$result" | cut -c2-)" | tee -a "$OUT"
+  done
+}
+
+fsync_probe() { # the disk's fdatasync latency, as the journal thread measures it under always
+  redis-cli -p "$1" INFO persistence | tr -d '\r' | grep -E 'journal_fsync_p(50|99)_us' | tr '\n' ' '
+}
+
+for policy in off always everysec no; do
+  port=$(free_port)
+  rm -rf "$WORKDIR/el"
+  if [ "$policy" = off ]; then
+    start_eventloop 0 "$port" --max-tasks 50000000
+  else
+    start_eventloop 0 "$port" --max-tasks 50000000 --appendonly yes --dir "$WORKDIR/el" --appendfsync "$policy" --journal-rewrite-percentage 0
+  fi
+  run "eventloop-$policy" resp "$port" "SUBMIT bench QUEUE bench ARGS {payload}"
+  [ "$policy" = always ] && note "eventloop always: $(fsync_probe "$port")"
+  stop_servers
+done
+
+for policy in always everysec; do
+  port=$(free_port)
+  rm -rf "$WORKDIR/redis"; mkdir -p "$WORKDIR/redis"
+  start_redis 0 "$port" --appendonly yes --appendfsync "$policy" --dir "$WORKDIR/redis"
+  run "redis-$policy" resp "$port" "LPUSH bench {payload}"
+  stop_servers
+done
+
+for mode in "-f 0" "default"; do
+  port=$(free_port)
+  rm -rf "$WORKDIR/bs"; mkdir -p "$WORKDIR/bs"
+  flags=""; [ "$mode" = "-f 0" ] && flags="-f 0"
+  taskset -c 0 beanstalkd -l 127.0.0.1 -p "$port" -b "$WORKDIR/bs" $flags &
+  BS_PID=$!
+  sleep 0.5
+  run "beanstalkd-${mode// /}" beanstalk "$port" ""
+  kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true; BS_PID=''
+done
+
+# Recovery: N queued tasks in the journal, SIGKILL, restart; time from exec to the first PONG.
+for n in 100000 1000000; do
+  port=$(free_port)
+  rm -rf "$WORKDIR/rec"
+  start_eventloop 0 "$port" --max-tasks 5000000 --appendonly yes --dir "$WORKDIR/rec" --appendfsync no --journal-rewrite-percentage 0
+  taskset -c 1 python3 benchmarks/tools/queue_bench.py --proto resp --port "$port" --conns 8 --depth 64 --count "$n" \
+    --command "SUBMIT bench QUEUE bench ARGS {payload}" --payload 64 >/dev/null
+  queued=$(redis-cli -p "$port" INFO queueing | tr -d '\r' | sed -n 's/^tasks_queued://p')
+  size=$(stat -c %s "$WORKDIR/rec/eventloop.journal")
+  kill -9 "$EL_PID"; wait "$EL_PID" 2>/dev/null || true; EL_PID=''
+  started=$(date +%s%N)
+  start_eventloop 0 "$port" --max-tasks 5000000 --appendonly yes --dir "$WORKDIR/rec" --appendfsync no --journal-rewrite-percentage 0
+  ready_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+  replay_ms=$(redis-cli -p "$port" INFO persistence | tr -d '\r' | sed -n 's/^journal_recovery_ms://p')
+  recovered=$(redis-cli -p "$port" INFO queueing | tr -d '\r' | sed -n 's/^tasks_queued://p')
+  rewrite=""
+  if [ "$n" = 1000000 ]; then
+    redis-cli -p "$port" JOURNAL REWRITE >/dev/null
+    for _ in $(seq 600); do
+      [ "$(redis-cli -p "$port" INFO persistence | tr -d '\r' | sed -n 's/^journal_rewrites://p')" = 1 ] && break
+      sleep 0.1
+    done
+    rewrite=$(redis-cli -p "$port" INFO persistence | tr -d '\r' | grep -E '^journal_(rewrite_longest_step_ms|last_rewrite_seconds|file_size):' | tr '\n' ',' | sed 's/:/":"/g; s/,/","/g; s/^/"/; s/,"$//')
+    rewrite=",$rewrite"
+  fi
+  echo "{\"system\":\"eventloop-recovery\",\"tasks\":$queued,\"recovered\":$recovered,\"journal_bytes\":$size,\"bytes_per_task\":$((size / queued)),\"start_to_pong_ms\":$ready_ms,\"replay_ms\":$replay_ms$rewrite}" | tee -a "$OUT"
+  stop_servers
+done
+note "load average: $(cut -d' ' -f1-3 /proc/loadavg); results in $OUT"
