@@ -25,12 +25,26 @@ trap cleanup EXIT
 BENCH="taskset -c 1 python3 benchmarks/tools/queue_bench.py --payload 64 --seconds $SECONDS_PER_RUN"
 note "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+PARTS=${PARTS:-"python redis-benchmark recovery"}
+PAYLOAD=$(printf 'p%.0s' $(seq 64))
+has() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+
 run() { # name proto port command
-  local name=$1 proto=$2 port=$3 command=$4 shape result
-  for shape in "--conns 50 --depth 16" "--conns 1 --depth 1"; do
-    result=$($BENCH --proto "$proto" --port "$port" --command "$command" $shape)
-    echo "{\"system\":\"$name\",$(echo "$result" | cut -c2-)" | tee -a "$OUT"
-  done
+  local name=$1 proto=$2 port=$3 command=$4 shape result n
+  if has python; then
+    for shape in "--conns 50 --depth 16" "--conns 1 --depth 1"; do
+      result=$($BENCH --proto "$proto" --port "$port" --command "$command" $shape)
+      echo "{\"system\":\"$name\",\"client\":\"queue_bench.py\",$(echo "$result" | cut -c2-)" | tee -a "$OUT"
+    done
+  fi
+  if has redis-benchmark && [ "$proto" = resp ]; then
+    # redis-benchmark is faster than the Python client: the RESP systems' ceiling is measured with it.
+    for shape in "50 16 1000000" "1 1 5000"; do
+      set -- $shape
+      result=$(taskset -c 1 redis-benchmark -p "$port" -c "$1" -P "$2" -n "$3" --csv ${command//\{payload\}/$PAYLOAD} | tail -1)
+      echo "{\"system\":\"$name\",\"client\":\"redis-benchmark\",\"conns\":$1,\"depth\":$2,\"csv\":$result}" | tr -d '\r' | sed 's/"csv":"[^"]*","\([^"]*\)","\([^"]*\)","[^"]*","\([^"]*\)","[^"]*","\([^"]*\)".*/"rate":\1,"avg_ms":\2,"p50_ms":\3,"p99_ms":\4}/' | tee -a "$OUT"
+    done
+  fi
 }
 
 fsync_probe() { # the disk's fdatasync latency, as the journal thread measures it under always
@@ -58,7 +72,7 @@ for policy in always everysec; do
   stop_servers
 done
 
-for mode in "-f 0" "default"; do
+has python && for mode in "-f 0" "default"; do
   port=$(free_port)
   rm -rf "$WORKDIR/bs"; mkdir -p "$WORKDIR/bs"
   flags=""; [ "$mode" = "-f 0" ] && flags="-f 0"
@@ -70,7 +84,7 @@ for mode in "-f 0" "default"; do
 done
 
 # Recovery: N queued tasks in the journal, SIGKILL, restart; time from exec to the first PONG.
-for n in 100000 1000000; do
+has recovery && for n in 100000 1000000; do
   port=$(free_port)
   rm -rf "$WORKDIR/rec"
   start_eventloop 0 "$port" --max-tasks 5000000 --appendonly yes --dir "$WORKDIR/rec" --appendfsync no --journal-rewrite-percentage 0
