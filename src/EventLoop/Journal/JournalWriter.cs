@@ -70,6 +70,7 @@ internal sealed class JournalWriter : IDisposable
     private readonly List<JournalBatch> _pending = [];
     private readonly List<ReadOnlyMemory<byte>> _main = [];
     private readonly List<ReadOnlyMemory<byte>> _rewrite = [];
+    private readonly List<ReadOnlyMemory<byte>> _direct = [];
     private readonly string _path;
     private readonly string _rewritePath;
     private readonly FsyncPolicy _policy;
@@ -83,6 +84,8 @@ internal sealed class JournalWriter : IDisposable
     private long _nextOffset;
     private long _lastSync = Stopwatch.GetTimestamp();
     private bool _stop;
+    // The thread has taken batches and not finished with them: the reactor must not write the file itself.
+    private bool _busy;
 
     public JournalWriter(string path, SafeFileHandle file, long offset, long lastLsn, FsyncPolicy policy, Action notify)
     {
@@ -115,6 +118,37 @@ internal sealed class JournalWriter : IDisposable
         {
             _incoming.Add(batch);
             Monitor.Pulse(_gate);
+        }
+    }
+
+    /// <summary>
+    /// Reactor, under <c>everysec</c> and <c>no</c>: writes <paramref name="batch"/> itself, with one pwrite at the
+    /// end of the pass (Redis's beforeSleep write), when the journal thread has nothing in hand (no batch, no
+    /// rewrite, no failure to retry); the batch is then empty again and stays the reactor's. False: hand it
+    /// to the thread instead (a failed write is truncated back, and the thread retries and reports it).
+    /// Done under the writer's lock, so the thread never touches the file offset meanwhile (its fdatasync may
+    /// run concurrently, which is safe).
+    /// </summary>
+    public bool TryWriteDirect(JournalBatch batch, out long fileSize)
+    {
+        lock (_gate)
+        {
+            fileSize = _offset;
+            if (_busy || _incoming.Count > 0 || _pending.Count > 0 || _next is not null || Progress.Error is not null
+                || batch.BeginRewrite || batch.EndRewrite || batch.Snapshot.Length > 0)
+                return false;
+            _direct.Clear();
+            _direct.Add(batch.Live.WrittenMemory);
+            bool written = TryWrite(_file, ref _offset, _direct, out _);
+            _direct.Clear();
+            if (!written)
+                return false;
+            Progress.WrittenLsn = Math.Max(Progress.WrittenLsn, batch.LastLsn);
+            Progress.FileSize = fileSize = _offset;
+            Progress.Batches++;
+            batch.Live.Clear();
+            batch.LastLsn = 0;
+            return true;
         }
     }
 
@@ -171,12 +205,17 @@ internal sealed class JournalWriter : IDisposable
                     Monitor.Wait(_gate, 200); // failing: retry a little later, or as soon as more comes
                 _pending.AddRange(_incoming);
                 _incoming.Clear();
+                _busy = _pending.Count > 0;
                 stop = _stop;
             }
+            bool handed = _busy;
             WritePending();
             if (_policy == FsyncPolicy.Always || SyncDue() || stop)
                 Sync();
-            _notify();
+            lock (_gate)
+                _busy = _pending.Count > 0;
+            if (handed || _policy != FsyncPolicy.No)
+                _notify();
             if (stop && _pending.Count == 0)
                 return;
             if (stop && _pending.Count > 0)
@@ -184,9 +223,12 @@ internal sealed class JournalWriter : IDisposable
         }
     }
 
-    private bool SyncDue() =>
-        _policy == FsyncPolicy.EverySecond && Progress.SyncedLsn < Progress.WrittenLsn
-        && Stopwatch.GetElapsedTime(_lastSync) >= TimeSpan.FromSeconds(1);
+    private bool SyncDue()
+    {
+        lock (_gate)
+            return _policy == FsyncPolicy.EverySecond && Progress.SyncedLsn < Progress.WrittenLsn
+                   && Stopwatch.GetElapsedTime(_lastSync) >= TimeSpan.FromSeconds(1);
+    }
 
     /// <summary>
     /// Writes every pending batch in order: runs of batches with one pwritev each (to the journal, and to the

@@ -41,6 +41,7 @@ internal sealed class TaskJournal : IDisposable
     private bool _beginRewrite;
     private bool _rewriteEnding;
     private long _rewriteStarted;
+    private long _fileSize;
 
     private TaskJournal(ServerOptions options, TaskStore store, Action<string> log, Action<WorkItem, string?> release, SafeFileHandle file, long offset, ReplayResult replay, Action notify)
     {
@@ -56,6 +57,7 @@ internal sealed class TaskJournal : IDisposable
         _batch = _writer.Rent();
         _encoder.Live = _batch.Live;
         _progress = _writer.Snapshot(takeRewrite: false);
+        _fileSize = offset;
         store.Journal = _encoder;
     }
 
@@ -82,7 +84,8 @@ internal sealed class TaskJournal : IDisposable
     /// <summary>A write or fsync failed and none has succeeded since: mutating commands answer -MISCONF.</summary>
     public string? Failure => _progress.Error;
 
-    public JournalProgress Progress => _progress;
+    /// <summary>A fresh copy of the journal thread's figures (for INFO).</summary>
+    public JournalProgress Progress => _writer.Snapshot(takeRewrite: false);
 
     public long RecordsWritten => _encoder.Records;
 
@@ -150,7 +153,18 @@ internal sealed class TaskJournal : IDisposable
         JournalBatch batch = _batch;
         if (batch.Live.Length == 0 && batch.Snapshot.Length == 0 && !batch.BeginRewrite && !batch.EndRewrite)
             return;
-        batch.LastLsn = _encoder.LastLsn;
+        long lastLsn = batch.LastLsn = _encoder.LastLsn;
+        if (_options.AppendFsync != FsyncPolicy.Always && _writer.TryWriteDirect(batch, out long size))
+        {
+            // Written before any reply of the pass leaves (the next pass flushes first): release them now.
+            _fileSize = size;
+            while (_held.TryPeek(out var head) && head.Lsn <= lastLsn)
+            {
+                _held.Dequeue();
+                _release(head.Slot, null);
+            }
+            return;
+        }
         _writer.Hand(batch);
         _batch = _writer.Rent();
         _encoder.Live = _batch.Live;
@@ -160,6 +174,7 @@ internal sealed class TaskJournal : IDisposable
     public void OnProgress()
     {
         _progress = _writer.Snapshot(takeRewrite: true);
+        _fileSize = _progress.FileSize;
         long durable = _options.AppendFsync == FsyncPolicy.Always ? _progress.SyncedLsn : _progress.WrittenLsn;
         while (_held.TryPeek(out var head) && (head.Lsn <= durable || head.Lsn <= _progress.FailedLsn))
         {
@@ -192,7 +207,7 @@ internal sealed class TaskJournal : IDisposable
     {
         if (_options.JournalRewritePercentage <= 0 || LastRewriteError is not null && Stopwatch.GetElapsedTime(_rewriteStarted) < TimeSpan.FromSeconds(10))
             return false;
-        long size = _progress.FileSize;
+        long size = _fileSize;
         return size >= _options.JournalRewriteMinSize && size >= BaseSize + BaseSize * _options.JournalRewritePercentage / 100;
     }
 
