@@ -34,7 +34,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
     /// </summary>
     public void Execute(Connection connection, in RespCommand command)
     {
-        if (reactor.Journal is not { } journal || !connection.Authenticated || !IsJournaled(command))
+        if (Reactor.Journal is not { } journal || !connection.Authenticated || !IsJournaled(command))
         {
             Dispatch(connection, command);
             return;
@@ -44,14 +44,14 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
             Error(connection, $"MISCONF journal write failed: {failure}");
             return;
         }
-        reactor.BeginCommand(connection);
+        Reactor.BeginCommand(connection);
         try
         {
             Dispatch(connection, command);
         }
         finally
         {
-            reactor.EndCommand(connection);
+            Reactor.EndCommand(connection);
         }
     }
 
@@ -280,7 +280,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
     /// <summary>JOURNAL REWRITE (or DEBUG JOURNAL-REWRITE): compacts the journal in the background.</summary>
     private void RewriteJournal(Connection connection)
     {
-        if (reactor.Journal is not { } journal)
+        if (Reactor.Journal is not { } journal)
             Error(connection, "ERR the journal is off (--appendonly no)");
         else if (!journal.StartRewrite())
             Error(connection, "ERR a journal rewrite is already in progress");
