@@ -218,7 +218,7 @@ internal sealed class TaskJournal : IDisposable
         PooledBuffer snapshot = _batch.Snapshot;
         int count = 0;
         bool more;
-        while ((more = _walk!.MoveNext()) && (++count % 256 != 0 || Stopwatch.GetTimestamp() - started < StepBudgetTicks))
+        while ((more = _walk!.MoveNext()) && (++count % 64 != 0 || Stopwatch.GetTimestamp() - started < StepBudgetTicks))
             _encoder.WriteTaskPut(_walk.Current, snapshot);
         if (more)
             _encoder.WriteTaskPut(_walk.Current, snapshot);
