@@ -3,7 +3,8 @@
 #   EventLoop SUBMIT (no journal; --appendfsync always / everysec / no)
 #   redis-server LPUSH (appendonly yes, appendfsync always / everysec)
 #   beanstalkd put (-b, with -f 0 = fsync every put, and the default = no fsync)
-# Server on CPU 0, client (benchmarks/tools/queue_bench.py, the same for all) on CPU 1, 64-byte
+# Server on CPU 0, client on CPU 1 (benchmarks/tools/queue_bench.c, the same C client for all; also the
+# Python queue_bench.py and, for the RESP systems, redis-benchmark, as cross-checks), 64-byte
 # payloads; 50 connections x 16 in flight, and one connection one request at a time. Then the
 # journal's recovery time for 10^5 and 10^6 queued tasks, journal bytes per task, and the longest
 # reactor step of a rewrite of 10^6 tasks.
@@ -25,12 +26,24 @@ trap cleanup EXIT
 BENCH="taskset -c 1 python3 benchmarks/tools/queue_bench.py --payload 64 --seconds $SECONDS_PER_RUN"
 note "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-PARTS=${PARTS:-"python redis-benchmark recovery"}
+PARTS=${PARTS:-"c python redis-benchmark recovery"}
+QB=artifacts/bench/queue_bench
+if has_c=$(case " $PARTS " in *" c "*) echo 1 ;; esac); [ -n "$has_c" ]; then
+  mkdir -p artifacts/bench
+  cc -O2 -Wall -Wextra -Werror -o "$QB" benchmarks/tools/queue_bench.c || die "cannot build benchmarks/tools/queue_bench.c"
+fi
 PAYLOAD=$(printf 'p%.0s' $(seq 64))
 has() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 run() { # name proto port command
-  local name=$1 proto=$2 port=$3 command=$4 shape result n
+  local name=$1 proto=$2 port=$3 command=$4 shape result n system
+  if has c; then
+    case "$name" in eventloop-*) system=eventloop ;; redis-*) system=redis-list ;; *) system=beanstalkd ;; esac
+    for shape in "enqueue --jobs 1000000 --producers 50 --inflight 16" "single --jobs 20000"; do
+      result=$(taskset -c 1 "$QB" "$system" $shape --port "$port" --payload 64 --task bench --time-cap "$SECONDS_PER_RUN" || true)
+      echo "{\"system\":\"$name\",\"client\":\"queue_bench.c\",\"mode\":\"${shape%% *}\",$(echo "$result" | sed 's/\([a-z_0-9]*\)=\([^ ]*\)/"\1":"\2"/g; s/ /,/g')}" | tee -a "$OUT"
+    done
+  fi
   if has python; then
     for shape in "--conns 50 --depth 16" "--conns 1 --depth 1"; do
       result=$($BENCH --proto "$proto" --port "$port" --command "$command" $shape)
@@ -72,7 +85,7 @@ for policy in always everysec; do
   stop_servers
 done
 
-has python && for mode in "-f 0" "default"; do
+{ has python || has c; } && for mode in "-f 0" "default"; do
   port=$(free_port)
   rm -rf "$WORKDIR/bs"; mkdir -p "$WORKDIR/bs"
   flags=""; [ "$mode" = "-f 0" ] && flags="-f 0"
