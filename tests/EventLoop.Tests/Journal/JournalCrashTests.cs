@@ -11,7 +11,9 @@ namespace EventLoop.Tests.Journal;
 /// connections and an external worker FETCHing and ACKing, SIGKILL at a random moment, restart, and every
 /// acknowledged task must be there (every ACKed one succeeded); at the end every one completes. Under
 /// <c>always</c>, every other kill also simulates power loss: the journal is cut at the last fsync'd
-/// offset the server reported (INFO journal_fsynced_offset) before the acknowledgements counted.
+/// offset the server reported (INFO journal_fsynced_offset) before the acknowledgements counted. The
+/// external worker is the side effect counted: every external task is delivered at least once, and one
+/// delivered twice is only ever one that was in flight at a kill (fetched, its ACK not acknowledged).
 /// JOURNAL_CRASH_KILLS sets the kills per policy (default 20; benchmarks/crash-soak.sh runs more).
 /// </summary>
 public sealed class JournalCrashTests(ITestOutputHelper output) : IDisposable
@@ -39,6 +41,8 @@ public sealed class JournalCrashTests(ITestOutputHelper output) : IDisposable
         var clock = Stopwatch.StartNew();
         int powerLosses = 0;
         HashSet<string> lastRound = [];
+        var deliveries = new Dictionary<string, int>(); // external deliveries per task, over every round
+        var mayRepeat = new HashSet<string>(); // delivered, but no acknowledged ACK survived: may come again
         for (int kill = 0; kill < Kills; kill++)
         {
             using CliServer server = await CliServer.StartAsync(serve);
@@ -79,13 +83,26 @@ public sealed class JournalCrashTests(ITestOutputHelper output) : IDisposable
             submitted.UnionWith(mustSubmit);
             acked.UnionWith(mustAck);
             lastRound = mustSubmit;
+            foreach (string id in round.Fetched())
+            {
+                Assert.True(!deliveries.ContainsKey(id) || mayRepeat.Contains(id), $"task {id} was delivered again after its ACK was acknowledged");
+                deliveries[id] = deliveries.GetValueOrDefault(id) + 1;
+                if (!mustAck.Contains(id))
+                    mayRepeat.Add(id);
+            }
         }
         using (CliServer server = await CliServer.StartAsync(serve))
         {
             Verify(server.Port, submitted, acked, "at the end");
-            CompleteEverything(server.Port, submitted);
+            foreach (string id in CompleteEverything(server.Port, submitted))
+            {
+                Assert.True(!deliveries.ContainsKey(id) || mayRepeat.Contains(id), $"task {id} was delivered again after its ACK was acknowledged");
+                deliveries[id] = deliveries.GetValueOrDefault(id) + 1;
+            }
         }
-        output.WriteLine($"{policy}: {Kills} kills ({powerLosses} with power loss), {submitted.Count} acknowledged tasks, {acked.Count} acknowledged ACKs, {clock.Elapsed.TotalSeconds:0.0} s");
+        int repeated = deliveries.Count(d => d.Value > 1);
+        output.WriteLine($"{policy}: {Kills} kills ({powerLosses} with power loss), {submitted.Count} acknowledged tasks, {acked.Count} acknowledged ACKs, " +
+                         $"{deliveries.Count} tasks delivered to the worker, {repeated} of them more than once (each in flight at a kill), {clock.Elapsed.TotalSeconds:0.0} s");
         Assert.True(submitted.Count > Kills * 10, $"only {submitted.Count} tasks acknowledged in {Kills} rounds");
         Assert.NotEmpty(acked);
     }
@@ -96,6 +113,19 @@ public sealed class JournalCrashTests(ITestOutputHelper output) : IDisposable
         private readonly object _gate = new();
         private readonly HashSet<string> _submitted = [];
         private readonly HashSet<string> _acked = [];
+        private readonly List<string> _fetched = [];
+
+        public void Fetched(string id)
+        {
+            lock (_gate)
+                _fetched.Add(id);
+        }
+
+        public List<string> Fetched()
+        {
+            lock (_gate)
+                return [.. _fetched];
+        }
 
         public void Submitted(string id)
         {
@@ -155,7 +185,10 @@ public sealed class JournalCrashTests(ITestOutputHelper output) : IDisposable
                 if (pipe.Call("FETCH", "COUNT", "8", "BLOCK", "100", "FROM", "crash") is not object?[] { Length: > 0 } tasks)
                     continue;
                 foreach (object?[] task in tasks.Cast<object?[]>())
+                {
+                    traffic.Fetched((string)task[0]!);
                     pipe.Queue("ACK", (string)task[0]!, ((long)task[1]!).ToString(), "ok");
+                }
                 pipe.Flush();
                 foreach (object?[] task in tasks.Cast<object?[]>())
                 {
@@ -190,13 +223,18 @@ public sealed class JournalCrashTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>Runs every task to the end: the in-process ones finish by themselves, the external ones are fetched and ACKed.</summary>
-    private static void CompleteEverything(int port, HashSet<string> submitted)
+    /// <returns>The ids the final worker was given.</returns>
+    private static List<string> CompleteEverything(int port, HashSet<string> submitted)
     {
+        var delivered = new List<string>();
         using var pipe = new RespPipe(port, timeoutMs: 60_000);
         while (pipe.Call("FETCH", "COUNT", "1000", "FROM", "crash") is object?[] { Length: > 0 } tasks)
         {
             foreach (object?[] task in tasks.Cast<object?[]>())
+            {
+                delivered.Add((string)task[0]!);
                 pipe.Queue("ACK", (string)task[0]!, ((long)task[1]!).ToString(), "ok");
+            }
             pipe.Flush();
             for (int i = 0; i < tasks.Length; i++)
                 Assert.Equal("OK", pipe.Read());
@@ -211,5 +249,6 @@ public sealed class JournalCrashTests(ITestOutputHelper output) : IDisposable
             foreach (string id in chunk)
                 Assert.Equal("succeeded", ((object?[])pipe.Read()!)[7]);
         }
+        return delivered;
     }
 }
