@@ -110,6 +110,24 @@ public sealed record ServerOptions
     /// <summary>Leases of one task lost in a row (expired, or the worker's connection closed) before it fails. Default 5.</summary>
     public int MaxLeaseLosses { get; init; } = 5;
 
+    /// <summary>Keep an append-only journal of the task queue in <see cref="Dir"/> and replay it at start. Default false.</summary>
+    public bool AppendOnly { get; init; }
+
+    /// <summary>Directory of the journal (<c>eventloop.journal</c>). Default <c>./data</c>.</summary>
+    public string Dir { get; init; } = "./data";
+
+    /// <summary>When the journal is fsync'd: after every batch, about once a second (default), or never.</summary>
+    public Journal.FsyncPolicy AppendFsync { get; init; } = Journal.FsyncPolicy.EverySecond;
+
+    /// <summary>Start even when the journal is damaged before its end, skipping the damaged bytes. Default false.</summary>
+    public bool JournalRepair { get; init; }
+
+    /// <summary>Rewrite the journal once it has grown by this percentage over its size after the last rewrite (0: never by itself). Default 100.</summary>
+    public int JournalRewritePercentage { get; init; } = 100;
+
+    /// <summary>No automatic rewrite below this journal size. Default 64 MiB.</summary>
+    public long JournalRewriteMinSize { get; init; } = 64L * 1024 * 1024;
+
     /// <summary>
     /// Where the server logs, by category (<c>EventLoop.Server</c>, <c>EventLoop.Reactor</c>); null: one line per
     /// message on standard error, Information and above. Lines that a flood could cause (refused connections,
@@ -153,6 +171,9 @@ public sealed record ServerOptions
         if (MaxSchedules < 0) Fail(nameof(MaxSchedules), "must not be negative");
         if (DeadTaskTtl <= TimeSpan.Zero) Fail(nameof(DeadTaskTtl), "must be positive");
         if (MaxLeaseLosses < 1) Fail(nameof(MaxLeaseLosses), "must be at least 1");
+        if (AppendOnly && string.IsNullOrWhiteSpace(Dir)) Fail(nameof(Dir), "must name a directory");
+        if (JournalRewritePercentage < 0) Fail(nameof(JournalRewritePercentage), "must not be negative");
+        if (JournalRewriteMinSize < 0) Fail(nameof(JournalRewriteMinSize), "must not be negative");
         if (MaxUnauthenticatedArgs < 1) Fail(nameof(MaxUnauthenticatedArgs), "must be at least 1");
         if (MaxUnauthenticatedBulkBytes < 1) Fail(nameof(MaxUnauthenticatedBulkBytes), "must be at least 1");
         if (MaxMemoryClients < 0) Fail(nameof(MaxMemoryClients), "must not be negative (0: no limit)");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using EventLoop.Cli.CommandLine;
+using EventLoop.Journal;
 using Microsoft.Extensions.Logging;
 using static EventLoop.Cli.CommandLine.OptionValues;
 
@@ -44,6 +45,12 @@ internal static class ServeCommand
         { "--requirepass", "PASSWORD", "clients must AUTH with this password", o => o.RequirePass is null ? "none" : "set", Text, (o, v) => o with { RequirePass = v } },
         { "--requirepass-file", "PATH", "read the password from the first line of a file (keeps it out of ps)", _ => null, FirstLine, (o, v) => o with { RequirePass = v } },
         { "--protected-mode", "yes|no", "refuse non-loopback addresses without a password", o => o.ProtectedMode, YesNo, (o, v) => o with { ProtectedMode = v }, ["yes", "no"] },
+        { "--appendonly", "yes|no", "keep a journal of the task queue in --dir and replay it at start", o => o.AppendOnly, YesNo, (o, v) => o with { AppendOnly = v }, ["yes", "no"] },
+        { "--dir", "PATH", "directory of the journal (eventloop.journal)", o => o.Dir, Text, (o, v) => o with { Dir = v } },
+        { "--appendfsync", "POLICY", "fsync the journal: always (per batch, replies wait for it), everysec, no", o => FsyncPolicies.Name(o.AppendFsync), FsyncPolicies.Parse, (o, v) => o with { AppendFsync = v }, ["always", "everysec", "no"] },
+        { "--journal-repair", "yes|no", "start even if the journal is damaged before its end, skipping the damaged bytes", o => o.JournalRepair, YesNo, (o, v) => o with { JournalRepair = v }, ["yes", "no"] },
+        { "--journal-rewrite-percentage", "N", "rewrite the journal once it grew N% over its size after the last rewrite (0: never by itself)", o => o.JournalRewritePercentage, Whole, (o, v) => o with { JournalRewritePercentage = v } },
+        { "--journal-rewrite-min-size", "SIZE", "no automatic journal rewrite below this size", o => ShowSize(o.JournalRewriteMinSize), Size, (o, v) => o with { JournalRewriteMinSize = v } },
     };
 
     /// <summary>The console log's threshold: not a server option, since an embedding application brings its own logger.</summary>

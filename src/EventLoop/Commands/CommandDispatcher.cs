@@ -27,7 +27,41 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
     private readonly byte[]? _passwordDigest = reactor.Options.RequirePass is { } password
         ? SHA256.HashData(Encoding.UTF8.GetBytes(password)) : null;
 
+    /// <summary>
+    /// Runs one request. With the journal on, a request that may change journaled state is refused while the
+    /// journal cannot write (-MISCONF, as Redis does), and otherwise runs between BeginCommand and
+    /// EndCommand, so its reply waits for its records to be written.
+    /// </summary>
     public void Execute(Connection connection, in RespCommand command)
+    {
+        if (Reactor.Journal is not { } journal || !connection.Authenticated || !IsJournaled(command))
+        {
+            Dispatch(connection, command);
+            return;
+        }
+        if (journal.Failure is { } failure)
+        {
+            Error(connection, $"MISCONF journal write failed: {failure}");
+            return;
+        }
+        Reactor.BeginCommand(connection);
+        try
+        {
+            Dispatch(connection, command);
+        }
+        finally
+        {
+            Reactor.EndCommand(connection);
+        }
+    }
+
+    /// <summary>The verbs that change what the journal records (their read-only subcommands excepted).</summary>
+    private static bool IsJournaled(in RespCommand command) =>
+        command.Is(0, "SUBMIT"u8) || command.Is(0, "ACK"u8) || command.Is(0, "FAIL"u8) || command.Is(0, "NACK"u8)
+        || command.Is(0, "FETCH"u8) || command.Is(0, "CANCEL"u8) || command.Is(0, "QUEUE"u8)
+        || (command.Is(0, "SCHEDULE"u8) && !command.Is(1, "LIST"u8)) || (command.Is(0, "DEAD"u8) && !command.Is(1, "LIST"u8));
+
+    private void Dispatch(Connection connection, in RespCommand command)
     {
         if (!connection.Authenticated && !command.Is(0, "AUTH"u8) && !command.Is(0, "HELLO"u8) && !command.Is(0, "QUIT"u8))
         {
@@ -61,6 +95,8 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
         else if (command.Is(0, "COMMAND"u8)) Reply(connection).Write(EmptyArray);
         else if (command.Is(0, "CONFIG"u8)) Config(connection, command);
         else if (command.Is(0, "SELECT"u8)) Select(connection, command);
+        else if (command.Is(0, "JOURNAL"u8) && command.Count == 2 && command.Is(1, "REWRITE"u8)) RewriteJournal(connection);
+        else if (command.Is(0, "DEBUG"u8) && command.Count == 2 && command.Is(1, "JOURNAL-REWRITE"u8)) RewriteJournal(connection);
         else Error(connection, $"ERR unknown command '{Printable.Of(command[0])}'");
     }
 
@@ -241,6 +277,17 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
         RespWriter.WriteArrayHeader(reply, 0);
     }
 
+    /// <summary>JOURNAL REWRITE (or DEBUG JOURNAL-REWRITE): compacts the journal in the background.</summary>
+    private void RewriteJournal(Connection connection)
+    {
+        if (Reactor.Journal is not { } journal)
+            Error(connection, "ERR the journal is off (--appendonly no)");
+        else if (!journal.StartRewrite())
+            Error(connection, "ERR a journal rewrite is already in progress");
+        else
+            Reply(connection).Write("+Background journal rewrite started\r\n"u8);
+    }
+
     private void Quit(Connection connection)
     {
         Reply(connection).Write(Ok);
@@ -264,7 +311,9 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
         (string Name, string Value)[] settings =
         [
             ("save", ""),
-            ("appendonly", "no"),
+            ("appendonly", options.AppendOnly ? "yes" : "no"),
+            ("appendfsync", Journal.FsyncPolicies.Name(options.AppendFsync)),
+            ("dir", options.Dir),
             ("bind", options.BindAddress),
             ("port", Reactor.Port.ToString()),
             ("maxclients", options.MaxClients.ToString()),

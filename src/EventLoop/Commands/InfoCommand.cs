@@ -32,6 +32,14 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
                 text.Append("\r\n");
             AppendSection(text, name);
         }
+        // Listed with the others only when the journal is on, so INFO without it reads as it always did.
+        if (wanted == "persistence" || (all && reactor.Journal is not null))
+        {
+            if (text.Length > 0)
+                text.Append("\r\n");
+            text.Append("# Persistence\r\n");
+            Persistence(text);
+        }
         return text.ToString();
     }
 
@@ -206,6 +214,43 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
         Format(denominator == 0 ? 0 : (double)numerator / denominator);
 
     private static string Format(double value) => value.ToString("0.###", CultureInfo.InvariantCulture);
+
+    private void Persistence(StringBuilder text)
+    {
+        Journal.TaskJournal? journal = reactor.Journal;
+        Line(text, "appendonly", journal is null ? "no" : "yes");
+        if (journal is null)
+            return;
+        Journal.JournalProgress progress = journal.Progress;
+        ServerOptions options = reactor.Options;
+        Line(text, "appendfsync", Journal.FsyncPolicies.Name(options.AppendFsync));
+        Line(text, "journal_path", journal.Path);
+        Line(text, "journal_file_size", progress.FileSize);
+        Line(text, "journal_written_offset", progress.FileSize);
+        Line(text, "journal_fsynced_offset", progress.SyncedOffset);
+        Line(text, "journal_base_size", journal.BaseSize);
+        Line(text, "journal_last_lsn", journal.LastLsn);
+        Line(text, "journal_written_lsn", progress.WrittenLsn);
+        Line(text, "journal_fsynced_lsn", progress.SyncedLsn);
+        Line(text, "journal_records_written", journal.RecordsWritten);
+        Line(text, "journal_bytes_written", progress.BytesWritten);
+        Line(text, "journal_batches", progress.Batches);
+        Line(text, "journal_fsyncs", progress.Fsyncs);
+        Line(text, "journal_fsync_p50_us", journal.FsyncPercentileMicros(0.50));
+        Line(text, "journal_fsync_p99_us", journal.FsyncPercentileMicros(0.99));
+        Line(text, "journal_held_replies", journal.HeldReplies);
+        Line(text, "journal_last_write_status", progress.Error is null ? "ok" : "err");
+        Line(text, "journal_last_write_error", progress.Error ?? "");
+        Line(text, "journal_rewrite_in_progress", journal.RewriteInProgress ? 1 : 0);
+        Line(text, "journal_rewrites", journal.Rewrites);
+        Line(text, "journal_last_rewrite_time", journal.LastRewriteAt is { } at ? new DateTimeOffset(at).ToUnixTimeSeconds() : 0);
+        Line(text, "journal_last_rewrite_seconds", journal.LastRewriteSeconds.ToString("0.###", CultureInfo.InvariantCulture));
+        Line(text, "journal_last_rewrite_error", journal.LastRewriteError ?? "");
+        Line(text, "journal_rewrite_longest_step_ms", journal.LongestRewriteStepMs.ToString("0.###", CultureInfo.InvariantCulture));
+        Line(text, "journal_recovered_records", journal.Replay.Records);
+        Line(text, "journal_recovery_ms", (long)journal.Replay.Elapsed.TotalMilliseconds);
+        Line(text, "journal_recovery_truncated_bytes", journal.Replay.TruncatedBytes);
+    }
 
     private static void Line(StringBuilder text, string key, object value) =>
         text.Append(key).Append(':').Append(Convert.ToString(value, CultureInfo.InvariantCulture)).Append("\r\n");

@@ -73,5 +73,17 @@ internal sealed class Schedule : TimerEntry
         return true;
     }
 
+    /// <summary>Recovery: the next firing the journal recorded (0: none recorded, the first after now).</summary>
+    internal void Restored(long nextFireMs) => NextFireMs = nextFireMs;
+
+    /// <summary>Recovery: arms the recorded firing (at once when it passed while the server was down: it runs once).</summary>
+    internal void ArmRestored(TimerHeap timers, QueueClock clock)
+    {
+        if (NextFireMs > 0)
+            timers.Schedule(this, clock.TicksAt(NextFireMs));
+        else
+            ArmAfter(clock.UnixMs, timers, clock);
+    }
+
     internal override void OnDue(long now) => _store.FireSchedule(this);
 }

@@ -152,7 +152,7 @@ internal sealed partial class TaskStore
         if (key is not null)
             _byKey.Add(key, task);
         Totals.Submitted++;
-        Enter(task, task.RunAtMs > now ? TaskState.Scheduled : TaskState.Queued);
+        Enter(task, task.RunAtMs > now ? TaskState.Scheduled : TaskState.Queued, submitted: true);
         return SubmitOutcome.Created;
     }
 
@@ -191,6 +191,7 @@ internal sealed partial class TaskStore
         if (queue is null || queue.Paused == paused)
             return;
         queue.Paused = paused;
+        _journal?.QueuePaused(queue);
         if (!paused)
         {
             if (queue.HasInProcessReady)
@@ -256,6 +257,7 @@ internal sealed partial class TaskStore
             return false;
         _schedules.Add(schedule.Name, schedule);
         schedule.ArmAfter(Clock.UnixMs, _timers, Clock);
+        _journal?.SchedulePut(schedule);
         return true;
     }
 
@@ -264,6 +266,7 @@ internal sealed partial class TaskStore
         if (!_schedules.Remove(name, out Schedule? removed))
             return false;
         _timers.Cancel(removed);
+        _journal?.ScheduleRemoved(name);
         return true;
     }
 
@@ -302,6 +305,7 @@ internal sealed partial class TaskStore
         }
         if (!schedule.ArmAfter(Math.Max(fireMs, Clock.UnixMs), _timers, Clock))
             _log($"schedule '{schedule.Name}' has no firing after {fireMs}: it stays listed but will not fire again");
+        _journal?.SchedulePut(schedule); // its next firing moved: after a restart this one does not fire again
     }
 
     // ---------------------------------------------------------------- in-process workers
@@ -460,8 +464,10 @@ internal sealed partial class TaskStore
     /// <summary>
     /// Puts <paramref name="task"/> into what <paramref name="state"/> needs: a list, a deadline, the counters.
     /// <paramref name="first"/>: queued ahead of its priority's other ready tasks (a lost lease keeps its turn).
+    /// The journal hears of every transition here, once the task's fields say what the new state means
+    /// (<paramref name="submitted"/>: the task's first record, with everything it was submitted with).
     /// </summary>
-    private void Enter(TaskRecord task, TaskState state, bool first = false)
+    private void Enter(TaskRecord task, TaskState state, bool first = false, bool submitted = false)
     {
         task.State = state;
         _byState[(int)state]++;
@@ -500,6 +506,13 @@ internal sealed partial class TaskStore
                 _timers.Schedule(task, Clock.TicksAfter(task.ResultTtlSeconds * 1000L));
                 break;
         }
+        if (_journal is not null)
+        {
+            if (submitted)
+                _journal.TaskPut(task);
+            else
+                _journal.TaskState(task);
+        }
     }
 
     private void Remove(TaskRecord task)
@@ -512,6 +525,7 @@ internal sealed partial class TaskStore
         if (task.Key is not null && _byKey.TryGetValue(task.Key, out TaskRecord? keyed) && keyed == task)
             _byKey.Remove(task.Key);
         task.Result = null;
+        _journal?.TaskRemoved(task);
     }
 
     private static void WakeWaiters(TaskRecord task)

@@ -4,6 +4,7 @@ using System.Net;
 using EventLoop.Buffers;
 using EventLoop.Commands;
 using EventLoop.Diagnostics;
+using EventLoop.Journal;
 using EventLoop.Multiplexing;
 using EventLoop.Native;
 using EventLoop.Protocol;
@@ -63,6 +64,13 @@ internal sealed class ReactorLoop : IDisposable
     private bool _stopping;
     private long _stopDeadline;
     private bool _forcedStop;
+    private readonly TaskJournal? _journal;
+    private readonly WorkItem _journalNotice;
+    private int _journalNoticeQueued;
+    // The request being executed while it may change journaled state: its reply goes to a slot of its own.
+    private Connection? _commandConnection;
+    private WorkItem? _commandSlot;
+    private long _commandLsn;
 
     public ReactorLoop(ServerOptions options, TaskRegistry tasks, IMultiplexer multiplexer, Action<string> log)
     {
@@ -90,6 +98,10 @@ internal sealed class ReactorLoop : IDisposable
         _input = new InputReader(this, multiplexer, _commands, _output);
         _housekeeping = new CallbackTimer(Housekeeping); // one timer entry, re-armed: not one per 100 ms tick
         StartedAt = DateTime.UtcNow;
+        _journalNotice = new WorkItem { Posted = OnJournalProgress, Reusable = true };
+        // Recovery runs before the socket is bound: no client connects to a half-restored queue.
+        if (options.AppendOnly)
+            _journal = TaskJournal.Open(options, Store, _log, ReleaseHeld, NotifyJournalProgress);
         _thread = new Thread(Run) { IsBackground = true, Name = "eventloop-reactor" };
         int listenFd = Sockets.Listen(options.EndPoint, options.Backlog);
         try
@@ -122,6 +134,9 @@ internal sealed class ReactorLoop : IDisposable
     public ClientMemory ClientMemory { get; }
 
     public ServerOptions Options => _options;
+
+    /// <summary>The append-only journal; null with --appendonly no.</summary>
+    internal TaskJournal? Journal => _journal;
 
     public WorkerPool Workers => _workers;
 
@@ -212,6 +227,7 @@ internal sealed class ReactorLoop : IDisposable
         if (!_stopping)
             DispatchQueuedTasks();
         _workers.WakeWorkersForQueuedItems();
+        _journal?.Commit(); // this pass's records, as one batch, before the next pass flushes anything
     }
 
     private void DispatchQueuedTasks()
@@ -284,6 +300,15 @@ internal sealed class ReactorLoop : IDisposable
     /// </summary>
     public IBufferWriter<byte> BeginReply(Connection connection)
     {
+        if (_commandConnection == connection)
+        {
+            if (_commandSlot is null)
+            {
+                _commandSlot = AppendReplySlot(connection);
+                _commandSlot.State = WorkState.Held; // nothing delivers it before EndCommand decides
+            }
+            return _commandSlot.Reply;
+        }
         if (connection.FirstPending is null)
         {
             _output.ScheduleFlush(connection);
@@ -323,6 +348,68 @@ internal sealed class ReactorLoop : IDisposable
             Stats.InflightPauses++;
             UpdateInterest(connection);
         }
+    }
+
+    /// <summary>
+    /// A request that may change journaled state begins: its reply is written to a slot of its own, which
+    /// <see cref="EndCommand"/> holds for the journal when the request produced records.
+    /// </summary>
+    internal void BeginCommand(Connection connection)
+    {
+        _commandConnection = connection;
+        _commandSlot = null;
+        _commandLsn = _journal!.LastLsn;
+    }
+
+    internal void EndCommand(Connection connection)
+    {
+        WorkItem? slot = _commandSlot;
+        _commandConnection = null;
+        _commandSlot = null;
+        if (slot is null)
+            return;
+        if (connection.Closed)
+            Recycle(slot); // not recycled by Close: it was held
+        else if (_journal!.LastLsn > _commandLsn)
+            _journal.Hold(slot, _journal.LastLsn);
+        else
+        {
+            slot.State = WorkState.Complete;
+            DeliverReadyReplies(connection);
+        }
+    }
+
+    /// <summary>The journal wrote (or failed to write) the records a held reply acknowledges: send it, or the error instead.</summary>
+    private void ReleaseHeld(WorkItem slot, string? error)
+    {
+        Connection? connection = slot.Owner;
+        if (connection is null || connection.Closed)
+        {
+            Recycle(slot);
+            return;
+        }
+        if (error is not null)
+        {
+            slot.Reply.Clear();
+            RespWriter.WriteError(slot.Reply, error);
+        }
+        slot.State = WorkState.Complete;
+        DeliverReadyReplies(connection);
+    }
+
+    /// <summary>Journal thread: progress to report; one notice in the completion queue at a time, reused.</summary>
+    private void NotifyJournalProgress()
+    {
+        if (Interlocked.Exchange(ref _journalNoticeQueued, 1) != 0)
+            return;
+        _completions.Push(_journalNotice);
+        _wakeup.Wake();
+    }
+
+    private void OnJournalProgress()
+    {
+        Volatile.Write(ref _journalNoticeQueued, 0); // before reading: progress reported after this posts again
+        _journal?.OnProgress();
     }
 
     /// <summary>Closes the connection once the replies owed before this point are sent (QUIT).</summary>
@@ -369,8 +456,9 @@ internal sealed class ReactorLoop : IDisposable
             item.NextCompleted = null;
             if (item.Posted is { } posted)
             {
-                posted(); // work posted by another thread (the embedding API), not a finished task
-                Recycle(item);
+                posted(); // work posted by another thread (the embedding API, the journal), not a finished task
+                if (!item.Reusable)
+                    Recycle(item);
                 item = next;
                 continue;
             }
@@ -540,7 +628,8 @@ internal sealed class ReactorLoop : IDisposable
             // A running item comes back through the completion queue and is recycled there.
             if (item.State == WorkState.Parked)
                 item.Parked!.Abandon();
-            if (item.State != WorkState.Running)
+            // A held reply is recycled when the journal releases it.
+            if (item.State is not (WorkState.Running or WorkState.Held))
                 Recycle(item);
             item = next;
         }
@@ -666,6 +755,7 @@ internal sealed class ReactorLoop : IDisposable
         _acceptor.CloseRefusedUntil(long.MaxValue);
         _workers.AbortAsyncTasks();
         _workers.Stop();
+        _journal?.Dispose();
     }
 
     public void Dispose()

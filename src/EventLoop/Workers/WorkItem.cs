@@ -22,6 +22,8 @@ internal enum WorkState : byte
     Complete,
     /// <summary>A reply slot a later event fills (a parked <c>RESULT … TIMEOUT</c> or <c>WAIT</c>); see <see cref="WorkItem.Parked"/>.</summary>
     Parked,
+    /// <summary>A reply that acknowledges a change, written, waiting for the journal to write (and fsync) its records.</summary>
+    Held,
 }
 
 /// <summary>
@@ -101,6 +103,9 @@ internal sealed class WorkItem : ITaskHolder
     /// API): run on the reactor instead of being treated as a finished task.
     /// </summary>
     public Action? Posted;
+
+    /// <summary>A posted item the poster pushes again (the journal's progress notice): never recycled.</summary>
+    public bool Reusable;
 
     /// <summary>Cancelled by CANCEL or TIMEOUT of the queued task it runs, and when the server stops waiting.</summary>
     private CancellationTokenSource? _cancel;

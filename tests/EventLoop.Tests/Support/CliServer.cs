@@ -32,14 +32,35 @@ public sealed class CliServer : IDisposable
     /// <summary>What the server wrote to standard error, line by line.</summary>
     public IReadOnlyCollection<string> Log => _log;
 
-    /// <summary>Starts <c>eventloop serve --port 0</c> with <paramref name="serveArguments"/> and waits for its banner.</summary>
-    public static async Task<CliServer> StartAsync(params string[] serveArguments)
+    /// <summary>The server's process id.</summary>
+    public int Pid => _process.Id;
+
+    /// <summary>Kills the server with SIGKILL (no chance to flush anything) and waits for it to be gone.</summary>
+    public void Kill()
     {
-        var start = new ProcessStartInfo(ExternalProcess.EventLoopProgram(), ["serve", "--port", "0", .. serveArguments])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
+        if (!_process.HasExited)
+            _process.Kill();
+        _process.WaitForExit(10_000);
+    }
+
+    /// <summary>Starts <c>eventloop serve --port 0</c> with <paramref name="serveArguments"/> and waits for its banner.</summary>
+    public static Task<CliServer> StartAsync(params string[] serveArguments) =>
+        StartAsync(new ProcessStartInfo(ExternalProcess.EventLoopProgram(), ["serve", "--port", "0", .. serveArguments]));
+
+    /// <summary>
+    /// Starts the server through <c>bash -c "<paramref name="shellPrefix"/>; exec eventloop serve …"</c>, so a
+    /// test can set limits (<c>ulimit -f</c>) or signal dispositions the server then inherits.
+    /// </summary>
+    public static Task<CliServer> StartInShellAsync(string shellPrefix, params string[] serveArguments)
+    {
+        string command = $"{shellPrefix}; exec \"$0\" serve --port 0 \"$@\"";
+        return StartAsync(new ProcessStartInfo("bash", ["-c", command, ExternalProcess.EventLoopProgram(), .. serveArguments]));
+    }
+
+    private static async Task<CliServer> StartAsync(ProcessStartInfo start)
+    {
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
         Process process = Process.Start(start)!;
         var log = new ConcurrentQueue<string>();
         process.ErrorDataReceived += (_, line) => { if (line.Data is not null) log.Enqueue(line.Data); };

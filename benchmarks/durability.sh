@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Durability side by side, one run: enqueue throughput and latency with each fsync policy.
+#   EventLoop SUBMIT (no journal; --appendfsync always / everysec / no)
+#   redis-server LPUSH (appendonly yes, appendfsync always / everysec)
+#   beanstalkd put (-b, with -f 0 = fsync every put, and the default = no fsync)
+# Server on CPU 0, client on CPU 1 (benchmarks/tools/queue_bench.c, the same C client for all; also the
+# Python queue_bench.py and, for the RESP systems, redis-benchmark, as cross-checks), 64-byte
+# payloads; 50 connections x 16 in flight, and one connection one request at a time. Then the
+# journal's recovery time for 10^5 and 10^6 queued tasks, journal bytes per task, and the longest
+# reactor step of a rewrite of 10^6 tasks.
+#   benchmarks/durability.sh [seconds-per-run]       (default 5)
+# Results: a table on stdout and JSON lines in $OUT (default benchmarks/results/durability-<date>.jsonl).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source benchmarks/tools/lib.sh
+SECONDS_PER_RUN=${1:-5}
+ensure_redis
+ensure_eventloop
+command -v beanstalkd >/dev/null 2>&1 || die "beanstalkd is missing: apt-get install beanstalkd"
+WORKDIR=$(mktemp -d /tmp/durability.XXXXXX)
+mkdir -p benchmarks/results
+OUT=${OUT:-benchmarks/results/durability-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
+BS_PID=''
+cleanup() { stop_servers; [ -n "$BS_PID" ] && kill "$BS_PID" 2>/dev/null; rm -rf "$WORKDIR"; }
+trap cleanup EXIT
+BENCH="taskset -c 1 python3 benchmarks/tools/queue_bench.py --payload 64 --seconds $SECONDS_PER_RUN"
+note "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+PARTS=${PARTS:-"c python redis-benchmark recovery"}
+QB=artifacts/bench/queue_bench
+if has_c=$(case " $PARTS " in *" c "*) echo 1 ;; esac); [ -n "$has_c" ]; then
+  mkdir -p artifacts/bench
+  cc -O2 -Wall -Wextra -Werror -o "$QB" benchmarks/tools/queue_bench.c || die "cannot build benchmarks/tools/queue_bench.c"
+fi
+PAYLOAD=$(printf 'p%.0s' $(seq 64))
+has() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+run() { # name proto port command
+  local name=$1 proto=$2 port=$3 command=$4 shape result n system
+  if has c; then
+    case "$name" in eventloop-*) system=eventloop ;; redis-*) system=redis-list ;; *) system=beanstalkd ;; esac
+    for shape in "enqueue --jobs 1000000 --producers 50 --inflight 16" "single --jobs 20000"; do
+      result=$(taskset -c 1 "$QB" "$system" $shape --port "$port" --payload 64 --task bench --time-cap "$SECONDS_PER_RUN" || true)
+      echo "{\"system\":\"$name\",\"client\":\"queue_bench.c\",\"mode\":\"${shape%% *}\",$(echo "$result" | sed 's/\([a-z_0-9]*\)=\([^ ]*\)/"\1":"\2"/g; s/ /,/g')}" | tee -a "$OUT"
+    done
+  fi
+  if has python; then
+    for shape in "--conns 50 --depth 16" "--conns 1 --depth 1"; do
+      result=$($BENCH --proto "$proto" --port "$port" --command "$command" $shape)
+      echo "{\"system\":\"$name\",\"client\":\"queue_bench.py\",$(echo "$result" | cut -c2-)" | tee -a "$OUT"
+    done
+  fi
+  if has redis-benchmark && [ "$proto" = resp ]; then
+    # redis-benchmark is faster than the Python client: the RESP systems' ceiling is measured with it.
+    for shape in "50 16 1000000" "1 1 5000"; do
+      set -- $shape
+      result=$(taskset -c 1 redis-benchmark -p "$port" -c "$1" -P "$2" -n "$3" --csv ${command//\{payload\}/$PAYLOAD} | tail -1)
+      echo "{\"system\":\"$name\",\"client\":\"redis-benchmark\",\"conns\":$1,\"depth\":$2,\"csv\":$result}" | tr -d '\r' | sed 's/"csv":"[^"]*","\([^"]*\)","\([^"]*\)","[^"]*","\([^"]*\)","[^"]*","\([^"]*\)".*/"rate":\1,"avg_ms":\2,"p50_ms":\3,"p99_ms":\4}/' | tee -a "$OUT"
+    done
+  fi
+}
+
+fsync_probe() { # the disk's fdatasync latency, as the journal thread measures it under always
+  redis-cli -p "$1" INFO persistence | tr -d '\r' | grep -E 'journal_fsync_p(50|99)_us' | tr '\n' ' '
+}
+
+for policy in off always everysec no; do
+  port=$(free_port)
+  rm -rf "$WORKDIR/el"
+  if [ "$policy" = off ]; then
+    start_eventloop 0 "$port" --max-tasks 50000000
+  else
+    start_eventloop 0 "$port" --max-tasks 50000000 --appendonly yes --dir "$WORKDIR/el" --appendfsync "$policy" --journal-rewrite-percentage 0
+  fi
+  run "eventloop-$policy" resp "$port" "SUBMIT bench QUEUE bench ARGS {payload}"
+  [ "$policy" = always ] && note "eventloop always: $(fsync_probe "$port")"
+  stop_servers
+done
+
+for policy in always everysec; do
+  port=$(free_port)
+  rm -rf "$WORKDIR/redis"; mkdir -p "$WORKDIR/redis"
+  start_redis 0 "$port" --appendonly yes --appendfsync "$policy" --dir "$WORKDIR/redis"
+  run "redis-$policy" resp "$port" "LPUSH bench {payload}"
+  stop_servers
+done
+
+{ has python || has c; } && for mode in "-f 0" "default"; do
+  port=$(free_port)
+  rm -rf "$WORKDIR/bs"; mkdir -p "$WORKDIR/bs"
+  flags=""; [ "$mode" = "-f 0" ] && flags="-f 0"
+  taskset -c 0 beanstalkd -l 127.0.0.1 -p "$port" -b "$WORKDIR/bs" $flags &
+  BS_PID=$!
+  sleep 0.5
+  run "beanstalkd-${mode// /}" beanstalk "$port" ""
+  kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true; BS_PID=''
+done
+
+# Recovery: N queued tasks in the journal, SIGKILL, restart; time from exec to the first PONG.
+has recovery && for n in 100000 1000000; do
+  port=$(free_port)
+  rm -rf "$WORKDIR/rec"
+  start_eventloop 0 "$port" --max-tasks 5000000 --appendonly yes --dir "$WORKDIR/rec" --appendfsync no --journal-rewrite-percentage 0
+  taskset -c 1 python3 benchmarks/tools/queue_bench.py --proto resp --port "$port" --conns 8 --depth 64 --count "$n" \
+    --command "SUBMIT bench QUEUE bench ARGS {payload}" --payload 64 >/dev/null
+  queued=$(redis-cli -p "$port" INFO queueing | tr -d '\r' | sed -n 's/^tasks_queued://p')
+  size=$(stat -c %s "$WORKDIR/rec/eventloop.journal")
+  kill -9 "$EL_PID"; wait "$EL_PID" 2>/dev/null || true; EL_PID=''
+  started=$(date +%s%N)
+  start_eventloop 0 "$port" --max-tasks 5000000 --appendonly yes --dir "$WORKDIR/rec" --appendfsync no --journal-rewrite-percentage 0
+  ready_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+  replay_ms=$(redis-cli -p "$port" INFO persistence | tr -d '\r' | sed -n 's/^journal_recovery_ms://p')
+  recovered=$(redis-cli -p "$port" INFO queueing | tr -d '\r' | sed -n 's/^tasks_queued://p')
+  rewrite=""
+  if [ "$n" = 1000000 ]; then
+    redis-cli -p "$port" JOURNAL REWRITE >/dev/null
+    for _ in $(seq 600); do
+      [ "$(redis-cli -p "$port" INFO persistence | tr -d '\r' | sed -n 's/^journal_rewrites://p')" = 1 ] && break
+      sleep 0.1
+    done
+    rewrite=$(redis-cli -p "$port" INFO persistence | tr -d '\r' | grep -E '^journal_(rewrite_longest_step_ms|last_rewrite_seconds|file_size):' | tr '\n' ',' | sed 's/:/":"/g; s/,/","/g; s/^/"/; s/,"$//')
+    rewrite=",$rewrite"
+  fi
+  echo "{\"system\":\"eventloop-recovery\",\"tasks\":$queued,\"recovered\":$recovered,\"journal_bytes\":$size,\"bytes_per_task\":$((size / queued)),\"start_to_pong_ms\":$ready_ms,\"replay_ms\":$replay_ms$rewrite}" | tee -a "$OUT"
+  stop_servers
+done
+note "load average: $(cut -d' ' -f1-3 /proc/loadavg); results in $OUT"

@@ -1,0 +1,160 @@
+using System.Buffers.Binary;
+using EventLoop.Buffers;
+using EventLoop.Journal;
+using EventLoop.Queueing;
+using EventLoop.Tasks;
+using EventLoop.Timers;
+
+namespace EventLoop.Tests.Journal;
+
+/// <summary>The record format: framing, CRC, every truncation point, every flipped bit, and replay's handling of damage.</summary>
+public sealed class JournalFormatTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "eventloop-journal-format-" + Guid.NewGuid().ToString("N"));
+
+    public JournalFormatTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Crc32CMatchesTheKnownCheckValue()
+    {
+        // The standard check value of CRC-32C (Castagnoli) over "123456789".
+        Assert.Equal(0xE3069283u, JournalFormat.Crc32C("123456789"u8));
+        Assert.Equal(JournalFormat.Crc32C("123456789"u8), JournalFormat.Crc32C("6789"u8, JournalFormat.Crc32C("12345"u8)));
+    }
+
+    [Fact]
+    public void HeaderRoundTripsAndRejectsOtherFiles()
+    {
+        byte[] header = new byte[JournalFormat.HeaderSize];
+        JournalFormat.WriteHeader(header);
+        Assert.Null(JournalFormat.CheckHeader(header));
+        byte[] otherVersion = [.. header];
+        BinaryPrimitives.WriteUInt16LittleEndian(otherVersion.AsSpan(8), 2);
+        BinaryPrimitives.WriteUInt32LittleEndian(otherVersion.AsSpan(12), JournalFormat.Crc32C(otherVersion.AsSpan(0, 12)));
+        Assert.Contains("version 2 is not supported", JournalFormat.CheckHeader(otherVersion));
+        byte[] notOurs = [.. header];
+        notOurs[0] = (byte)'X';
+        Assert.Contains("bad magic", JournalFormat.CheckHeader(notOurs));
+    }
+
+    [Fact]
+    public void EveryTruncationPointOfARecordIsTornNeverValid()
+    {
+        byte[] record = SampleRecord();
+        Assert.Equal(record.Length, JournalFormat.Check(record));
+        for (int length = 0; length < record.Length; length++)
+            Assert.Equal(0, JournalFormat.Check(record.AsSpan(0, length)));
+    }
+
+    [Fact]
+    public void EveryFlippedBitOfARecordIsCaught()
+    {
+        byte[] record = SampleRecord();
+        for (int bit = 0; bit < record.Length * 8; bit++)
+        {
+            byte[] damaged = [.. record];
+            damaged[bit / 8] ^= (byte)(1 << (bit % 8));
+            int check = JournalFormat.Check(damaged);
+            // A flip in the length can make the record look longer than the bytes there (torn); never valid.
+            Assert.True(check <= 0, $"bit {bit} flipped and the record still checks");
+        }
+    }
+
+    [Fact]
+    public void ReplayCutsATornTailAtEveryTruncationPointOfTheLastRecord()
+    {
+        (byte[] file, List<int> boundaries) = SampleJournal(records: 5);
+        int lastStart = boundaries[^2];
+        for (int cut = lastStart + 1; cut < file.Length; cut++)
+        {
+            ReplayResult result = ReplayBytes(file.AsSpan(0, cut).ToArray(), repair: false, out List<string> log);
+            Assert.Equal(lastStart, result.ValidEnd);
+            Assert.Equal(4, result.Records);
+            Assert.Equal(cut - lastStart, result.TruncatedBytes);
+            Assert.Single(log, line => line.Contains("torn or corrupt tail") && line.Contains($"{cut - lastStart} byte(s)"));
+        }
+    }
+
+    [Fact]
+    public void ReplayTreatsADamagedLastRecordAsTheTail()
+    {
+        (byte[] file, List<int> boundaries) = SampleJournal(records: 5);
+        file[boundaries[^2] + 12] ^= 0x40;
+        ReplayResult result = ReplayBytes(file, repair: false, out _);
+        Assert.Equal(boundaries[^2], result.ValidEnd);
+        Assert.Equal(4, result.Records);
+    }
+
+    [Fact]
+    public void DamageInTheMiddleRefusesToStartUnlessRepairing()
+    {
+        (byte[] file, List<int> boundaries) = SampleJournal(records: 5);
+        file[boundaries[1] + 20] ^= 0x01; // the second record
+        var refused = Assert.Throws<JournalCorruptException>(() => ReplayBytes(file, repair: false, out _));
+        Assert.Contains($"damaged at offset {boundaries[1]}", refused.Message);
+        Assert.Contains("--journal-repair", refused.Message);
+        ReplayResult repaired = ReplayBytes(file, repair: true, out List<string> log);
+        Assert.Equal(4, repaired.Records);
+        Assert.Equal(boundaries[2] - boundaries[1], repaired.RepairedBytes);
+        Assert.Equal(file.Length, repaired.ValidEnd);
+        Assert.Contains(log, line => line.Contains("--journal-repair: skipped"));
+    }
+
+    [Fact]
+    public void AShortHeaderIsReplacedAndAForeignFileIsRefused()
+    {
+        ReplayResult result = ReplayBytes([0x45, 0x56, 0x4C], repair: false, out _);
+        Assert.True(result.CreatedHeader);
+        Assert.Throws<JournalCorruptException>(() => ReplayBytes(new byte[64], repair: false, out _));
+    }
+
+    /// <summary>One TaskRemoved-sized record with a non-trivial payload.</summary>
+    private static byte[] SampleRecord()
+    {
+        const string id = "nightly@1764621234567";
+        int size = JournalFormat.FrameSize + JournalFormat.MinBody + 8 + JournalFormat.StringSize(id);
+        byte[] record = new byte[size];
+        var writer = new RecordWriter(record, size, RecordType.TaskRemoved, lsn: 42);
+        writer.Long(0);
+        writer.String(id);
+        writer.Finish();
+        return record;
+    }
+
+    /// <summary>A journal of <paramref name="records"/> TaskRemoved records for unknown ids (harmless to replay); boundaries of each record and the end.</summary>
+    private static (byte[] File, List<int> Boundaries) SampleJournal(int records)
+    {
+        var bytes = new List<byte>();
+        byte[] header = new byte[JournalFormat.HeaderSize];
+        JournalFormat.WriteHeader(header);
+        bytes.AddRange(header);
+        var boundaries = new List<int>();
+        for (int i = 1; i <= records; i++)
+        {
+            boundaries.Add(bytes.Count);
+            string id = $"s{i}@{1000 + i}";
+            int size = JournalFormat.FrameSize + JournalFormat.MinBody + 8 + JournalFormat.StringSize(id);
+            byte[] record = new byte[size];
+            var writer = new RecordWriter(record, size, RecordType.TaskRemoved, lsn: i);
+            writer.Long(0);
+            writer.String(id);
+            writer.Finish();
+            bytes.AddRange(record);
+        }
+        boundaries.Add(bytes.Count);
+        return ([.. bytes], boundaries);
+    }
+
+    private ReplayResult ReplayBytes(byte[] file, bool repair, out List<string> log)
+    {
+        string path = Path.Combine(_dir, Guid.NewGuid().ToString("N"));
+        File.WriteAllBytes(path, file);
+        var lines = new List<string>();
+        log = lines;
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read);
+        var store = new TaskStore(new ServerOptions(), new TaskRegistry(), new TimerHeap(), new QueueClock(), lines.Add);
+        return JournalReplayer.Replay(stream, store, repair, path, lines.Add);
+    }
+}
