@@ -4,6 +4,7 @@
 # (`eventloop load`, one thread) on CPU 1.
 #
 #   benchmarks/backends.sh [--duration S] [--warmup S] [--servers a,b,…] [--cases a,b,…]
+#   benchmarks/backends.sh --plot CSV          (redraw the chart only)
 #
 # Cases: busy connections send PING in a closed loop, one request in flight each; idle ones stay open.
 #   c50        50 busy
@@ -21,6 +22,11 @@
 # from its `events_returned` and `loop_iterations` deltas (refserver has no INFO: n/a).
 # Raw results go to artifacts/bench/backends-TIMESTAMP/. Bounded: 27 runs of warm-up + duration +
 # about 2 s each (about 6 minutes with the defaults).
+#
+# Chart: server CPU per request against connections open (the 100-busy cases: 900, 3,000 and 10,000
+# connections), one line per server, goes to docs/img/backends.svg, drawn by `eventloop plot` from
+# cpu-per-request.csv in the raw results. `benchmarks/backends.sh --plot CSV` redraws it from such a
+# CSV without running anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,13 +34,15 @@ duration=8
 warmup=3
 servers="epoll epoll-et poll select io_uring refserver"
 cases="c50 c1000 idle800 idle2900 idle9900"
+plot_only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
     --servers) servers=${2//,/ }; shift 2 ;;
     --cases) cases=${2//,/ }; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --plot) plot_only=$2; shift 2 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "backends.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,8 +51,20 @@ die() { echo "backends.sh: $*" >&2; exit 1; }
 
 eventloop=artifacts/bin/eventloop
 refserver=artifacts/native/refserver
+chart=docs/img/backends.svg
 [ -x "$eventloop" ] && [ -x "$refserver" ] || ./build.sh
 "$eventloop" load --help >/dev/null 2>&1 || die "'$eventloop load' is not available: merge main and run ./build.sh"
+
+plot() { # csv (server,connections,server_cpu_us_per_request)
+  "$eventloop" plot "$1" --out "$chart" --log-x yes \
+    --title "Server CPU per request, 100 busy connections (PING, closed loop)" \
+    --x-title "connections open (100 busy, the rest idle)" --y-title "server CPU per request (µs)"
+  echo "Chart: $chart (from $1)"
+}
+if [ -n "$plot_only" ]; then
+  plot "$plot_only"
+  exit 0
+fi
 for tool in redis-cli jq taskset; do
   command -v "$tool" >/dev/null || die "$tool is missing (apt-get install redis-tools jq util-linux)"
 done
@@ -211,6 +231,12 @@ while IFS=$'\t' read -r server name rest; do
     echo "| $server | $label | $rps | $p50 | $p99 | $cpu | $syscalls | $per_wait | $cpu_wait | $errors |"
   fi
 done <"$results"
+
+# The chart's figures: the 100-busy cases, whose connections differ only in how many are idle.
+awk -F'\t' 'BEGIN { print "server,connections,server_cpu_us_per_request"; n["idle800"] = 900; n["idle2900"] = 3000; n["idle9900"] = 10000 }
+  ($2 in n) && $3 !~ /^n\/a/ { print $1 "," n[$2] "," $6 }' "$results" >"$out/cpu-per-request.csv"
+echo
+plot "$out/cpu-per-request.csv"
 
 for name in idle800 idle2900 idle9900; do
   epoll_cpu=$(awk -F'\t' -v n="$name" '$1 == "epoll" && $2 == n { print $6 }' "$results")

@@ -8,7 +8,8 @@
 # `RUN echo <64 B>` on EventLoop against `ECHO <64 B>` on Redis, at -c 50 and -c 1000, -P 1 and -P 16.
 # Rounds alternate which server goes first (A B, then B A) so that drift of a shared machine hits both;
 # each figure is the median over the rounds. Server CPU per request is utime+stime from /proc/PID/stat
-# read before and after each run. Raw figures go to artifacts/bench/compare-<time>.tsv.
+# read before and after each run. Raw figures go to artifacts/bench/compare-<time>.tsv; the two ratio
+# columns go to compare-<time>-ratios.csv and, drawn by `eventloop plot`, to compare-<time>.svg.
 #
 # Environment: ROUNDS (3), N_P1 (requests per run at -P 1, 100000), N_P16 (at -P 16, 1000000),
 # RUN_TIMEOUT (seconds a single redis-benchmark run may take, 90).
@@ -115,7 +116,8 @@ done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); took $(( $(date +%s) - started )) s; raw figures: $RAW"
 echo
 
-python3 - "$RAW" "$PAYLOAD" <<'EOF'
+RATIOS=${RAW%.tsv}-ratios.csv
+python3 - "$RAW" "$RATIOS" <<'EOF'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 cells = {}
@@ -129,6 +131,9 @@ def rps(v):
     return f"{v / 1000:.1f}k" if v < 1e6 else f"{v / 1e6:.2f}M"
 
 names = {"ping": "PING", "echo": "RUN echo / ECHO 64 B"}
+short = {"ping": "PING", "echo": "echo 64 B"}
+ratios = open(sys.argv[2], "w")
+ratios.write("cell,ratio,value\n")
 print("| cell | EventLoop rps (p50 ms) · µs/req | Redis rps (p50 ms) · µs/req | throughput EL/Redis | CPU per request EL/Redis | EL syscalls/req | EL B allocated/req |")
 print("|---|---|---|--:|--:|--:|--:|")
 for (test, c, p), by in sorted(cells.items(), key=lambda kv: (kv[0][0] != "ping", kv[0][1], kv[0][2])):
@@ -139,5 +144,11 @@ for (test, c, p), by in sorted(cells.items(), key=lambda kv: (kv[0][0] != "ping"
           f"| {rps(rd_rps)} ({med(rd, 'p50_ms'):.2f}) · {rd_cpu:.2f} "
           f"| {el_rps / rd_rps:.2f} | {el_cpu / rd_cpu:.2f} | {med(el, 'syscalls_per_request'):.2f} "
           f"| {med(el, 'allocated_per_request'):.0f} |")
+    ratios.write(f"{short[test]} c{c} P{p},throughput EL/Redis,{el_rps / rd_rps:.3f}\n")
+    ratios.write(f"{short[test]} c{c} P{p},CPU per request EL/Redis,{el_cpu / rd_cpu:.3f}\n")
 print(f"\nmedians of {len(next(iter(cells.values()))['eventloop'])} rounds")
+ratios.close()
 EOF
+artifacts/bin/eventloop plot "$RATIOS" --chart bars --reference 1 --out "${RAW%.tsv}.svg" \
+  --title "EventLoop / redis-server, medians of $ROUNDS rounds" --y-title "ratio (above 1: EventLoop higher)"
+echo "ratio chart: ${RAW%.tsv}.svg"

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using BenchmarkDotNet.Attributes;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EventLoop.Benchmarks;
 
@@ -39,7 +40,7 @@ public class ServerRoundTripBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _server = new EventLoopServer(new ServerOptions { Port = 0, Log = _ => { } });
+        _server = new EventLoopServer(new ServerOptions { Port = 0, LoggerFactory = NullLoggerFactory.Instance });
         _server.Start();
         _client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         _client.Connect(new IPEndPoint(IPAddress.Loopback, _server.Port));

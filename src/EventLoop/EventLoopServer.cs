@@ -4,6 +4,7 @@ using EventLoop.Multiplexing;
 using EventLoop.Queueing;
 using EventLoop.Reactor;
 using EventLoop.Tasks;
+using Microsoft.Extensions.Logging;
 
 namespace EventLoop;
 
@@ -22,6 +23,8 @@ namespace EventLoop;
 public sealed class EventLoopServer : IAsyncDisposable
 {
     private readonly object _lifecycle = new();
+    private readonly ILogger _log;
+    private readonly ILogger _reactorLog;
     private ReactorLoop? _reactor;
     private ServerMetrics? _metrics;
     private Task? _stopped;
@@ -32,6 +35,9 @@ public sealed class EventLoopServer : IAsyncDisposable
         Options = options ?? new ServerOptions();
         Options.Validate();
         Queue = new ServerQueue(() => Reactor);
+        ILoggerFactory logging = Options.LoggerFactory ?? StandardErrorLoggerFactory.Instance;
+        _log = logging.CreateLogger("EventLoop.Server");
+        _reactorLog = logging.CreateLogger("EventLoop.Reactor");
         if (Options.BuiltInTasks)
             Tasks.AddBuiltInTasks();
     }
@@ -69,12 +75,12 @@ public sealed class EventLoopServer : IAsyncDisposable
             if (_reactor is not null)
                 throw new InvalidOperationException("the server is already started");
             Tasks.Freeze();
-            if (Options.Log is null)
+            if (Options.LoggerFactory is null)
                 _ = Console.Error; // opened now: at the descriptor limit, opening it later would fail
             IMultiplexer multiplexer = MultiplexerFactory.Create(Options.Backend);
             try
             {
-                _reactor = new ReactorLoop(Options, Tasks, multiplexer, Options.Log ?? LogToStandardError);
+                _reactor = new ReactorLoop(Options, Tasks, multiplexer, LogFromReactor);
             }
             catch
             {
@@ -83,6 +89,7 @@ public sealed class EventLoopServer : IAsyncDisposable
             }
             _metrics = new ServerMetrics(_reactor);
             _reactor.Start();
+            _log.LogInformation("listening on {EndPoint} (backend {Backend}, {Workers} worker(s))", EndPoint, Backend, Options.Workers);
         }
     }
 
@@ -111,12 +118,23 @@ public sealed class EventLoopServer : IAsyncDisposable
         {
             _metrics?.Dispose();
             reactor.Dispose();
+            _log.LogInformation("stopped");
         }
     }
 
     /// <summary>Stops the server gracefully (see <see cref="StopAsync"/>).</summary>
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
 
-    private static void LogToStandardError(string message) =>
-        Console.Error.WriteLine($"{DateTime.Now:yyyy-MM-dd HH:mm:ss.fff} eventloop: {message}");
+    /// <summary>
+    /// The reactor reports in plain sentences through an <see cref="Action{String}"/>; this gives each its level.
+    /// A sentence not recognised here is a warning: the reactor speaks only when something is off.
+    /// </summary>
+    private void LogFromReactor(string message)
+    {
+        LogLevel level = message.StartsWith("reactor failed", StringComparison.Ordinal) ? LogLevel.Critical
+            : message.Contains("unexpected error", StringComparison.Ordinal) ? LogLevel.Error
+            : message.StartsWith("stopping:", StringComparison.Ordinal) ? LogLevel.Information
+            : LogLevel.Warning;
+        _reactorLog.Log(level, "{Message}", message); // a template of its own: the sentence may hold braces
+    }
 }

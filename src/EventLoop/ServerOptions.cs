@@ -1,5 +1,6 @@
 using System.Net;
 using EventLoop.Protocol;
+using Microsoft.Extensions.Logging;
 
 namespace EventLoop;
 
@@ -109,8 +110,12 @@ public sealed record ServerOptions
     /// <summary>Leases of one task lost in a row (expired, or the worker's connection closed) before it fails. Default 5.</summary>
     public int MaxLeaseLosses { get; init; } = 5;
 
-    /// <summary>Where the server writes its log lines; null: standard error.</summary>
-    public Action<string>? Log { get; init; }
+    /// <summary>
+    /// Where the server logs, by category (<c>EventLoop.Server</c>, <c>EventLoop.Reactor</c>); null: one line per
+    /// message on standard error, Information and above. Lines that a flood could cause (refused connections,
+    /// EMFILE) are rate-limited by the reactor whatever the logger. Default null.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
 
     internal ProtocolLimits ProtocolLimits => new()
     {

@@ -46,6 +46,13 @@ internal sealed class LatencyRecorder
             return (LatencySummary.Of(Latency), LatencySummary.Of(Uncorrected), LatencySummary.Of(Connect));
     }
 
+    /// <summary>The percentile spectra of the latencies (corrected, uncorrected); call once the run is over.</summary>
+    public (LatencySpectrum Latency, LatencySpectrum Uncorrected) Spectra()
+    {
+        lock (_gate)
+            return (LatencySpectrum.Of(Latency), LatencySpectrum.Of(Uncorrected));
+    }
+
     private static void MoveInto(LongHistogram total, LongHistogram recent)
     {
         if (recent.TotalCount == 0)

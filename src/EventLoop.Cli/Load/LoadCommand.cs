@@ -1,22 +1,30 @@
+using System.CommandLine;
+using EventLoop.Cli.CommandLine;
+using EventLoop.Cli.Plotting;
+
 namespace EventLoop.Cli.Load;
 
 /// <summary><c>eventloop load</c>: the load generator's command line.</summary>
 public static class LoadCommand
 {
-    /// <summary>Runs <c>eventloop load</c> with <paramref name="args"/>; returns the exit code.</summary>
-    public static int Run(string[] args) => Run(args, Console.Out, Console.Error, liveProgress: !Console.IsErrorRedirected);
-
-    /// <summary>Runs with explicit output streams; the live line goes to <paramref name="errors"/> when <paramref name="liveProgress"/>.</summary>
-    public static int Run(string[] args, TextWriter output, TextWriter errors, bool liveProgress)
+    /// <summary>The <c>load</c> command; <paramref name="liveProgress"/> redraws a progress line on standard error each second.</summary>
+    internal static Command Create(bool liveProgress)
     {
-        LoadOptions? options = LoadArguments.Parse(args, out bool helpRequested, out string? problem);
-        if (helpRequested)
-        {
-            output.WriteLine(LoadArguments.Help);
-            return 0;
-        }
-        if (options is null)
-            return Refuse(errors, problem!);
+        var command = new NotedCommand("load", LoadArguments.Description, LoadArguments.Notes).WithOptions(LoadArguments.Options);
+        command.SetAction(parsed => Run(parsed, liveProgress));
+        return command;
+    }
+
+    /// <summary>Runs <c>eventloop load</c> with <paramref name="args"/> and explicit output streams; returns the exit code.</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter errors, bool liveProgress) =>
+        EventLoopCommandLine.Run(["load", .. args], output, errors, liveProgress);
+
+    private static int Run(ParseResult parsed, bool liveProgress)
+    {
+        TextWriter output = parsed.InvocationConfiguration.Output;
+        TextWriter errors = parsed.InvocationConfiguration.Error;
+        if (LoadArguments.Bind(parsed, out string? problem) is not LoadOptions options)
+            return EventLoopCommandLine.Refuse(parsed, problem!);
         using var cancellation = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
@@ -33,11 +41,13 @@ public static class LoadCommand
             output.Write(report.FormatSummary());
             if (options.JsonPath is string path)
                 File.WriteAllText(path, report.ToJson());
+            if (options.PlotPath is string plot)
+                SvgChart.Save(LatencyPlot.Spectrum(report), plot);
             return ExitCode(report, errors);
         }
         catch (LoadSetupException e)
         {
-            return Refuse(errors, e.Message);
+            return EventLoopCommandLine.Refuse(parsed, e.Message);
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
         {
@@ -63,13 +73,6 @@ public static class LoadCommand
             default:
                 return 0;
         }
-    }
-
-    private static int Refuse(TextWriter errors, string problem)
-    {
-        errors.WriteLine($"eventloop load: {problem}");
-        errors.WriteLine("(eventloop load --help lists the options)");
-        return 2;
     }
 
     private static void WriteProgressLine(TextWriter errors, LoadProgress p)

@@ -63,6 +63,9 @@ public sealed record LoadOptions
     /// <summary>Where to write the report as JSON (<c>--json</c>); null = nowhere.</summary>
     public string? JsonPath { get; init; }
 
+    /// <summary>Where to write the latency percentile spectrum as SVG (<c>--plot</c>); null = nowhere.</summary>
+    public string? PlotPath { get; init; }
+
     /// <summary>True in open loop (a fixed <see cref="Rate"/>), false in closed loop.</summary>
     public bool IsOpenLoop => Rate > 0;
 

@@ -19,6 +19,23 @@ public sealed record LatencySummary(long P50, long P90, long P99, long P999, lon
             histogram.GetValueAtPercentile(99.99), histogram.GetMaxValue(), histogram.TotalCount);
 }
 
+/// <summary>A latency at one percentile level, in microseconds.</summary>
+public readonly record struct PercentileValue(double Percentile, long Microseconds);
+
+/// <summary>
+/// Latency across percentiles, as HdrHistogram's percentile iteration walks a histogram: five steps per halving
+/// of the distance to 100%, so the tail is as finely drawn as the middle. Immutable.
+/// </summary>
+public sealed record LatencySpectrum(IReadOnlyList<PercentileValue> Points)
+{
+    /// <summary>The spectrum of an empty histogram: no points.</summary>
+    public static readonly LatencySpectrum Empty = new([]);
+
+    internal static LatencySpectrum Of(HistogramBase histogram) => histogram.TotalCount == 0
+        ? Empty
+        : new LatencySpectrum([.. histogram.Percentiles(5).Select(v => new PercentileValue(v.PercentileLevelIteratedTo, v.ValueIteratedTo))]);
+}
+
 /// <summary>What the generator itself used: the figures that tell whether it, not the server, set the pace. Immutable.</summary>
 /// <param name="CpuSeconds">CPU time of the whole process from the start of the run to its end.</param>
 /// <param name="WallSeconds">The run's length, warm-up and connects included.</param>
@@ -66,6 +83,10 @@ public sealed class LoadReport
     public required LatencySummary Latency { get; init; }
     /// <summary>Open loop: latency from the actual send time, which hides queueing in the generator; null in closed loop.</summary>
     public required LatencySummary? LatencyUncorrected { get; init; }
+    /// <summary>The latency spectrum behind <see cref="Latency"/> (what <c>--plot</c> draws).</summary>
+    public LatencySpectrum LatencySpectrum { get; init; } = LatencySpectrum.Empty;
+    /// <summary>Open loop: the spectrum behind <see cref="LatencyUncorrected"/>; null in closed loop.</summary>
+    public LatencySpectrum? UncorrectedSpectrum { get; init; }
     /// <summary>Time from connect() to the connection being usable, over all successful connects.</summary>
     public required LatencySummary ConnectTime { get; init; }
     /// <summary>Successful connects, reconnects included.</summary>

@@ -183,6 +183,7 @@ public static class LoadRunner
         RunClock clock, LoadWorker[] workers, LatencyRecorder recorder, GeneratorUsage usage)
     {
         (LatencySummary latency, LatencySummary uncorrected, LatencySummary connect) = recorder.Summaries();
+        (LatencySpectrum spectrum, LatencySpectrum uncorrectedSpectrum) = recorder.Spectra();
         long requests = workers.Sum(w => w.Measured);
         long end = requests > 0 ? workers.Max(w => w.LastMeasuredReplyAt) : RunClock.Now;
         return new LoadReport
@@ -197,6 +198,8 @@ public static class LoadRunner
             DurationSeconds = Math.Max(0, RunClock.Seconds(end - clock.MeasureFrom)),
             Latency = latency,
             LatencyUncorrected = options.IsOpenLoop ? uncorrected : null,
+            LatencySpectrum = spectrum,
+            UncorrectedSpectrum = options.IsOpenLoop ? uncorrectedSpectrum : null,
             ConnectTime = connect,
             Connects = workers.Sum(w => w.Connects),
             PeakOpenConnections = workers.Sum(w => w.PeakOpen),

@@ -12,7 +12,7 @@ public class LoadArgumentsTests
     [InlineData("500ms", 0.5)]
     [InlineData("1m", 60.0)]
     public void Times_take_units(string text, double seconds) =>
-        Assert.Equal(seconds, LoadArguments.Time("--duration", text).TotalSeconds, 6);
+        Assert.Equal(seconds, EventLoop.Cli.CommandLine.OptionValues.Time(text).TotalSeconds, 6);
 
     [Fact]
     public void Options_map_to_their_fields_and_the_rest_keep_defaults()

@@ -83,8 +83,8 @@ public class LoadCommandTests(RespServerFixture server)
         Assert.Equal(0, code);
         foreach (string option in new[] { "--host", "--port", "--connections", "--idle", "--connect-rate", "--threads", "--backend",
                      "--pipeline", "--pipeline-mode", "--rate", "--command", "--payload-bytes", "--keyspace", "--duration", "--requests",
-                     "--warmup", "--timeout", "--json" })
+                     "--warmup", "--timeout", "--json", "--plot" })
             Assert.Contains(option, output);
-        Assert.Equal(18, output.Split("(default").Length - 1); // one per option but --help
+        Assert.Equal(19, output.Split("(default").Length - 1); // one per option but --help
     }
 }

@@ -1,4 +1,5 @@
 using EventLoop.Client;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EventLoop.Tests.Load;
 
@@ -14,7 +15,7 @@ public sealed class RespServerFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _server = new EventLoopServer(new ServerOptions { Port = 0, Log = _ => { } });
+        _server = new EventLoopServer(new ServerOptions { Port = 0, LoggerFactory = NullLoggerFactory.Instance });
         _server.Start();
         await using EventLoopClient client = await EventLoopClient.ConnectAsync("127.0.0.1", Port);
         await client.PingAsync();

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EventLoop.Tests.Server;
 
@@ -9,7 +10,7 @@ public sealed class EmbeddingTests
     [Fact]
     public async Task The_readme_example_registers_sync_and_async_tasks()
     {
-        await using var server = new EventLoopServer(new ServerOptions { Port = 0, Log = _ => { } });
+        await using var server = new EventLoopServer(new ServerOptions { Port = 0, LoggerFactory = NullLoggerFactory.Instance });
         server.Tasks.Register("greet", (args, result) => result.Write(Encoding.UTF8.GetBytes($"hello {args.GetString(0)}")));
         server.Tasks.Register("fetch", async (args, result, cancel) =>
         {

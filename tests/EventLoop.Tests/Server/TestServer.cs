@@ -1,15 +1,15 @@
-using System.Collections.Concurrent;
+using EventLoop.Tests.Support;
 
 namespace EventLoop.Tests.Server;
 
 /// <summary>An in-process server on a free loopback port, with its log captured for assertions.</summary>
 public sealed class TestServer : IAsyncDisposable
 {
-    private readonly ConcurrentQueue<string> _log = new();
+    private readonly LogCapture _log = new();
 
     public TestServer(ServerOptions? options = null, Action<EventLoopServer>? registerTasks = null)
     {
-        ServerOptions effective = (options ?? new ServerOptions()) with { Port = 0, Log = _log.Enqueue };
+        ServerOptions effective = (options ?? new ServerOptions()) with { Port = 0, LoggerFactory = _log };
         Server = new EventLoopServer(effective);
         registerTasks?.Invoke(Server);
         Server.Start();
@@ -19,7 +19,11 @@ public sealed class TestServer : IAsyncDisposable
 
     public int Port => Server.Port;
 
-    public IReadOnlyCollection<string> Log => _log;
+    /// <summary>The server's log messages, in order.</summary>
+    public IReadOnlyCollection<string> Log => _log.Messages;
+
+    /// <summary>The server's log entries with their categories and levels.</summary>
+    public LogCapture Logging => _log;
 
     public RawConnection Connect() => RawConnection.Open(Port);
 
