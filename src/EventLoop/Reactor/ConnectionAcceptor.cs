@@ -88,12 +88,13 @@ internal sealed class ConnectionAcceptor
         CloseListener();
     }
 
-    /// <summary>Closes the listener if it is still open.</summary>
+    /// <summary>Closes the listener if it is still open, and the descriptor kept in reserve for it.</summary>
     public void CloseListener()
     {
         if (_listenFd >= 0)
             Sockets.Close(_listenFd);
         _listenFd = -1;
+        _descriptorReserve.Dispose();
         AcceptAgain = false;
     }
 

@@ -12,7 +12,7 @@ namespace EventLoop.Reactor;
 /// reserve makes room to accept each waiting connection, tell it the server is full, and close it.
 /// Owned by the reactor thread.
 /// </summary>
-internal sealed unsafe class DescriptorReserve(ReactorStats stats, Action<string> log)
+internal sealed unsafe class DescriptorReserve(ReactorStats stats, Action<string> log) : IDisposable
 {
     private static readonly long LogInterval = 10 * Stopwatch.Frequency;
     private int _fd = OpenReserve();
@@ -57,6 +57,14 @@ internal sealed unsafe class DescriptorReserve(ReactorStats stats, Action<string
             _shedSinceLog = 0;
         }
         return error is not (Errno.EMFILE or Errno.ENFILE);
+    }
+
+    /// <summary>Gives the reserve back: the listener it served is closed.</summary>
+    public void Dispose()
+    {
+        if (_fd >= 0)
+            close(_fd);
+        _fd = -1;
     }
 
     private static int OpenReserve()
