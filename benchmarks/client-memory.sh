@@ -18,7 +18,7 @@ log=$(mktemp)
 "$bin" serve --port 0 "${serve[@]}" "$@" >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 100); do port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log"); [ -n "$port" ] && break; sleep 0.1; done
+for _ in $(seq 100); do port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log" | head -n 1); [ -n "$port" ] && break; sleep 0.1; done
 sleep 0.5
 before=$(rss $pid)
 out=$(mktemp)

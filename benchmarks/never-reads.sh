@@ -10,7 +10,7 @@ log=$(mktemp)
 artifacts/bin/eventloop serve --port 0 >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 100); do port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log"); [ -n "$port" ] && break; sleep 0.1; done
+for _ in $(seq 100); do port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log" | head -n 1); [ -n "$port" ] && break; sleep 0.1; done
 before=$(rss $pid)
 python3 benchmarks/tools/never_reads.py "$port" "${1:-1024}" &
 client=$!

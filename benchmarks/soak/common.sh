@@ -29,7 +29,7 @@ start_server() {
   "$EVENTLOOP" serve --port 0 "$@" >"$log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 300); do
-    SERVER_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log")
+    SERVER_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log" | head -n 1)
     [ -n "$SERVER_PORT" ] && return
     kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited at start: $(cat "$log")"
     sleep 0.1

@@ -58,6 +58,15 @@ public sealed partial class EventLoopClient
     public Task<DeliveryOutcome> AckAsync(FetchedTask task, ReadOnlyMemory<byte> result) =>
         SettleAsync([Bytes("ACK"), Bytes(task.Id), Bytes(Attempt(task)), result]);
 
+    /// <summary>ACKs a batch of deliveries in one write (one reply task for all): how a worker settles what one FETCH gave it.</summary>
+    /// <exception cref="RespErrorException">A result was refused (over the server's max-result-bytes: that attempt failed).</exception>
+    public async Task<DeliveryOutcome[]> AckManyAsync(IReadOnlyList<(FetchedTask Task, ReadOnlyMemory<byte> Result)> deliveries)
+    {
+        ReadOnlyMemory<byte>[][] commands = [.. deliveries.Select(d => new[] { Bytes("ACK"), Bytes(d.Task.Id), Bytes(Attempt(d.Task)), d.Result })];
+        RespValue[] replies = await ExecuteBatchAsync(commands).ConfigureAwait(false);
+        return [.. replies.Select(Outcome)];
+    }
+
     /// <summary><c>FAIL id attempt message [NORETRY]</c>: the delivery failed; retried after backoff if it has retries left and <paramref name="noRetry"/> is false.</summary>
     public Task<DeliveryOutcome> FailAsync(FetchedTask task, string message, bool noRetry = false) =>
         SettleAsync(noRetry
@@ -79,15 +88,15 @@ public sealed partial class EventLoopClient
     private async Task<DeliveryOutcome> SettleAsync(ReadOnlyMemory<byte>[] command)
     {
         RespValue reply = await ExecuteAsync(command, CancellationToken.None).ConfigureAwait(false);
-        if (!reply.IsError)
-            return DeliveryOutcome.Accepted;
-        return reply.Text switch
-        {
-            "STALE" => DeliveryOutcome.Stale,
-            "CANCELLED" => DeliveryOutcome.Cancelled,
-            _ => throw new RespErrorException(reply.Text ?? ""),
-        };
+        return Outcome(reply);
     }
+
+    private static DeliveryOutcome Outcome(RespValue reply) => !reply.IsError ? DeliveryOutcome.Accepted : reply.Text switch
+    {
+        "STALE" => DeliveryOutcome.Stale,
+        "CANCELLED" => DeliveryOutcome.Cancelled,
+        _ => throw new RespErrorException(reply.Text ?? ""),
+    };
 
     private static string Attempt(FetchedTask task) => task.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
 

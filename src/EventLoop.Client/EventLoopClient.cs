@@ -32,7 +32,7 @@ public sealed partial class EventLoopClient : IAsyncDisposable
     // requests leave together in one send, and no caller waits for the socket.
     private readonly Pipe _outbox = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
     private readonly Lock _gate = new();
-    private readonly Queue<PendingCall> _pending = new(); // guarded by _gate, in wire order
+    private readonly Queue<IReplySink> _pending = new(); // guarded by _gate, in wire order (a batch appears once per command)
     private RespConnectionException? _failure;             // guarded by _gate; set once
     private readonly PipeReader _input;
     private readonly Task _sendLoop;
@@ -223,7 +223,7 @@ public sealed partial class EventLoopClient : IAsyncDisposable
 
     private void Deliver(RespValue reply)
     {
-        PendingCall? call;
+        IReplySink? call;
         lock (_gate)
             _pending.TryDequeue(out call);
         if (call is null)
@@ -234,7 +234,7 @@ public sealed partial class EventLoopClient : IAsyncDisposable
     /// <summary>Records the first failure, fails every pending call with it, and closes the socket.</summary>
     private void Fail(RespConnectionException failure)
     {
-        PendingCall[] orphans;
+        IReplySink[] orphans;
         lock (_gate)
         {
             if (_failure is not null)
@@ -244,7 +244,7 @@ public sealed partial class EventLoopClient : IAsyncDisposable
             _pending.Clear();
             _outbox.Writer.Complete();
         }
-        foreach (PendingCall call in orphans)
+        foreach (IReplySink call in orphans.Distinct())
             call.Fail(failure);
         // Shutdown wakes both loops; the socket is disposed in DisposeAsync once they have ended.
         try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
@@ -279,8 +279,61 @@ public sealed partial class EventLoopClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends several commands in one write and returns their replies in order, error replies included.</summary>
+    /// <remarks>One task for the whole batch: the cheap way to pipeline many small commands (ACKs of a fetched batch).</remarks>
+    /// <exception cref="RespConnectionException">The connection is lost or closed.</exception>
+    public Task<RespValue[]> ExecuteBatchAsync(IReadOnlyList<ReadOnlyMemory<byte>[]> commands)
+    {
+        ArgumentNullException.ThrowIfNull(commands);
+        var batch = new BatchCall(commands.Count);
+        if (commands.Count == 0)
+            return batch.Task;
+        lock (_gate)
+        {
+            if (_failure is not null)
+            {
+                batch.Fail(_failure);
+                return batch.Task;
+            }
+            foreach (ReadOnlyMemory<byte>[] command in commands)
+            {
+                _pending.Enqueue(batch);
+                RespRequestEncoder.WriteCommand(_outbox.Writer, command);
+            }
+            _outbox.Writer.FlushAsync().GetAwaiter().GetResult();
+        }
+        return batch.Task;
+    }
+
+    /// <summary>Where a reply goes: one call's task, or a batch's next slot.</summary>
+    private interface IReplySink
+    {
+        void Complete(RespValue reply);
+
+        void Fail(Exception failure);
+    }
+
+    /// <summary>A batch of commands waiting for their replies, completed when the last one arrives.</summary>
+    private sealed class BatchCall(int count) : IReplySink
+    {
+        private readonly RespValue[] _replies = new RespValue[count];
+        private readonly TaskCompletionSource<RespValue[]> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _received;
+
+        public Task<RespValue[]> Task => count == 0 ? System.Threading.Tasks.Task.FromResult(_replies) : _completion.Task;
+
+        public void Complete(RespValue reply)
+        {
+            _replies[_received++] = reply; // only the receive loop completes, one reply at a time
+            if (_received == _replies.Length)
+                _completion.TrySetResult(_replies);
+        }
+
+        public void Fail(Exception failure) => _completion.TrySetException(failure);
+    }
+
     /// <summary>One call waiting for its reply; completed by the receive loop, or cancelled, or failed.</summary>
-    private sealed class PendingCall
+    private sealed class PendingCall : IReplySink
     {
         private readonly TaskCompletionSource<RespValue> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private CancellationTokenRegistration _cancellation;

@@ -73,6 +73,22 @@ public class ExternalWorkerTests
     }
 
     [Fact]
+    public async Task A_batch_of_acks_settles_each_delivery_on_its_own_merits()
+    {
+        await using var server = new TestServer();
+        await using EventLoopClient client = await ConnectAsync(server);
+        string[] ids = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => SubmitAsync(client, "resize", "ARGS", $"{i}")));
+        IReadOnlyList<FetchedTask> fetched = await client.FetchAsync(["default"], count: 10);
+        List<(FetchedTask, ReadOnlyMemory<byte>)> acks = [.. fetched.Select(t => (t, (ReadOnlyMemory<byte>)t.Arguments[0].ToArray()))];
+        acks[3] = (fetched[3] with { Attempt = 9 }, ReadOnlyMemory<byte>.Empty);
+
+        DeliveryOutcome[] outcomes = await client.AckManyAsync(acks);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => i == 3 ? DeliveryOutcome.Stale : DeliveryOutcome.Accepted), outcomes);
+        Assert.Equal("7", (await client.ExecuteAsync("RESULT", ids[7])).Text);
+        Assert.Equal("running", (await StatusAsync(client, ids[3]))["state"].Text);
+    }
+
+    [Fact]
     public async Task A_worker_killed_holding_a_hundred_tasks_returns_them_all_at_once_without_using_a_retry()
     {
         await using var server = new TestServer();
