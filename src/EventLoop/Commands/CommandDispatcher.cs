@@ -10,9 +10,9 @@ namespace EventLoop.Commands;
 
 /// <summary>
 /// Runs one parsed request on the reactor thread: cheap commands are answered inline (still behind the
-/// connection's pending tasks), <c>RUN</c> goes to the workers. Owned by the reactor.
+/// connection's pending tasks), <c>RUN</c> goes to the workers. Owned by the Reactor.
 /// </summary>
-internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
+internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks) : CommandGroup(reactor)
 {
     private static ReadOnlySpan<byte> Pong => "+PONG\r\n"u8;
     private static ReadOnlySpan<byte> Ok => "+OK\r\n"u8;
@@ -64,18 +64,6 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
         else Error(connection, $"ERR unknown command '{Printable.Of(command[0])}'");
     }
 
-    private IBufferWriter<byte> Reply(Connection connection) => reactor.BeginReply(connection);
-
-    private void Error(Connection connection, string message) => RespWriter.WriteError(Reply(connection), message);
-
-    private bool CheckArity(Connection connection, in RespCommand command, int min, int max)
-    {
-        if (command.Count >= min && command.Count <= max)
-            return true;
-        Error(connection, $"ERR wrong number of arguments for '{Printable.Of(command[0]).ToLowerInvariant()}' command");
-        return false;
-    }
-
     private void Run(Connection connection, in RespCommand command)
     {
         if (!CheckArity(connection, command, 2, int.MaxValue))
@@ -85,7 +73,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
             Error(connection, $"ERR unknown task '{Printable.Of(command[1])}'");
             return;
         }
-        reactor.Submit(connection, task!, command);
+        Reactor.Submit(connection, task!, command);
     }
 
     private void Ping(Connection connection, in RespCommand command)
@@ -154,7 +142,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
             Error(connection, "ERR client-id should be greater than 0");
             return;
         }
-        bool killed = id != connection.Id && reactor.KillClient(id);
+        bool killed = id != connection.Id && Reactor.KillClient(id);
         RespWriter.WriteInteger(Reply(connection), killed ? 1 : 0);
     }
 
@@ -256,7 +244,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
     private void Quit(Connection connection)
     {
         Reply(connection).Write(Ok);
-        reactor.CloseAfterReplies(connection);
+        Reactor.CloseAfterReplies(connection);
     }
 
     /// <summary>
@@ -272,16 +260,16 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
             return;
         }
         string pattern = Encoding.ASCII.GetString(command[2]).ToLowerInvariant();
-        ServerOptions options = reactor.Options;
+        ServerOptions options = Reactor.Options;
         (string Name, string Value)[] settings =
         [
             ("save", ""),
             ("appendonly", "no"),
             ("bind", options.BindAddress),
-            ("port", reactor.Port.ToString()),
+            ("port", Reactor.Port.ToString()),
             ("maxclients", options.MaxClients.ToString()),
             ("timeout", ((long)options.IdleTimeout.TotalSeconds).ToString()),
-            ("backend", reactor.BackendName),
+            ("backend", Reactor.BackendName),
             ("workers", options.Workers.ToString()),
             ("ring-capacity", options.RingCapacity.ToString()),
             ("max-inflight", options.MaxInflight.ToString()),

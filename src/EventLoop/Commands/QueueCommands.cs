@@ -12,15 +12,11 @@ namespace EventLoop.Commands;
 /// and writes the reply, or parks the request when it waits. Decisions are the store's; this layer only
 /// translates. Runs on the reactor thread.
 /// </summary>
-internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store)
+internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store) : CommandGroup(reactor)
 {
     private const int DefaultDeadListCount = 100;
 
     private static ReadOnlySpan<byte> Ok => "+OK\r\n"u8;
-
-    private IBufferWriter<byte> Reply(Connection connection) => reactor.BeginReply(connection);
-
-    private void Error(Connection connection, string message) => RespWriter.WriteError(Reply(connection), message);
 
     /// <summary>SUBMIT task [options] [ARGS arg…] → the task's id.</summary>
     public void Submit(Connection connection, in RespCommand command)
@@ -44,10 +40,10 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store)
         switch (store.Submit(spec, out TaskRecord? task))
         {
             case SubmitOutcome.FullTasks:
-                Error(connection, $"FULL max-tasks ({reactor.Options.MaxTasks}) reached");
+                Error(connection, $"FULL max-tasks ({Reactor.Options.MaxTasks}) reached");
                 break;
             case SubmitOutcome.FullQueues:
-                Error(connection, $"FULL max-queues ({reactor.Options.MaxQueues}) reached");
+                Error(connection, $"FULL max-queues ({Reactor.Options.MaxQueues}) reached");
                 break;
             default:
                 task!.WriteId(Reply(connection));
@@ -58,7 +54,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store)
     /// <summary>STATUS id → field/value pairs, or nil.</summary>
     public void Status(Connection connection, in RespCommand command)
     {
-        if (!Arity(connection, command, 2, 2, "status"))
+        if (!CheckArity(connection, command, 2, 2))
             return;
         if (store.Find(command[1]) is { } task)
             QueueReplies.WriteStatus(Reply(connection), task);
@@ -94,7 +90,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store)
         else if (task.State.IsFinished() || timeout < 0)
             QueueReplies.WriteResult(Reply(connection), task);
         else
-            new ParkedResult(reactor.Parked, connection, reactor.AppendReplySlot(connection), task).ExpireAfter(timeout, store.Clock);
+            new ParkedResult(Reactor.Parked, connection, Reactor.AppendReplySlot(connection), task).ExpireAfter(timeout, store.Clock);
     }
 
     /// <summary>WAIT timeout-ms id [id…] → how many of the listed tasks are finished, waiting up to the timeout.</summary>
@@ -128,13 +124,13 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store)
         if (waitingFor is null)
             RespWriter.WriteInteger(Reply(connection), finished);
         else
-            new ParkedWait(reactor.Parked, connection, reactor.AppendReplySlot(connection), finished, waitingFor).ExpireAfter(timeout, store.Clock);
+            new ParkedWait(Reactor.Parked, connection, Reactor.AppendReplySlot(connection), finished, waitingFor).ExpireAfter(timeout, store.Clock);
     }
 
     /// <summary>CANCEL id → 1 (it will not run again), 0 (already finished), nil (unknown).</summary>
     public void Cancel(Connection connection, in RespCommand command)
     {
-        if (!Arity(connection, command, 2, 2, "cancel"))
+        if (!CheckArity(connection, command, 2, 2))
             return;
         if (store.Find(command[1]) is { } task)
             RespWriter.WriteInteger(Reply(connection), store.Cancel(task) ? 1 : 0);
@@ -233,7 +229,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store)
         if (store.AddSchedule(schedule))
             Reply(connection).Write(Ok);
         else
-            Error(connection, $"FULL max-schedules ({reactor.Options.MaxSchedules}) reached");
+            Error(connection, $"FULL max-schedules ({Reactor.Options.MaxSchedules}) reached");
     }
 
     private void ListSchedules(Connection connection)
@@ -253,7 +249,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store)
     /// <summary>QUEUES → [queue, queued, running, scheduled, paused] per queue.</summary>
     public void Queues(Connection connection, in RespCommand command)
     {
-        if (!Arity(connection, command, 1, 1, "queues"))
+        if (!CheckArity(connection, command, 1, 1))
             return;
         List<TaskQueue> queues = [.. store.Queues];
         IBufferWriter<byte> reply = Reply(connection);
@@ -285,7 +281,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store)
         }
         store.Pause(command[2], pause, out bool full);
         if (full)
-            Error(connection, $"FULL max-queues ({reactor.Options.MaxQueues}) reached");
+            Error(connection, $"FULL max-queues ({Reactor.Options.MaxQueues}) reached");
         else
             Reply(connection).Write(Ok);
     }
@@ -345,13 +341,5 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store)
         RespWriter.WriteArrayHeader(reply, dead.Count);
         foreach (TaskRecord task in dead)
             task.WriteId(reply);
-    }
-
-    private bool Arity(Connection connection, in RespCommand command, int min, int max, string name)
-    {
-        if (command.Count >= min && command.Count <= max)
-            return true;
-        Error(connection, $"ERR wrong number of arguments for '{name}' command");
-        return false;
     }
 }

@@ -12,7 +12,7 @@ namespace EventLoop.Commands;
 /// renew a lease named by id and attempt (from any connection: workers use pools; the attempt is the
 /// fence). Parses and replies; the <see cref="TaskStore"/> decides. Runs on the reactor thread.
 /// </summary>
-internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store)
+internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store) : CommandGroup(reactor)
 {
     public const int DefaultLeaseMs = 30_000;
     public const int MaxFetchCount = 10_000;
@@ -25,10 +25,6 @@ internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store)
 
     /// <summary>Connections that have fetched at least once and are open.</summary>
     public int Fetchers { get; private set; }
-
-    private IBufferWriter<byte> Reply(Connection connection) => reactor.BeginReply(connection);
-
-    private void Error(Connection connection, string message) => RespWriter.WriteError(Reply(connection), message);
 
     /// <summary>FETCH [COUNT n] [BLOCK ms] [LEASE ms] FROM q [q…].</summary>
     public void Fetch(Connection connection, in RespCommand command)
@@ -78,7 +74,7 @@ internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store)
             }
             if (store.GetOrCreateQueue(command[i]) is not { } queue)
             {
-                Error(connection, $"FULL max-queues ({reactor.Options.MaxQueues}) reached");
+                Error(connection, $"FULL max-queues ({Reactor.Options.MaxQueues}) reached");
                 return;
             }
             queues[i - from] = queue;
@@ -92,7 +88,7 @@ internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store)
         if (leases.Count > 0 || block < 0)
             QueueReplies.WriteFetched(Reply(connection), leases);
         else
-            new ParkedFetch(reactor.Parked, connection, reactor.AppendReplySlot(connection), store, queues, (int)count, (int)leaseMs)
+            new ParkedFetch(Reactor.Parked, connection, Reactor.AppendReplySlot(connection), store, queues, (int)count, (int)leaseMs)
                 .ExpireAfter(block, store.Clock);
     }
 

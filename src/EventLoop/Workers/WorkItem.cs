@@ -129,8 +129,11 @@ internal sealed class WorkItem : ITaskHolder
         ArgumentCount = count;
     }
 
-    /// <summary>Reactor (CANCEL, TIMEOUT): tells the handler to stop; its outcome, when it comes, is stale.</summary>
-    public void CancelRun() => _cancel?.Cancel();
+    /// <summary>
+    /// Reactor (CANCEL, TIMEOUT): tells the handler to stop; its outcome, when it comes, is stale. The token's
+    /// callbacks run on the thread pool: a handler's code resumed by the cancellation must not run on the reactor.
+    /// </summary>
+    public void CancelRun() => _cancel?.CancelAsync();
 
     /// <summary>Copies arguments <paramref name="first"/>.. of <paramref name="command"/> out of the connection's read buffer.</summary>
     public void SetArguments(in RespCommand command, int first)
