@@ -2,7 +2,8 @@
 # EventLoop build entry point.
 #   ./build.sh           restore and build everything (program at artifacts/bin/eventloop)
 #   ./build.sh run [..]  build, then start the server on 127.0.0.1:7379 (extra args go to `serve`)
-#   ./build.sh test      build, then run every test and a 60 s soak (installs redis-tools and cmake if missing)
+#   ./build.sh test      build, then run every test (xunit, then the Python client's pytest suite) and a 60 s soak
+#                        (installs redis-tools, cmake, python3-pytest and python3-redis if missing)
 #   ./build.sh bench     build, then run the BenchmarkDotNet suite (extra args go to BenchmarkDotNet)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -22,6 +23,18 @@ need() {
     fi
   else
     die "$cmd is missing: install the Debian package '$pkg' (needs root)"
+  fi
+}
+
+# Installs a Debian package when /usr/bin/python3 (Debian's, which sees Debian's python3-* packages) cannot import a module.
+need_python_module() {
+  local module=$1 pkg=$2
+  /usr/bin/python3 -c "import $module" 2>/dev/null && return 0
+  [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1 || die "/usr/bin/python3 lacks '$module': install the Debian package '$pkg' (needs root)"
+  echo "build.sh: installing $pkg (for /usr/bin/python3's $module)"
+  if ! apt-get install -y -qq "$pkg" >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null 2>&1 || true
+    apt-get install -y -qq "$pkg" >/dev/null || die "could not install $pkg"
   fi
 }
 
@@ -51,8 +64,11 @@ case "$cmd" in
     need redis-benchmark redis-tools
     need python3 python3
     need script bsdutils
+    need_python_module pytest python3-pytest
+    need_python_module redis python3-redis
     build
     dotnet test EventLoop.sln -c Release --no-build -nologo "$@"
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider clients/python/tests
     WARMUP=30 benchmarks/soak.sh 60 ;;
   bench)
     build

@@ -1,0 +1,171 @@
+"""Worker processes (``python -m eventloop worker tests_app:app``) against the real server."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+import eventloop
+from conftest import WorkerFactory, eventually
+from eventloop import TaskState
+
+
+def running(handle: eventloop.TaskHandle, attempt: int = 1) -> bool:
+    status = handle.status()
+    return status is not None and status.state is TaskState.RUNNING and status.attempt == attempt
+
+
+def test_worker_acks_results_and_fails_with_the_exception_text(
+        app: eventloop.App, queue: str, start_worker: WorkerFactory) -> None:
+    start_worker("--queues", queue, "--concurrency", "4")
+    upper = app.submit("upper", b"hello", queue=queue)
+    noop = app.submit("noop", queue=queue)
+    boom = app.submit("boom", "bad input", queue=queue, retries=1, backoff_ms=1)
+    assert upper.get(timeout=30) == b"HELLO"
+    assert noop.get(timeout=30) == b""
+    with pytest.raises(eventloop.TaskFailed) as failed:
+        boom.get(timeout=30)
+    assert failed.value.error == "ValueError: bad input"
+    status = boom.status()
+    assert status is not None and status.attempt == 2
+
+
+def test_worker_nacks_tasks_it_has_no_function_for(
+        app: eventloop.App, queue: str, start_worker: WorkerFactory) -> None:
+    start_worker("--queues", queue)
+    orphan = app.submit("no-function-for-this", queue=queue)
+    # handed back with NACK (no failure counted, no error) and fetched again after the NACK's delay
+    status = eventually(lambda: (s := orphan.status()) and s.attempt >= 2 and s, what="a second delivery")
+    assert isinstance(status, eventloop.TaskStatus)
+    assert status.error == "" and not status.state.finished
+
+
+def test_worker_runs_concurrency_tasks_at_once(app: eventloop.App, queue: str, start_worker: WorkerFactory) -> None:
+    naps = [app.submit("nap", "1", queue=queue) for _ in range(4)]
+    start_worker("--queues", queue, "--concurrency", "4")
+    assert app.wait(naps, timeout=40) == 4
+    statuses = [n.status() for n in naps]
+    assert all(s is not None and s.state is TaskState.SUCCEEDED for s in statuses)
+    assert max(s.started_ms for s in statuses if s) < min(s.finished_ms for s in statuses if s)
+
+
+def test_killed_worker_task_is_requeued_at_once_and_completes_elsewhere(
+        app: eventloop.App, queue: str, start_worker: WorkerFactory) -> None:
+    handle = app.submit("hang_first", queue=queue)
+    doomed = start_worker("--queues", queue)
+    eventually(lambda: running(handle), what="the first worker to start the task")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(10)
+    # the lease is 30 s, so a requeue within seconds comes from the closed connection, not an expiry
+    status = eventually(lambda: (s := handle.status()) and s.state is TaskState.QUEUED and s, timeout=5,
+                        what="the task to be requeued")
+    assert isinstance(status, eventloop.TaskStatus)
+    assert status.error == "lease lost: the worker's connection closed"
+    start_worker("--queues", queue)
+    assert handle.get(timeout=30).startswith(b"attempt 2 in ")
+    status = handle.status()
+    assert status is not None and status.attempt == 2 and status.state is TaskState.SUCCEEDED
+
+
+def test_sigterm_drains_running_tasks_and_loses_nothing(
+        app: eventloop.App, queue: str, start_worker: WorkerFactory) -> None:
+    naps = [app.submit("nap", "1.5", queue=queue) for _ in range(6)]
+    worker = start_worker("--queues", queue, "--concurrency", "2")
+    eventually(lambda: sum(running(n) for n in naps) == 2, what="two running tasks")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    statuses = [n.status() for n in naps]
+    finished = [s for s in statuses if s and s.state is TaskState.SUCCEEDED]
+    assert len(finished) >= 2 and all(s.attempt == 1 for s in finished)
+    assert all(s and s.state in (TaskState.SUCCEEDED, TaskState.QUEUED) for s in statuses)
+    start_worker("--queues", queue, "--concurrency", "4")
+    assert app.wait(naps, timeout=40) == 6
+    assert all(n.get(timeout=1) for n in naps)
+
+
+def test_touch_keeps_a_long_task_alive_past_its_lease(
+        app: eventloop.App, queue: str, start_worker: WorkerFactory) -> None:
+    start_worker("--queues", queue, "--lease-ms", "1500")  # renewed every 0.5 s: a stall of 1 s would lose it
+    handle = app.submit("nap", "4", queue=queue)
+    assert handle.get(timeout=40)
+    status = handle.status()
+    assert status is not None and status.attempt == 1 and status.error == ""
+
+
+def test_cancellation_reaches_the_running_function(
+        app: eventloop.App, queue: str, start_worker: WorkerFactory, tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    start_worker("--queues", queue, "--lease-ms", "900")
+    handle = app.submit("until_cancelled", str(marker), queue=queue)
+    eventually(lambda: running(handle), what="the task to start")
+    assert handle.cancel() is True
+    eventually(marker.exists, what="the function to see its cancellation")
+    assert marker.read_text() == "cancelled"
+    with pytest.raises(eventloop.TaskCancelled):
+        handle.get(timeout=5)
+
+
+def test_worker_in_a_thread_with_retry_and_noretry(app: eventloop.App, queue: str) -> None:
+    calls: list[int] = []
+
+    @app.task("flaky", bind=True)
+    def flaky(context: eventloop.TaskContext) -> str:
+        calls.append(context.attempt)
+        if context.attempt == 1:
+            raise eventloop.Retry(delay_ms=10)
+        return f"ok on {context.attempt}"
+
+    @app.task("hopeless")
+    def hopeless() -> None:
+        raise eventloop.NoRetry("not worth it")
+
+    @app.task("wrong_type")  # type: ignore[type-var]
+    def wrong_type() -> int:
+        return 42
+
+    worker = app.worker([queue], concurrency=2, lease_ms=5_000, grace_s=5)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        assert app.submit("flaky", queue=queue, retries=0).get(timeout=30) == b"ok on 2"
+        hopeless_handle = app.submit("hopeless", queue=queue, retries=5)
+        with pytest.raises(eventloop.TaskFailed, match="NoRetry: not worth it"):
+            hopeless_handle.get(timeout=30)
+        status = hopeless_handle.status()
+        assert status is not None and status.attempt == 1
+        with pytest.raises(eventloop.TaskFailed, match="must return bytes, str or None, not int"):
+            app.submit("wrong_type", queue=queue).get(timeout=30)
+    finally:
+        worker.stop()
+        thread.join(30)
+    assert not thread.is_alive() and calls == [1, 2]
+
+
+def test_a_task_fetched_after_stop_is_handed_back(app: eventloop.App, queue: str) -> None:
+    @app.task("late")
+    def late() -> str:
+        return "ran"
+
+    worker = app.worker([queue], lease_ms=30_000)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        eventually(lambda: app.redis.info("workers")["external_blocked_fetchers"] >= 1, what="a blocked FETCH")
+        worker.stop()
+        handle = app.submit("late", queue=queue)  # reaches the FETCH still parked, or nobody
+    finally:
+        thread.join(30)
+    assert not thread.is_alive()
+    status = handle.status()
+    assert status is not None and status.state is TaskState.QUEUED and status.attempt in (0, 1)
+    again = app.worker([queue])
+    thread = threading.Thread(target=again.run)
+    thread.start()
+    try:
+        assert handle.get(timeout=30) == b"ran"
+    finally:
+        again.stop()
+        thread.join(30)
