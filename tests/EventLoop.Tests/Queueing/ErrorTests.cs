@@ -69,6 +69,8 @@ public sealed class ErrorTests : IAsyncLifetime
         { ["SUBMIT", "echo", "QUEUE", "tab\tq", "ARGS", "x"], "-ERR QUEUE must be 1 to 128 printable characters without spaces\r\n" },
         { ["SUBMIT", "echo", "KEY", "", "ARGS", "x"], "-ERR KEY must be 1 to 512 bytes\r\n" },
         { ["SUBMIT", "echo", "KEY", Key513, "ARGS", "x"], "-ERR KEY must be 1 to 512 bytes\r\n" },
+        { ["SUBMIT", "echo", "KEY", new string('\u00e9', 257), "ARGS", "x"], "-ERR KEY must be 1 to 512 bytes\r\n" }, // 514 bytes
+        { ["SUBMIT", "echo", "QUEUE", "caf\u00e9", "ARGS", "x"], "-ERR QUEUE must be 1 to 128 printable characters without spaces\r\n" },
     };
 
     public static TheoryData<string[], string> OtherErrors => new()
@@ -167,6 +169,7 @@ public sealed class ErrorTests : IAsyncLifetime
             client.Submit("echo", "priority", "0", "Delay", "0", "args", "lower-case options"),
             client.Submit("echo", "AT", "9000000000000", "ARGS", "x"),
             client.Submit("echo", "QUEUE", Long128, "ARGS", "ARGS", "QUEUE", "DELAY"), // after ARGS, words are arguments
+            client.Submit("echo", "KEY", new string('\u00e9', 256), "DELAY", "60000", "ARGS", "x"), // 512 bytes
         ];
         Assert.Equal(ids.Length, ids.Distinct().Count());
         Assert.Equal("-FAILED expects 1 argument, got 0\r\n", client.Result(ids[0], 10_000));

@@ -136,6 +136,27 @@ public sealed class ParkingTests : IAsyncLifetime
     }
 
     [Fact]
+    public void A_half_closed_peer_gets_its_parked_replies_at_once_then_an_orderly_close()
+    {
+        using RawConnection observer = _server.Connect();
+        string queue = Unique("half");
+        observer.Call("QUEUE", "PAUSE", queue);
+        string id = observer.Submit("echo", "QUEUE", queue, "ARGS", "x");
+        using RawConnection client = _server.Connect();
+        var clock = Stopwatch.StartNew();
+        client.Send([.. RawConnection.Encode("RESULT", id, "TIMEOUT", "60000"), .. RawConnection.Encode("WAIT", "60000", id), .. RawConnection.Encode("PING")]);
+        for (var wait = Stopwatch.StartNew(); observer.InfoNumber("parked_connections") == 0; Thread.Sleep(10))
+            Assert.True(wait.Elapsed < Patience, "the RESULT never parked");
+        client.Socket.Shutdown(SocketShutdown.Send); // no more requests: nothing is gained by holding the replies
+        Assert.Equal("-PENDING queued\r\n", client.ReadReply());
+        Assert.Equal(":0\r\n", client.ReadReply());
+        Assert.Equal("+PONG\r\n", client.ReadReply());
+        client.AssertOrderlyClose();
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"answered after {clock.Elapsed}, not at once");
+        observer.AwaitInfo("parked_connections", 0);
+    }
+
+    [Fact]
     public void Two_hundred_parked_connections_hold_no_thread_and_all_wake()
     {
         using RawConnection observer = _server.Connect();

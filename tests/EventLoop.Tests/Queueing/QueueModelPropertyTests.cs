@@ -9,15 +9,15 @@ using static EventLoop.Tests.Queueing.QueueKit;
 namespace EventLoop.Tests.Queueing;
 
 /// <summary>
-/// Random sequences of SUBMIT (to paused and running queues, with KEY, PRIORITY, DELAY), CANCEL, QUEUE PAUSE/RESUME,
+/// Random sequences of SUBMIT (external, echo and fail tasks, to paused and running queues, with KEY, PRIORITY, DELAY), CANCEL, QUEUE PAUSE/RESUME,
 /// DEAD RETRY/DROP and STATUS against a small model of the state machine. Tasks are either <c>external</c> (no
-/// in-process handler, so nothing runs them and they stay put) or <c>fail</c> with RETRIES 0, which the test waits
-/// out with WAIT whenever one can run, so every state is deterministic. After each step the server and the model
+/// in-process handler, so nothing runs them and they stay put), <c>echo</c>, or <c>fail</c> with RETRIES 0; the test waits for the last two
+/// with WAIT whenever they can run, so every state is deterministic. After each step the server and the model
 /// must agree on every reply, every task's STATUS, the queues' counts and the dead set.
 /// </summary>
 public sealed class QueueModelPropertyTests(ITestOutputHelper output)
 {
-    private enum ModelState { Scheduled, Queued, Failed, Cancelled }
+    private enum ModelState { Scheduled, Queued, Succeeded, Failed, Cancelled }
 
     private sealed class ModelTask(string id, int queue, string task, int priority, string? key, ModelState state)
     {
@@ -34,6 +34,7 @@ public sealed class QueueModelPropertyTests(ITestOutputHelper output)
     private abstract record Op;
     private sealed record SubmitExternal(int Queue, int Priority, int? Key, bool Delayed) : Op;
     private sealed record SubmitFail(int Queue, int Priority) : Op;
+    private sealed record SubmitEcho(int Queue, int Priority, int? Key) : Op;
     private sealed record Cancel(int Pick) : Op;
     private sealed record Pause(int Queue) : Op;
     private sealed record Resume(int Queue) : Op;
@@ -47,6 +48,7 @@ public sealed class QueueModelPropertyTests(ITestOutputHelper output)
         (5, Gen.Select(Gen.Int[0, QueueCount - 1], Gen.Int[0, 9], Gen.Int[0, 3], Gen.Int[0, 4],
             (q, p, k, d) => (Op)new SubmitExternal(q, p, k == 3 ? null : k, d == 0))),
         (3, Gen.Select(Gen.Int[0, QueueCount - 1], Gen.Int[0, 9], (q, p) => (Op)new SubmitFail(q, p))),
+        (2, Gen.Select(Gen.Int[0, QueueCount - 1], Gen.Int[0, 9], Gen.Int[0, 3], (q, p, k) => (Op)new SubmitEcho(q, p, k == 3 ? null : k))),
         (3, Gen.Int[-1, 99].Select(i => (Op)new Cancel(i))),
         (2, Gen.Int[0, QueueCount - 1].Select(q => (Op)new Pause(q))),
         (2, Gen.Int[0, QueueCount - 1].Select(q => (Op)new Resume(q))),
@@ -128,7 +130,27 @@ public sealed class QueueModelPropertyTests(ITestOutputHelper output)
                     var task = new ModelTask(id, f.Queue, "fail", f.Priority, null, ModelState.Queued);
                     _tasks.Add(task);
                     if (!_paused[f.Queue])
-                        RunToFailure([task], context);
+                        RunToFinish([task], context);
+                    break;
+                }
+                case SubmitEcho e:
+                {
+                    List<string> words = ["SUBMIT", "echo", "QUEUE", QueueName(e.Queue), "PRIORITY", e.Priority.ToString(CultureInfo.InvariantCulture)];
+                    if (e.Key is { } key)
+                        words.AddRange(["KEY", KeyName(key)]);
+                    words.AddRange(["ARGS", "payload"]);
+                    string id = SubmitId(words, context);
+                    if (e.Key is { } k && _keyOwner.TryGetValue(k, out string? owner))
+                    {
+                        Assert.True(owner == id, $"{context}: KEY {KeyName(k)} held by unfinished {owner}, SUBMIT gave {id}");
+                        break;
+                    }
+                    var task = new ModelTask(id, e.Queue, "echo", e.Priority, e.Key is { } n ? KeyName(n) : null, ModelState.Queued);
+                    _tasks.Add(task);
+                    if (e.Key is { } held)
+                        _keyOwner[held] = id;
+                    if (!_paused[e.Queue])
+                        RunToFinish([task], context);
                     break;
                 }
                 case Cancel c:
@@ -154,7 +176,7 @@ public sealed class QueueModelPropertyTests(ITestOutputHelper output)
                 case Resume r:
                     Assert.Equal("+OK\r\n", client.Call("QUEUE", "RESUME", QueueName(r.Queue)));
                     _paused[r.Queue] = false;
-                    RunToFailure([.. _tasks.Where(t => t.Queue == r.Queue && t.Task == "fail" && t.State == ModelState.Queued)], context);
+                    RunToFinish([.. _tasks.Where(t => t.Queue == r.Queue && t.Task != "external" && t.State == ModelState.Queued)], context);
                     break;
                 case DeadRetry d:
                 {
@@ -166,7 +188,7 @@ public sealed class QueueModelPropertyTests(ITestOutputHelper output)
                         task.State = ModelState.Queued;
                         task.Attempt = 0;
                         if (!_paused[task.Queue])
-                            RunToFailure([task], context);
+                            RunToFinish([task], context);
                     }
                     else
                         Assert.True(reply == ":0\r\n", $"{context}: DEAD RETRY of {Describe(task)} answered {Show(reply)}");
@@ -201,16 +223,17 @@ public sealed class QueueModelPropertyTests(ITestOutputHelper output)
             return Parse(raw).Text!;
         }
 
-        private void RunToFailure(IReadOnlyList<ModelTask> tasks, string context)
+        private void RunToFinish(IReadOnlyList<ModelTask> tasks, string context)
         {
             if (tasks.Count == 0)
                 return;
             long finished = client.Wait([.. tasks.Select(t => t.Id)]);
-            Assert.True(finished == tasks.Count, $"{context}: WAIT saw {finished} of {tasks.Count} fail tasks finish");
+            Assert.True(finished == tasks.Count, $"{context}: WAIT saw {finished} of {tasks.Count} tasks finish");
             foreach (ModelTask task in tasks)
             {
-                task.State = ModelState.Failed;
+                task.State = task.Task == "fail" ? ModelState.Failed : ModelState.Succeeded;
                 task.Attempt = 1;
+                ReleaseKey(task);
             }
         }
 
@@ -237,6 +260,7 @@ public sealed class QueueModelPropertyTests(ITestOutputHelper output)
                     ModelState.Scheduled => TaskState.Scheduled,
                     ModelState.Queued => TaskState.Queued,
                     ModelState.Failed => TaskState.Failed,
+                    ModelState.Succeeded => TaskState.Succeeded,
                     _ => TaskState.Cancelled,
                 };
                 Assert.True(status.State == expected, $"{context}: task {task.Id} ({task.Task} in q{task.Queue}) is {status.State}, the model says {expected}");
@@ -252,6 +276,7 @@ public sealed class QueueModelPropertyTests(ITestOutputHelper output)
                     ModelState.Scheduled => "-PENDING scheduled\r\n",
                     ModelState.Queued => "-PENDING queued\r\n",
                     ModelState.Failed => "-FAILED modelled\r\n",
+                    ModelState.Succeeded => Bulk("payload"),
                     _ => "-CANCELLED\r\n",
                 };
                 Assert.True(result == expectedResult, $"{context}: RESULT {task.Id} answered {Show(result)}, expected {Show(expectedResult)}");
