@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # EventLoop build entry point.
 #   ./build.sh           restore and build everything (program at artifacts/bin/eventloop)
-#   ./build.sh run [..]  build, then start the server on 127.0.0.1:7379 (extra args go to `serve`)
+#   ./build.sh run [..]  build, then start the server on 127.0.0.1:7379, dashboard on http://127.0.0.1:7380/ (extra args go to `serve`)
 #   ./build.sh test      build, then run every test and a 60 s soak (installs redis-tools and cmake if missing)
 #   ./build.sh bench     build, then run the BenchmarkDotNet suite (extra args go to BenchmarkDotNet)
 set -euo pipefail
@@ -45,7 +45,7 @@ case "$cmd" in
   build) build ;;
   run)
     build
-    exec artifacts/bin/eventloop serve "$@" ;;
+    exec artifacts/bin/eventloop serve --http-port 7380 "$@" ;;
   test)
     need redis-cli redis-tools
     need redis-benchmark redis-tools
