@@ -2,7 +2,7 @@
 # EventLoop build entry point.
 #   ./build.sh           restore and build everything (program at artifacts/bin/eventloop)
 #   ./build.sh run [..]  build, then start the server on 127.0.0.1:7379, dashboard on http://127.0.0.1:7380/ (extra args go to `serve`)
-#   ./build.sh test      build, then run every test and a 60 s soak (installs redis-tools and cmake if missing)
+#   ./build.sh test      build, then run every test and a 60 s soak (installs redis-tools, cmake, chromium and chromium-driver if missing)
 #   ./build.sh bench     build, then run the BenchmarkDotNet suite (extra args go to BenchmarkDotNet)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -51,6 +51,8 @@ case "$cmd" in
     need redis-benchmark redis-tools
     need python3 python3
     need script bsdutils
+    need chromium chromium              # the dashboard's browser test
+    need chromedriver chromium-driver
     build
     dotnet test EventLoop.sln -c Release --no-build -nologo "$@"
     WARMUP=30 benchmarks/soak.sh 60 ;;

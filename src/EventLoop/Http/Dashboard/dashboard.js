@@ -3,7 +3,7 @@
 "use strict";
 
 const POLL_MS = 1000;
-const HISTORY = 300; // points kept in the charts: five minutes
+const HISTORY = 60; // points kept in the charts: one minute
 const CHANGE_HEADER = { "X-EventLoop-Dashboard": "1" };
 
 const history = { t: [], ops: [], succeeded: [], failed: [], latency: [] };
@@ -113,7 +113,7 @@ function makeChart(id, series) {
   const target = document.getElementById(id);
   const options = {
     width: Math.max(300, target.clientWidth), height: 200,
-    scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+    scales: { x: { time: true, range: (u, min, max) => [max - 60, max] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
     series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 1.5, points: { show: false } }))],
     axes: [{}, { size: 60 }],
     legend: { live: true },
@@ -154,6 +154,7 @@ async function poll() {
     renderExternal(snapshot);
     record(snapshot);
     document.body.dataset.snapshotAt = snapshot.takenAtMs;
+    document.body.dataset.points = history.t.length;
     if (document.getElementById("status").className !== "status error") setStatus(`updated ${new Date(snapshot.takenAtMs).toLocaleTimeString()}`);
   } catch (failure) {
     setStatus(`not reachable: ${failure.message}`, true);
