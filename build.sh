@@ -45,7 +45,9 @@ case "$cmd" in
   build) build ;;
   run)
     build
-    exec artifacts/bin/eventloop serve --http-port 7380 "$@" ;;
+    http=(--http-port 7380) # the dashboard, unless the arguments choose their own --http-port
+    for arg in "$@"; do case "$arg" in --http-port|--http-port=*) http=() ;; esac; done
+    exec artifacts/bin/eventloop serve "${http[@]}" "$@" ;;
   test)
     need redis-cli redis-tools
     need redis-benchmark redis-tools
