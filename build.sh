@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # EventLoop build entry point.
 #   ./build.sh           restore and build everything (program at artifacts/bin/eventloop)
-#   ./build.sh run [..]  build, then start the server on 127.0.0.1:7379 (extra args go to `serve`)
+#   ./build.sh run [..]  build, then start the server on 127.0.0.1:7379, dashboard on http://127.0.0.1:7380/ (extra args go to `serve`)
 #   ./build.sh test      build, then run every test (xunit, then the Python client's pytest suite) and a 60 s soak
-#                        (installs redis-tools, cmake, python3-pytest and python3-redis if missing)
+#                        (installs redis-tools, cmake, python3-pytest, python3-redis, chromium and chromium-driver if missing)
 #   ./build.sh bench     build, then run the BenchmarkDotNet suite (extra args go to BenchmarkDotNet)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -58,7 +58,9 @@ case "$cmd" in
   build) build ;;
   run)
     build
-    exec artifacts/bin/eventloop serve "$@" ;;
+    http=(--http-port 7380) # the dashboard, unless the arguments choose their own --http-port
+    for arg in "$@"; do case "$arg" in --http-port|--http-port=*) http=() ;; esac; done
+    exec artifacts/bin/eventloop serve "${http[@]}" "$@" ;;
   test)
     need redis-cli redis-tools
     need redis-benchmark redis-tools
@@ -66,6 +68,8 @@ case "$cmd" in
     need script bsdutils
     need_python_module pytest python3-pytest
     need_python_module redis python3-redis
+    need chromium chromium              # the dashboard's browser test
+    need chromedriver chromium-driver
     build
     dotnet test EventLoop.sln -c Release --no-build -nologo "$@"
     /usr/bin/python3 -m pytest -q -p no:cacheprovider clients/python/tests

@@ -1,5 +1,6 @@
 using System.Net;
 using EventLoop.Diagnostics;
+using EventLoop.Http;
 using EventLoop.Multiplexing;
 using EventLoop.Queueing;
 using EventLoop.Reactor;
@@ -23,10 +24,13 @@ namespace EventLoop;
 public sealed class EventLoopServer : IAsyncDisposable
 {
     private readonly object _lifecycle = new();
+    private readonly ILoggerFactory _logging;
     private readonly ILogger _log;
     private readonly ILogger _reactorLog;
     private ReactorLoop? _reactor;
     private ServerMetrics? _metrics;
+    private SnapshotPublisher? _snapshots;
+    private HttpHost? _http;
     private Task? _stopped;
 
     /// <summary>Creates a server (not yet listening) with <paramref name="options"/> or the defaults.</summary>
@@ -36,6 +40,7 @@ public sealed class EventLoopServer : IAsyncDisposable
         Options.Validate();
         Queue = new ServerQueue(() => Reactor);
         ILoggerFactory logging = Options.LoggerFactory ?? StandardErrorLoggerFactory.Instance;
+        _logging = logging;
         _log = logging.CreateLogger("EventLoop.Server");
         _reactorLog = logging.CreateLogger("EventLoop.Reactor");
         if (Options.BuiltInTasks)
@@ -56,6 +61,9 @@ public sealed class EventLoopServer : IAsyncDisposable
 
     /// <summary>The address and port the server listens on; valid after <see cref="Start"/>.</summary>
     public IPEndPoint EndPoint => new(IPAddress.Parse(Options.BindAddress), Port);
+
+    /// <summary>The port of the HTTP endpoint (dashboard, /metrics), or 0 when <see cref="ServerOptions.HttpPort"/> is 0; valid after <see cref="Start"/>.</summary>
+    public int HttpPort => _http?.Port ?? 0;
 
     /// <summary>The multiplexer backend in use (epoll, poll, …); valid after <see cref="Start"/>.</summary>
     public string Backend => Reactor.BackendName;
@@ -87,10 +95,33 @@ public sealed class EventLoopServer : IAsyncDisposable
                 multiplexer.Dispose();
                 throw;
             }
-            _metrics = new ServerMetrics(_reactor);
+            if (Options.HttpPort != 0)
+            {
+                _snapshots = new SnapshotPublisher(_reactor);
+                _reactor.HousekeepingHook = _snapshots.OnHousekeeping;
+            }
+            _metrics = new ServerMetrics(_reactor, () => _snapshots?.Current);
             _reactor.Start();
             _log.LogInformation("listening on {EndPoint} (backend {Backend}, {Workers} worker(s))", EndPoint, Backend, Options.Workers);
+            if (_snapshots is not null)
+                StartHttp(_reactor, _snapshots, _metrics);
         }
+    }
+
+    // Its own method: Kestrel's assemblies load only when the HTTP endpoint is on.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void StartHttp(ReactorLoop reactor, SnapshotPublisher snapshots, ServerMetrics metrics)
+    {
+        try
+        {
+            _http = HttpHost.Start(Options, snapshots, new ReactorCommands(reactor), metrics.Meter, _logging);
+        }
+        catch
+        {
+            reactor.RequestStop(); // the HTTP port cannot be bound: stop as if the RESP port could not be
+            throw;
+        }
+        _log.LogInformation("dashboard and /metrics on http://{Address}:{Port}/", Options.HttpBindAddress, _http.Port);
     }
 
     /// <summary>
@@ -109,6 +140,8 @@ public sealed class EventLoopServer : IAsyncDisposable
 
     private async Task StopOnceAsync(ReactorLoop reactor)
     {
+        if (_http is not null)
+            await _http.DisposeAsync().ConfigureAwait(false); // first: no change is posted to a stopping reactor
         reactor.RequestStop();
         try
         {

@@ -86,6 +86,15 @@ public sealed record ServerOptions
     /// <summary>Refuse to start on a non-loopback address without <see cref="RequirePass"/>. Default true.</summary>
     public bool ProtectedMode { get; init; } = true;
 
+    /// <summary>
+    /// Port of the HTTP endpoint (dashboard at <c>/</c>, <c>/metrics</c> for Prometheus, <c>/api/snapshot</c>),
+    /// served by Kestrel on its own threads; 0: off. Default 0.
+    /// </summary>
+    public int HttpPort { get; init; }
+
+    /// <summary>Address the HTTP endpoint listens on; protected mode and <see cref="RequirePass"/> apply as to the RESP port. Default 127.0.0.1.</summary>
+    public string HttpBindAddress { get; init; } = "127.0.0.1";
+
     /// <summary>How long a graceful stop waits for accepted tasks and their replies. Default 10 s.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -177,10 +186,15 @@ public sealed record ServerOptions
         if (MaxUnauthenticatedArgs < 1) Fail(nameof(MaxUnauthenticatedArgs), "must be at least 1");
         if (MaxUnauthenticatedBulkBytes < 1) Fail(nameof(MaxUnauthenticatedBulkBytes), "must be at least 1");
         if (MaxMemoryClients < 0) Fail(nameof(MaxMemoryClients), "must not be negative (0: no limit)");
+        if (HttpPort is < 0 or > 65535) Fail(nameof(HttpPort), "must be 0..65535 (0: no HTTP endpoint)");
+        if (!IPAddress.TryParse(HttpBindAddress, out _)) Fail(nameof(HttpBindAddress), $"'{HttpBindAddress}' is not an IP address");
         if (RequirePass is { Length: 0 }) Fail(nameof(RequirePass), "must not be empty (leave it unset for no authentication)");
         if (ProtectedMode && RequirePass is null && !IPAddress.IsLoopback(IPAddress.Parse(BindAddress)))
             Fail(nameof(ProtectedMode), $"refuses to serve {BindAddress} without a password: anyone who can reach it could run tasks. " +
                  "Set --requirepass, bind to 127.0.0.1, or pass --protected-mode no if the network is trusted");
+        if (HttpPort != 0 && ProtectedMode && RequirePass is null && !IPAddress.IsLoopback(IPAddress.Parse(HttpBindAddress)))
+            Fail(nameof(ProtectedMode), $"refuses to serve HTTP on {HttpBindAddress} without a password: anyone who can reach it could retry and drop tasks. " +
+                 "Set --requirepass, use --http-bind 127.0.0.1, or pass --protected-mode no if the network is trusted");
     }
 
     // A budget a default install can afford: one full-size request (max-request-bytes) still fits on a large

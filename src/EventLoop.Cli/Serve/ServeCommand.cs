@@ -18,6 +18,8 @@ internal static class ServeCommand
     {
         { "--bind", "ADDRESS", "address to listen on", o => o.BindAddress, Text, (o, v) => o with { BindAddress = v } },
         { "--port", "N", "TCP port (0: any free port)", o => o.Port, Whole, (o, v) => o with { Port = v } },
+        { "--http-port", "N", "HTTP port of the dashboard and /metrics (0: off)", o => o.HttpPort, Whole, (o, v) => o with { HttpPort = v } },
+        { "--http-bind", "ADDRESS", "address the HTTP endpoint listens on", o => o.HttpBindAddress, Text, (o, v) => o with { HttpBindAddress = v } },
         { "--backend", "NAME", "multiplexer: auto, epoll, epoll-et, poll, select, io_uring", o => o.Backend, Text, (o, v) => o with { Backend = v }, Backends },
         { "--workers", "N", "worker threads running tasks", o => o.Workers, Whole, (o, v) => o with { Workers = v } },
         { "--ring-capacity", "N", "slots in the reactor-to-workers ring (power of two)", o => o.RingCapacity, Whole, (o, v) => o with { RingCapacity = v } },

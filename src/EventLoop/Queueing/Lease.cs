@@ -46,6 +46,9 @@ internal sealed class LeaseSet
 
     public int Count => _leases.Count;
 
+    /// <summary>The leases held, in no particular order (for the dashboard's snapshot).</summary>
+    public IEnumerable<Lease> All => _leases;
+
     public void Add(Lease lease) => _leases.Add(lease);
 
     public bool Remove(Lease lease) => _leases.Remove(lease);

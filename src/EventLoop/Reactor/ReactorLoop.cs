@@ -153,6 +153,9 @@ internal sealed class ReactorLoop : IDisposable
 
     public double OpsPerSecond => _opsPerSecond.Current;
 
+    /// <summary>Runs on the reactor at every housekeeping tick (10 Hz) when set before <see cref="Start"/>: the HTTP endpoint's snapshot.</summary>
+    public Action? HousekeepingHook { get; set; }
+
     /// <summary>Completes when the loop has exited and every connection is closed.</summary>
     public Task Completion => _completion.Task;
 
@@ -656,6 +659,7 @@ internal sealed class ReactorLoop : IDisposable
         _acceptor.CloseRefusedUntil(_now);
         if (_stopping && _now > _stopDeadline)
             ForceStop();
+        HousekeepingHook?.Invoke();
         _timers.Schedule(_housekeeping, _now + Stopwatch.Frequency / HousekeepingHz);
     }
 

@@ -25,7 +25,7 @@ public class CommandLineTests
                      "--max-output-bytes", "--max-arg-bytes", "--max-args", "--max-request-bytes", "--read-budget", "--backlog",
                      "--idle-timeout", "--request-timeout", "--task-timeout", "--shutdown-timeout", "--max-tasks", "--max-result-bytes",
                      "--max-queues", "--max-schedules", "--dead-ttl", "--max-lease-losses", "--requirepass", "--requirepass-file",
-                     "--protected-mode", "--log-level" })
+                     "--protected-mode", "--log-level", "--http-port", "--http-bind" })
             Assert.Matches($@"{option} <[^>]+> .*\(default [^)]+\)", output);
         Assert.Equal(EventLoopCommandLine.Create(liveProgress: false).Subcommands.Single(c => c.Name == "serve").Options.Count,
             output.Split("(default").Length - 1);
