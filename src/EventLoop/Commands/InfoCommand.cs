@@ -180,7 +180,8 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
         Line(text, "schedule_firings_total", totals.ScheduleFirings);
         Line(text, "schedule_firings_skipped", totals.ScheduleFiringsSkipped);
         Line(text, "timers_pending", reactor.Timers.Count);
-        Line(text, "parked_connections", reactor.Parked.Count);
+        Line(text, "parked_connections", reactor.Parked.Connections);
+        Line(text, "parked_requests", reactor.Parked.Count);
         long oldest = 0;
         foreach (TaskQueue queue in store.Queues)
         {

@@ -123,6 +123,9 @@ internal sealed class Connection(int fd, long id, long connectedAt, ArrayPool<by
     /// </summary>
     public long LingerUntil;
 
+    /// <summary>Its requests parked on the task queue (RESULT … TIMEOUT, WAIT, FETCH … BLOCK).</summary>
+    public int ParkedRequests;
+
     /// <summary>Tasks this connection fetched and holds (null until its first FETCH): lost at once if it closes.</summary>
     public Queueing.LeaseSet? Leases;
 

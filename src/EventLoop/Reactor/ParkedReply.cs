@@ -74,18 +74,30 @@ internal abstract class ParkedReply : Timers.TimerEntry
     }
 }
 
-/// <summary>Every parked reply of the server (INFO parked_connections; answered at once when the server stops). Reactor-owned.</summary>
+/// <summary>Every parked reply of the server (INFO parked_connections/parked_requests; answered at once when the server stops). Reactor-owned.</summary>
 internal sealed class ParkedReplies(Timers.TimerHeap timers, Action<Connection> deliver)
 {
     private readonly HashSet<ParkedReply> _parked = [];
 
     public Timers.TimerHeap Timers { get; } = timers;
 
+    /// <summary>Parked requests (a connection may pipeline several).</summary>
     public int Count => _parked.Count;
 
-    public void Add(ParkedReply parked) => _parked.Add(parked);
+    /// <summary>Connections with at least one parked request.</summary>
+    public int Connections { get; private set; }
 
-    public void Remove(ParkedReply parked) => _parked.Remove(parked);
+    public void Add(ParkedReply parked)
+    {
+        if (_parked.Add(parked) && parked.Connection.ParkedRequests++ == 0)
+            Connections++;
+    }
+
+    public void Remove(ParkedReply parked)
+    {
+        if (_parked.Remove(parked) && --parked.Connection.ParkedRequests == 0)
+            Connections--;
+    }
 
     public void Deliver(Connection connection) => deliver(connection);
 
