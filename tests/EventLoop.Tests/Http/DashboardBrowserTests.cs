@@ -42,16 +42,18 @@ public sealed class DashboardBrowserTests
         using ChromeDriver browser = StartBrowser();
         browser.Navigate().GoToUrl($"http://127.0.0.1:{server.Server.HttpPort}/");
         var wait = new WebDriverWait(browser, HttpKit.Patience);
+        // The page redraws its tables every second: an element found just before a redraw is gone after it.
+        wait.IgnoreExceptionTypes(typeof(StaleElementReferenceException));
 
-        Assert.Equal("3", wait.Until(_ => Cell(browser, "held", "queued") is { Text: "3" } cell ? cell.Text : null));
-        Assert.Equal("paused", Cell(browser, "held", "state")!.Text);
-        Assert.Equal("1", Cell(browser, "later", "scheduled")!.Text);
-        Assert.Equal("0", Cell(browser, "hashing", "queued")!.Text);
-        Assert.Equal("1", Cell(browser, "images", "running")!.Text);
-        Assert.Contains("disk full: /var/spool", DeadRow(browser, dead)!.FindElement(By.CssSelector("td.error")).Text);
-        Assert.Contains("0 3 * * *", browser.FindElement(By.CssSelector("#schedules tr[data-schedule='nightly']")).Text);
-        Assert.Contains("thumbnailer-1", browser.FindElement(By.Id("leases")).Text);
-        Assert.Equal("epoll", browser.FindElement(By.Id("r-backend")).Text);
+        Assert.Equal("3", wait.Until(_ => CellText(browser, "held", "queued") is "3" ? "3" : null));
+        Assert.Equal("paused", CellText(browser, "held", "state"));
+        Assert.Equal("1", CellText(browser, "later", "scheduled"));
+        Assert.Equal("0", CellText(browser, "hashing", "queued"));
+        Assert.Equal("1", CellText(browser, "images", "running"));
+        Assert.Contains("disk full: /var/spool", TextOf(browser, $"#dead tr[data-id='{dead}'] td.error"));
+        Assert.Contains("0 3 * * *", TextOf(browser, "#schedules tr[data-schedule='nightly']"));
+        Assert.Contains("thumbnailer-1", TextOf(browser, "#leases"));
+        Assert.Equal("epoll", TextOf(browser, "#r-backend"));
         wait.Until(_ =>
         {
             for (int i = 0; i < 100; i++)
@@ -62,9 +64,13 @@ public sealed class DashboardBrowserTests
         Directory.CreateDirectory(ArtifactsDirectory);
         browser.GetScreenshot().SaveAsFile(Path.Combine(ArtifactsDirectory, "dashboard.png"));
 
-        DeadRow(browser, dead)!.FindElement(By.CssSelector("button.retry")).Click();
-        wait.Until(_ => DeadRow(browser, dead) is null && Cell(browser, "jobs", "queued") is { Text: "1" });
-        Assert.Equal("0 tasks", browser.FindElement(By.Id("dead-count")).Text);
+        wait.Until(_ =>
+        {
+            DeadRow(browser, dead)!.FindElement(By.CssSelector("button.retry")).Click(); // a redraw in between: found again
+            return true;
+        });
+        wait.Until(_ => DeadRow(browser, dead) is null && CellText(browser, "jobs", "queued") is "1");
+        Assert.Equal("0 tasks", TextOf(browser, "#dead-count"));
         Assert.Equal(EventLoop.Client.TaskState.Queued, client.State(dead));
         browser.GetScreenshot().SaveAsFile(Path.Combine(ArtifactsDirectory, "dashboard-after-retry.png"));
     }
@@ -81,8 +87,12 @@ public sealed class DashboardBrowserTests
         return new ChromeDriver(service, options, TimeSpan.FromSeconds(60));
     }
 
-    private static IWebElement? Cell(ChromeDriver browser, string queue, string column) =>
-        browser.FindElements(By.CssSelector($"#queues tr[data-queue='{queue}'] td[data-col='{column}']")).FirstOrDefault();
+    private static string? CellText(ChromeDriver browser, string queue, string column) =>
+        TextOf(browser, $"#queues tr[data-queue='{queue}'] td[data-col='{column}']");
+
+    /// <summary>The rendered text of the first element matching <paramref name="selector"/>, read in one step (no element to go stale), or null.</summary>
+    private static string? TextOf(ChromeDriver browser, string selector) =>
+        (string?)browser.ExecuteScript("const e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : null;", selector);
 
     private static IWebElement? DeadRow(ChromeDriver browser, string id) =>
         browser.FindElements(By.CssSelector($"#dead tr[data-id='{id}']")).FirstOrDefault();
