@@ -6,6 +6,11 @@ using Xunit;
 namespace EventLoop.Tests.Client;
 
 /// <summary>The .NET worker against a real server over loopback: fetch, run, renew, settle, drain.</summary>
+/// <remarks>
+/// Run alone: lease renewal is a timer on the thread pool, which tests running beside it can starve for longer than
+/// a lease (a worker that cannot TOUCH in time does lose its lease: the server is right to requeue then).
+/// </remarks>
+[Collection(EventLoop.Tests.Queueing.TimingCollection.Name)]
 public class TaskWorkerTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
