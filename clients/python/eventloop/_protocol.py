@@ -79,6 +79,22 @@ class ScheduleInfo:
     next_fire_ms: int
 
 
+class HandleBase:
+    """What the blocking and the asyncio task handles share: a task known by its id, equal by id."""
+
+    __slots__ = ("id", "_app")
+
+    def __init__(self, app: Any, task_id: str) -> None:
+        self.id = task_id
+        self._app = app
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.id == self.id  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
 def connection_kwargs(url: str | None, password: str | None) -> tuple[str, dict[str, Any]]:
     """Turns ``host:port`` or a ``redis://`` / ``rediss://`` / ``unix://`` URL into ``Redis.from_url`` arguments.
 

@@ -21,23 +21,15 @@ TaskFunction = Callable[..., bytes | str | None]
 F = TypeVar("F", bound=TaskFunction)
 
 
-class TaskHandle:
+class TaskHandle(wire.HandleBase):
     """A submitted task, known by its id (Celery's ``AsyncResult``)."""
 
-    __slots__ = ("id", "_app")
+    __slots__ = ()
 
-    def __init__(self, app: App, task_id: str) -> None:
-        self.id = task_id
-        self._app = app
+    _app: App
 
     def __repr__(self) -> str:
         return f"<TaskHandle {self.id}>"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, TaskHandle) and other.id == self.id
-
-    def __hash__(self) -> int:
-        return hash(self.id)
 
     def status(self) -> TaskStatus | None:
         """The task's status, or None if the server does not know the id."""
