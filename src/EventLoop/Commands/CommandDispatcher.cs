@@ -34,6 +34,19 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
     /// </summary>
     public void Execute(Connection connection, in RespCommand command)
     {
+        if (Reactor.Latency is not { Commands.Enabled: true } latency)
+        {
+            ExecuteJournaled(connection, command);
+            return;
+        }
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        ExecuteJournaled(connection, command);
+        latency.RecordCommand(command[0], started);
+    }
+
+    /// <summary>Runs the command; one that changes journaled state has its reply held until its records are written.</summary>
+    private void ExecuteJournaled(Connection connection, in RespCommand command)
+    {
         if (Reactor.Journal is not { } journal || !connection.Authenticated || !IsJournaled(command))
         {
             Dispatch(connection, command);

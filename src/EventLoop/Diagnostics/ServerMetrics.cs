@@ -23,6 +23,7 @@ internal sealed class ServerMetrics : IDisposable
     public ServerMetrics(ReactorLoop reactor, Func<ServerSnapshot?> snapshot)
     {
         ReactorStats stats = reactor.Stats;
+        reactor.Latency = new LatencyInstruments(_meter);
         _meter.CreateObservableUpDownCounter("eventloop.connections", () => stats.ConnectedClients, "{connection}", "Open client connections");
         _meter.CreateObservableCounter("eventloop.commands", () => stats.Commands, "{command}", "Requests processed");
         _meter.CreateObservableCounter("eventloop.loop.iterations", () => stats.Iterations, "{iteration}", "Multiplexer waits");

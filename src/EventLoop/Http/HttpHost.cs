@@ -42,7 +42,9 @@ internal sealed class HttpHost : IAsyncDisposable
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(meter.Name)
             // Only this server's instruments: a process may run several servers, each with its own meter named EventLoop.
-            .AddView(instrument => ReferenceEquals(instrument.Meter, meter) ? null : MetricStreamConfiguration.Drop)
+            .AddView(instrument => !ReferenceEquals(instrument.Meter, meter) ? MetricStreamConfiguration.Drop
+                : instrument is Histogram<double> ? new ExplicitBucketHistogramConfiguration { Boundaries = Diagnostics.LatencyInstruments.Buckets }
+                : null)
             .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
         WebApplication app = builder.Build();
 

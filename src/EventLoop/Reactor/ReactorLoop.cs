@@ -120,6 +120,9 @@ internal sealed class ReactorLoop : IDisposable
 
     public ReactorStats Stats { get; }
 
+    /// <summary>Latency histograms, set by the server's metrics before the loop starts; null without them.</summary>
+    public Diagnostics.LatencyInstruments? Latency { get; set; }
+
     /// <summary>The task queue's state machine.</summary>
     public TaskStore Store { get; }
 
@@ -467,6 +470,8 @@ internal sealed class ReactorLoop : IDisposable
             }
             _running--;
             Stats.TasksCompleted++;
+            if (Latency is { Tasks.Enabled: true } latency && item.Task is { } task)
+                latency.RecordTask(task.Name, item.StartedAt, _now);
             if (item.QueuedTask is not null)
             {
                 _queuedTasks.Complete(item);

@@ -157,6 +157,29 @@ public sealed class HttpEndpointTests
         return await http.SendAsync(request);
     }
 
+    [Fact]
+    public async Task Metrics_hold_latency_histograms_per_command_and_per_task()
+    {
+        await using TestServer server = HttpKit.Start();
+        using HttpClient http = HttpKit.Client(server);
+        (await http.GetAsync("metrics")).Dispose(); // the exporter subscribes: from now on latencies are recorded
+        using RawConnection client = server.Connect();
+        for (int i = 0; i < 20; i++)
+            Assert.Equal("+PONG\r\n", client.Call("PING"));
+        for (int i = 0; i < 5; i++)
+            Assert.Equal("$2\r\nhi\r\n", client.Call("RUN", "echo", "hi"));
+        Assert.Equal("-ERR unknown command 'MADEUP'\r\n", client.Call("MADEUP"));
+
+        PrometheusText metrics = PrometheusText.Parse(await http.GetStringAsync("metrics"));
+        Assert.Equal("histogram", metrics.TypeOf["eventloop_command_duration_seconds"]);
+        Assert.Equal(20, metrics.Value("eventloop_command_duration_seconds_count", ("command", "ping")));
+        Assert.Equal(5, metrics.Value("eventloop_command_duration_seconds_count", ("command", "run")));
+        Assert.Equal(1, metrics.Value("eventloop_command_duration_seconds_count", ("command", "other"))); // no series per made-up verb
+        Assert.Equal(5, metrics.Value("eventloop_task_duration_seconds_count", ("task", "echo")));
+        Assert.Equal(20, metrics.Value("eventloop_command_duration_seconds_bucket", ("command", "ping"), ("le", "+Inf")));
+        Assert.True(metrics.Value("eventloop_task_duration_seconds_sum", ("task", "echo")) > 0);
+    }
+
     private static AuthenticationHeaderValue Basic(string user, string password) =>
         new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
 }
