@@ -44,7 +44,7 @@ public class TaskStoreBenchmarks
         _clock = new QueueClock();
         _store = new TaskStore(new ServerOptions(), registry, _timers, _clock, _ => { });
         _arguments = PackedArguments.Pack([Payload]);
-        _result = Commands.QueueReplies.EncodeBulk(Payload);
+        _result = ResultBulk.Encode(Payload);
         _externalQueue = [_store.GetOrCreateQueue("workers"u8)!];
         _leases = new LeaseSet();
     }

@@ -153,6 +153,7 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
         Line(text, "external_blocked_fetchers", store.BlockedFetches);
         Line(text, "external_leased_tasks", store.LeasedTasks);
         Line(text, "external_leases_total", leases.Fetched);
+        Line(text, "external_leases_lost", leases.Lost);
         Line(text, "external_lease_expiries", leases.Expired);
         Line(text, "external_requeued_on_close", leases.RequeuedOnClose);
         Line(text, "external_stale_refused", leases.StaleRefused);

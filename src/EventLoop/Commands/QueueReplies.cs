@@ -51,20 +51,6 @@ internal static class QueueReplies
         RespWriter.WriteBulkString(reply, task.Error ?? "");
     }
 
-    /// <summary>A result as RESULT will answer it: a bulk string in an array of exactly its size.</summary>
-    public static byte[] EncodeBulk(ReadOnlySpan<byte> payload)
-    {
-        Span<byte> digits = stackalloc byte[11];
-        System.Buffers.Text.Utf8Formatter.TryFormat(payload.Length, digits, out int length);
-        byte[] bulk = new byte[1 + length + 2 + payload.Length + 2];
-        bulk[0] = (byte)'$';
-        digits[..length].CopyTo(bulk.AsSpan(1));
-        "\r\n"u8.CopyTo(bulk.AsSpan(1 + length));
-        payload.CopyTo(bulk.AsSpan(3 + length));
-        "\r\n"u8.CopyTo(bulk.AsSpan(3 + length + payload.Length));
-        return bulk;
-    }
-
     /// <summary>FETCH: <c>[id, attempt, task, [arg…]]</c> per leased task.</summary>
     public static void WriteFetched(IBufferWriter<byte> reply, List<Lease> leases)
     {

@@ -97,7 +97,7 @@ internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store) : Com
     {
         if (!Settle(connection, command, 3, 4, "ack", out Lease? lease))
             return;
-        if (store.Ack(lease!, QueueReplies.EncodeBulk(command.Count == 4 ? command[3] : default)))
+        if (store.Ack(lease!, ResultBulk.Encode(command.Count == 4 ? command[3] : default)))
             Reply(connection).Write(Ok);
         else
             Error(connection, $"ERR {lease!.Task.Error}: the attempt failed");
@@ -122,7 +122,7 @@ internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store) : Com
     public void Nack(Connection connection, in RespCommand command)
     {
         long delay = 0;
-        if (command.Count == 5 && !TryNamedNumber(connection, command, 3, "DELAY", min: 0, max: TaskStore.LatestUnixMs - store.Clock.UnixMs, "a non-negative integer", out delay))
+        if (command.Count == 5 && !TryNamedNumber(connection, command, 3, "DELAY"u8, min: 0, max: TaskStore.LatestUnixMs - store.Clock.UnixMs, "a non-negative integer", out delay))
             return;
         if (!Settle(connection, command, 3, 5, "nack", out Lease? lease))
             return;
@@ -134,7 +134,7 @@ internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store) : Com
     public void Touch(Connection connection, in RespCommand command)
     {
         long leaseMs = 0;
-        if (command.Count == 5 && !TryNamedNumber(connection, command, 3, "LEASE", min: 1, max: MaxLeaseMs, "a positive integer", out leaseMs))
+        if (command.Count == 5 && !TryNamedNumber(connection, command, 3, "LEASE"u8, min: 1, max: MaxLeaseMs, "a positive integer", out leaseMs))
             return;
         if (!Settle(connection, command, 3, 5, "touch", out Lease? lease))
             return;
@@ -181,17 +181,18 @@ internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store) : Com
         }
     }
 
-    private bool TryNamedNumber(Connection connection, in RespCommand command, int index, string name, long min, long max, string what, out long value)
+    /// <summary>The one option NACK or TOUCH may carry (<paramref name="word"/> and its number in min..max); answers the error itself.</summary>
+    private bool TryNamedNumber(Connection connection, in RespCommand command, int index, ReadOnlySpan<byte> word, long min, long max, string what, out long value)
     {
         value = 0;
-        if (!command.Is(index, Encoding.ASCII.GetBytes(name)))
+        if (!command.Is(index, word))
         {
             Error(connection, $"ERR unknown option '{Printable.Of(command[index])}'");
             return false;
         }
         if (!SubmitOptions.TryNumber(command[index + 1], out value) || value < min || value > max)
         {
-            Error(connection, $"ERR {name} must be {what}{(value > max ? $" up to {max}" : "")}");
+            Error(connection, $"ERR {Encoding.ASCII.GetString(word)} must be {what}{(value > max ? $" up to {max}" : "")}");
             return false;
         }
         return true;

@@ -67,7 +67,4 @@ internal static class PackedArguments
 
     /// <summary>End offset of argument <paramref name="index"/> within <see cref="Data"/>.</summary>
     public static int End(ReadOnlySpan<byte> packed, int index) => BinaryPrimitives.ReadInt32LittleEndian(packed[(4 + 4 * index)..]);
-
-    /// <summary>Bytes held beyond the arguments themselves.</summary>
-    public static int Overhead(ReadOnlySpan<byte> packed) => 4 + 4 * Count(packed);
 }

@@ -198,9 +198,7 @@ public sealed class ServerQueue
         switch (task.State)
         {
             case TaskState.Succeeded:
-                byte[] bulk = task.Result!;
-                int header = Array.IndexOf(bulk, (byte)'\n') + 1;
-                done.TrySetResult(bulk[header..^2]);
+                done.TrySetResult(ResultBulk.Payload(task.Result!).ToArray());
                 break;
             case TaskState.Failed:
                 done.TrySetException(new TaskFailedException(task.IdText, task.Error ?? ""));

@@ -53,16 +53,14 @@ internal sealed class TaskQueue(string name, TaskStore store)
     }
 
     /// <summary>The oldest created time among ready tasks, or 0 when none is ready.</summary>
-    public long OldestReadyCreatedMs()
+    public long OldestReadyCreatedMs() => Oldest(_external, Oldest(_inProcess, 0));
+
+    private static long Oldest(TaskList[] lists, long oldest)
     {
-        long oldest = 0;
-        foreach (TaskList[] side in (TaskList[][])[_inProcess, _external])
+        foreach (TaskList list in lists)
         {
-            foreach (TaskList list in side)
-            {
-                if (list.First is { } first && (oldest == 0 || first.CreatedMs < oldest))
-                    oldest = first.CreatedMs;
-            }
+            if (list.First is { } first && (oldest == 0 || first.CreatedMs < oldest))
+                oldest = first.CreatedMs;
         }
         return oldest;
     }

@@ -158,7 +158,6 @@ internal sealed partial class TaskStore
         task.Error = reason;
         Leave(task);
         Enter(task, TaskState.Queued, first: true);
-        Totals.Requeued++;
     }
 
     /// <summary>A lease ran out without a TOUCH: the worker is presumed dead or stuck.</summary>

@@ -37,7 +37,7 @@ internal enum SubmitOutcome : byte
 /// <summary>The store's running totals, for INFO and metrics.</summary>
 internal sealed class QueueTotals
 {
-    public long Submitted, Succeeded, Failed, Retried, Cancelled, Expired, Requeued, ScheduleFirings, ScheduleFiringsSkipped;
+    public long Submitted, Succeeded, Failed, Retried, Cancelled, Expired, ScheduleFirings, ScheduleFiringsSkipped;
 }
 
 /// <summary>
@@ -345,7 +345,7 @@ internal sealed partial class TaskStore
     {
         if (!IsCurrent(task, attempt))
             return false;
-        int resultBytes = ResultPayloadBytes(result);
+        int resultBytes = ResultBulk.Payload(result).Length;
         if (resultBytes > _options.MaxResultBytes)
             return Fail(task, attempt, $"result of {resultBytes} bytes exceeds max-result-bytes ({_options.MaxResultBytes})", retry: true);
         task.Result = result;
@@ -557,13 +557,6 @@ internal sealed partial class TaskStore
     {
         double nominal = Math.Min(MaxBackoffMs, task.BackoffMs * Math.Pow(2, Math.Min(30, task.Failures - 1)));
         return (long)Math.Min(MaxBackoffMs, nominal * (0.5 + Random.Shared.NextDouble()));
-    }
-
-    /// <summary>The payload length of a RESP bulk string (<c>$n\r\n…\r\n</c>).</summary>
-    private static int ResultPayloadBytes(byte[] bulk)
-    {
-        int header = Array.IndexOf(bulk, (byte)'\n') + 1;
-        return bulk.Length - header - 2;
     }
 
     /// <summary>The queue of that name, created if new; null when --max-queues is reached.</summary>

@@ -16,9 +16,6 @@ internal sealed class QueuedTaskDispatcher(TaskStore store, WorkerPool workers, 
 {
     private int _inFlight;
 
-    /// <summary>Queued tasks handed to the workers whose items have not come back yet.</summary>
-    public int InFlight => _inFlight;
-
     /// <summary>There is a ready task and room for it: the reactor should not sleep.</summary>
     public bool CanDispatch => store.HasRunnable && HasRoom;
 
