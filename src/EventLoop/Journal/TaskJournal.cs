@@ -165,8 +165,7 @@ internal sealed class TaskJournal : IDisposable
             }
             return;
         }
-        _writer.Hand(batch);
-        _batch = _writer.Rent();
+        _batch = _writer.Hand(batch);
         _encoder.Live = _batch.Live;
     }
 
