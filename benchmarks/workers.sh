@@ -6,7 +6,8 @@
 #     paused queue of `echo` tasks, resumed, timed until all succeeded);
 #  2. 10,000 connections blocked in FETCH … BLOCK 0: server CPU while idle, and SUBMIT → fetcher latency.
 # Servers on CPU 0 (all threads), clients on CPU 1. Environment: ROUNDS (3), TASKS (200000), COUNT (64),
-# WORKERS (4), FETCHERS (10000; 0 skips part 2), IDLE_SECONDS (10), SUBMITS (2000). Takes about 1-2 minutes per round.
+# WORKERS (4), FETCHERS (10000; 0 skips part 2), IDLE_SECONDS (10), SUBMITS (2000), BENCH (the harness dll).
+# Takes about 1-2 minutes per round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benchmarks/tools/lib.sh
@@ -18,7 +19,7 @@ ensure_eventloop
 WORKDIR=$(mktemp -d)
 trap 'stop_servers; rm -rf "$WORKDIR"' EXIT
 ulimit -n 20000
-BENCH=artifacts/bin/EventLoop.Benchmarks/Release/net10.0/EventLoop.Benchmarks.dll
+BENCH=${BENCH:-artifacts/bin/EventLoop.Benchmarks/Release/net10.0/EventLoop.Benchmarks.dll} # another build of the harness, to compare clients
 [ -f "$BENCH" ] || die "$BENCH is missing: run ./build.sh"
 HZ=$(getconf CLK_TCK)
 RESULTS="$WORKDIR/results.tsv"

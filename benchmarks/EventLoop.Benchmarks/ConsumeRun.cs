@@ -16,7 +16,7 @@ namespace EventLoop.Benchmarks;
 /// </summary>
 /// <remarks>
 /// Run: <c>dotnet artifacts/bin/EventLoop.Benchmarks/Release/net10.0/EventLoop.Benchmarks.dll consume
-/// --system eventloop|redis --port P --tasks 200000 --count 64 --workers 4 [--warmup 20000] [--server-pid PID]</c>
+/// --system eventloop|redis --port P --tasks 200000 --count 64 --workers 4 [--warmup 100000] [--server-pid PID]</c>
 /// (benchmarks/workers.sh runs it).
 /// </remarks>
 internal static class ConsumeRun
@@ -28,7 +28,7 @@ internal static class ConsumeRun
         int tasks = int.Parse(Option(args, "--tasks", "200000"));
         int count = int.Parse(Option(args, "--count", "64"));
         int workers = int.Parse(Option(args, "--workers", "4"));
-        int warmup = int.Parse(Option(args, "--warmup", "20000"));
+        int warmup = int.Parse(Option(args, "--warmup", "100000"));
 
         int? serverPid = args.Contains("--server-pid") ? int.Parse(Option(args, "--server-pid", "")) : null;
 
@@ -39,7 +39,8 @@ internal static class ConsumeRun
             await producer.ExecuteAsync("XGROUP", "CREATE", "bench-stream", "workers", "$", "MKSTREAM");
         }
         EventLoopClient[] clients = await Task.WhenAll(Enumerable.Range(0, workers).Select(_ => EventLoopClient.ConnectAsync("127.0.0.1", port)));
-        // Untimed first: the JIT's tiering would otherwise be part of a run of a second or two, on the client's one CPU.
+        // Untimed first: the JIT's tiering, in the client and in EventLoop's server, would otherwise be part of a run of a
+        // second or two (a perf profile of the server's first seconds of FETCH/ACK showed a third of its samples compiling).
         await FillAsync(producer, system, warmup);
         await DrainAllAsync(clients, system, count);
 
@@ -81,9 +82,12 @@ internal static class ConsumeRun
         for (int sent = 0; sent < tasks; sent += 1000)
         {
             int batch = Math.Min(1000, tasks - sent);
-            await Task.WhenAll(Enumerable.Range(0, batch).Select(_ => system == "redis"
+            RespValue[] replies = await Task.WhenAll(Enumerable.Range(0, batch).Select(_ => system == "redis"
                 ? producer.ExecuteAsync("XADD", "bench-stream", "*", "body", Payload)
                 : producer.ExecuteAsync("SUBMIT", "bench-external", "QUEUE", "bench", "ARGS", Payload)));
+            // A refused task (past --max-tasks: the warm-up's results are still kept) would make the run look short.
+            if (replies.FirstOrDefault(reply => reply.IsError) is { } refused)
+                throw new InvalidOperationException($"filling the queue failed: {refused}");
         }
     }
 

@@ -127,7 +127,16 @@ public sealed partial class EventLoopClient : IAsyncDisposable
     {
         Fail(new RespConnectionException($"the client for {_endpoint} was disposed"));
         await _receiveLoop.ConfigureAwait(false);
-        // A send still in progress ends with the socket (its error is the failure already recorded).
+        bool idle;
+        lock (_gate)
+        {
+            idle = !_sending;
+            _sending = true; // no send starts after a failure anyway: this claims the reader for good
+        }
+        if (idle)
+            await _outbox.Reader.CompleteAsync().ConfigureAwait(false);
+        // A send still in progress ends with the socket (its error is the failure already recorded) and completes the
+        // reader itself.
         _socket.Dispose();
     }
 
@@ -180,7 +189,7 @@ public sealed partial class EventLoopClient : IAsyncDisposable
         {
             Fail(new RespConnectionException($"sending to {_endpoint} failed: {e.Message}", e));
         }
-        // Only after a failure (the writer was completed): no request is queued any more.
+        // Only after a failure (the writer was completed): no request is queued any more, and no send starts again.
         await _outbox.Reader.CompleteAsync().ConfigureAwait(false);
     }
 
