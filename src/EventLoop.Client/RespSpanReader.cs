@@ -15,22 +15,19 @@ namespace EventLoop.Client;
 internal ref struct RespSpanReader(ReadOnlySpan<byte> reply)
 {
     private readonly ReadOnlySpan<byte> _reply = reply;
-
-    /// <summary>Bytes read so far: where the next part starts.</summary>
-    public int Position { get; private set; }
-
-    /// <summary>The next part's type byte, not consumed.</summary>
-    public readonly byte PeekType() => Position < _reply.Length ? _reply[Position] : throw Truncated();
+    private int _position; // bytes read so far: where the next part starts
 
     /// <summary>Reads a part's type byte and the rest of its first line (without the CRLF).</summary>
     public ReadOnlySpan<byte> ReadLine(out byte type)
     {
-        type = PeekType();
-        ReadOnlySpan<byte> rest = _reply[(Position + 1)..];
+        if (_position >= _reply.Length)
+            throw Truncated();
+        type = _reply[_position];
+        ReadOnlySpan<byte> rest = _reply[(_position + 1)..];
         int end = rest.IndexOf("\r\n"u8);
         if (end < 0)
             throw Truncated();
-        Position += 1 + end + 2;
+        _position += 1 + end + 2;
         return rest[..end];
     }
 
@@ -44,16 +41,16 @@ internal ref struct RespSpanReader(ReadOnlySpan<byte> reply)
     public (int Offset, int Length) ReadBulk()
     {
         long length = ReadNumber((byte)'$');
-        return length < 0 ? (Position, -1) : ReadBulkBody(length);
+        return length < 0 ? (_position, -1) : ReadBulkBody(length);
     }
 
     /// <summary>Reads a bulk string's payload and CRLF once its <c>$length</c> line has been read.</summary>
     public (int Offset, int Length) ReadBulkBody(long length)
     {
-        if (_reply.Length - Position < length + 2)
+        if (_reply.Length - _position < length + 2)
             throw Truncated();
-        int offset = Position;
-        Position += (int)length + 2;
+        int offset = _position;
+        _position += (int)length + 2;
         return (offset, (int)length);
     }
 
