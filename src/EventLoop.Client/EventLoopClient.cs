@@ -22,28 +22,30 @@ namespace EventLoop.Client;
 /// <para>Cancellation: a request cannot be taken back once it is queued for the wire, so cancelling
 /// a call cancels its task while the server still runs the command; its reply is read and discarded
 /// when it comes, and the calls behind it keep their replies.</para>
-/// <para>Thread-safe. Two background loops own the socket: one sends, one receives.</para>
+/// <para>Thread-safe. A background loop receives; requests are sent by the calls themselves, one at a time.</para>
 /// </remarks>
 public sealed partial class EventLoopClient : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly string _endpoint;
-    // Requests are encoded into this pipe under _gate and sent by SendLoop: concurrent callers'
-    // requests leave together in one send, and no caller waits for the socket.
-    private readonly Pipe _outbox = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
+    // Requests are encoded into this pipe under _gate. The call that finds no send in progress sends what the pipe
+    // holds itself (SendPendingAsync): usually one send(2) on its own thread, with no hand-off to another thread;
+    // requests queued meanwhile leave together in the next send, and a caller waits for the socket only while the
+    // kernel takes the bytes (a full socket buffer continues on the thread pool).
+    private readonly Pipe _outbox = new(new PipeOptions(pauseWriterThreshold: 0, minimumSegmentSize: BufferSize, useSynchronizationContext: false));
     private readonly Lock _gate = new();
-    private readonly Queue<IReplySink> _pending = new(); // guarded by _gate, in wire order (a batch appears once per command)
+    // Guarded by _gate, in wire order. A sink stays at the head until its last reply is in, so a failure reaches it.
+    private readonly Queue<ExpectedReplies> _pending = new();
     private RespConnectionException? _failure;             // guarded by _gate; set once
+    private bool _sending;                                 // guarded by _gate: a SendPendingAsync owns the pipe's reader
     private readonly PipeReader _input;
-    private readonly Task _sendLoop;
     private readonly Task _receiveLoop;
 
     private EventLoopClient(Socket socket, string endpoint)
     {
         _socket = socket;
         _endpoint = endpoint;
-        _input = PipeReader.Create(new NetworkStream(socket, ownsSocket: false));
-        _sendLoop = Task.Run(SendLoopAsync);
+        _input = PipeReader.Create(new NetworkStream(socket, ownsSocket: false), new StreamPipeReaderOptions(bufferSize: BufferSize));
         _receiveLoop = Task.Run(ReceiveLoopAsync);
     }
 
@@ -86,21 +88,9 @@ public sealed partial class EventLoopClient : IAsyncDisposable
             throw new ArgumentException("a command needs at least its name", nameof(arguments));
         if (cancellationToken.IsCancellationRequested)
             return Task.FromCanceled<RespValue>(cancellationToken);
-        var call = new PendingCall();
+        var call = new ValueCall();
         call.CancelWith(cancellationToken); // before the receive loop can see the call
-        lock (_gate)
-        {
-            if (_failure is not null)
-            {
-                call.Fail(_failure);
-                return call.Task;
-            }
-            _pending.Enqueue(call);
-            RespRequestEncoder.WriteCommand(_outbox.Writer, arguments);
-            // Never pauses (pauseWriterThreshold 0), so this completes at once: it only wakes SendLoop.
-            _outbox.Writer.FlushAsync().GetAwaiter().GetResult();
-        }
-        return call.Task;
+        return Send(call, 1, new CommandRequest(arguments));
     }
 
     /// <summary>Sends <c>PING</c>; returns the server's answer (normally <c>PONG</c>).</summary>
@@ -136,7 +126,17 @@ public sealed partial class EventLoopClient : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Fail(new RespConnectionException($"the client for {_endpoint} was disposed"));
-        await Task.WhenAll(_sendLoop, _receiveLoop).ConfigureAwait(false);
+        await _receiveLoop.ConfigureAwait(false);
+        bool idle;
+        lock (_gate)
+        {
+            idle = !_sending;
+            _sending = true; // no send starts after a failure anyway: this claims the reader for good
+        }
+        if (idle)
+            await _outbox.Reader.CompleteAsync().ConfigureAwait(false);
+        // A send still in progress ends with the socket (its error is the failure already recorded) and completes the
+        // reader itself.
         _socket.Dispose();
     }
 
@@ -158,28 +158,39 @@ public sealed partial class EventLoopClient : IAsyncDisposable
         return Array.ConvertAll(arguments, a => (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes(a));
     }
 
-    private async Task SendLoopAsync()
+    /// <summary>
+    /// Sends what the outbox holds until it is empty, then gives up the reader. Started by the call that found no send
+    /// in progress, so it runs on that call's thread up to the first send that does not complete at once.
+    /// </summary>
+    private async Task SendPendingAsync()
     {
         try
         {
             while (true)
             {
-                ReadResult result = await _outbox.Reader.ReadAsync().ConfigureAwait(false);
+                ReadResult result;
+                lock (_gate)
+                {
+                    // Under the gate, so a request written after the last read finds _sending cleared and sends itself.
+                    if (!_outbox.Reader.TryRead(out result))
+                    {
+                        _sending = false;
+                        return;
+                    }
+                }
                 foreach (ReadOnlyMemory<byte> segment in result.Buffer)
                     await SendAllAsync(segment).ConfigureAwait(false);
                 _outbox.Reader.AdvanceTo(result.Buffer.End);
                 if (result.IsCompleted)
-                    return;
+                    break;
             }
         }
         catch (Exception e)
         {
             Fail(new RespConnectionException($"sending to {_endpoint} failed: {e.Message}", e));
         }
-        finally
-        {
-            await _outbox.Reader.CompleteAsync().ConfigureAwait(false);
-        }
+        // Only after a failure (the writer was completed): no request is queued any more, and no send starts again.
+        await _outbox.Reader.CompleteAsync().ConfigureAwait(false);
     }
 
     private async Task SendAllAsync(ReadOnlyMemory<byte> bytes)
@@ -191,6 +202,7 @@ public sealed partial class EventLoopClient : IAsyncDisposable
     private async Task ReceiveLoopAsync()
     {
         var framer = new ReplyFramer();
+        var receiver = new ReplyRouter(this);
         try
         {
             while (true)
@@ -198,7 +210,7 @@ public sealed partial class EventLoopClient : IAsyncDisposable
                 ReadResult result = await _input.ReadAsync().ConfigureAwait(false);
                 ReadOnlySequence<byte> buffer = result.Buffer;
                 while (framer.TryTake(ref buffer, out ReadOnlySequence<byte> reply))
-                    Deliver(RespValueParser.Parse(reply));
+                    receiver.Deliver(reply);
                 _input.AdvanceTo(buffer.Start, buffer.End);
                 if (result.IsCompleted)
                 {
@@ -221,20 +233,10 @@ public sealed partial class EventLoopClient : IAsyncDisposable
         }
     }
 
-    private void Deliver(RespValue reply)
-    {
-        IReplySink? call;
-        lock (_gate)
-            _pending.TryDequeue(out call);
-        if (call is null)
-            throw new InvalidOperationException($"a reply came with no request waiting for it: {reply}");
-        call.Complete(reply);
-    }
-
     /// <summary>Records the first failure, fails every pending call with it, and closes the socket.</summary>
     private void Fail(RespConnectionException failure)
     {
-        IReplySink[] orphans;
+        ExpectedReplies[] orphans;
         lock (_gate)
         {
             if (_failure is not null)
@@ -244,8 +246,8 @@ public sealed partial class EventLoopClient : IAsyncDisposable
             _pending.Clear();
             _outbox.Writer.Complete();
         }
-        foreach (IReplySink call in orphans.Distinct())
-            call.Fail(failure);
+        foreach (ExpectedReplies orphan in orphans)
+            orphan.Sink.Fail(failure);
         // Shutdown wakes both loops; the socket is disposed in DisposeAsync once they have ended.
         try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
     }
@@ -280,86 +282,11 @@ public sealed partial class EventLoopClient : IAsyncDisposable
     }
 
     /// <summary>Sends several commands in one write and returns their replies in order, error replies included.</summary>
-    /// <remarks>One task for the whole batch: the cheap way to pipeline many small commands (ACKs of a fetched batch).</remarks>
+    /// <remarks>One task for the whole batch: the cheap way to pipeline many small commands.</remarks>
     /// <exception cref="RespConnectionException">The connection is lost or closed.</exception>
     public Task<RespValue[]> ExecuteBatchAsync(IReadOnlyList<ReadOnlyMemory<byte>[]> commands)
     {
         ArgumentNullException.ThrowIfNull(commands);
-        var batch = new BatchCall(commands.Count);
-        if (commands.Count == 0)
-            return batch.Task;
-        lock (_gate)
-        {
-            if (_failure is not null)
-            {
-                batch.Fail(_failure);
-                return batch.Task;
-            }
-            foreach (ReadOnlyMemory<byte>[] command in commands)
-            {
-                _pending.Enqueue(batch);
-                RespRequestEncoder.WriteCommand(_outbox.Writer, command);
-            }
-            _outbox.Writer.FlushAsync().GetAwaiter().GetResult();
-        }
-        return batch.Task;
-    }
-
-    /// <summary>Where a reply goes: one call's task, or a batch's next slot.</summary>
-    private interface IReplySink
-    {
-        void Complete(RespValue reply);
-
-        void Fail(Exception failure);
-    }
-
-    /// <summary>A batch of commands waiting for their replies, completed when the last one arrives.</summary>
-    private sealed class BatchCall(int count) : IReplySink
-    {
-        private readonly RespValue[] _replies = new RespValue[count];
-        private readonly TaskCompletionSource<RespValue[]> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _received;
-
-        public Task<RespValue[]> Task => count == 0 ? System.Threading.Tasks.Task.FromResult(_replies) : _completion.Task;
-
-        public void Complete(RespValue reply)
-        {
-            _replies[_received++] = reply; // only the receive loop completes, one reply at a time
-            if (_received == _replies.Length)
-                _completion.TrySetResult(_replies);
-        }
-
-        public void Fail(Exception failure) => _completion.TrySetException(failure);
-    }
-
-    /// <summary>One call waiting for its reply; completed by the receive loop, or cancelled, or failed.</summary>
-    private sealed class PendingCall : IReplySink
-    {
-        private readonly TaskCompletionSource<RespValue> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private CancellationTokenRegistration _cancellation;
-
-        public Task<RespValue> Task => _completion.Task;
-
-        public void CancelWith(CancellationToken token)
-        {
-            if (token.CanBeCanceled)
-                _cancellation = token.Register(static state =>
-                {
-                    var (call, t) = ((PendingCall, CancellationToken))state!;
-                    call._completion.TrySetCanceled(t);
-                }, (this, token));
-        }
-
-        public void Complete(RespValue reply)
-        {
-            _completion.TrySetResult(reply); // false when cancelled: the reply is discarded
-            _cancellation.Dispose();
-        }
-
-        public void Fail(Exception failure)
-        {
-            _completion.TrySetException(failure);
-            _cancellation.Dispose();
-        }
+        return commands.Count == 0 ? Task.FromResult<RespValue[]>([]) : Send(new ValueBatchCall(commands.Count), commands.Count, new CommandBatchRequest(commands));
     }
 }

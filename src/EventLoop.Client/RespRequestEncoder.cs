@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Text;
+using System.Text;
 
 namespace EventLoop.Client;
 
@@ -28,6 +29,36 @@ public static class RespRequestEncoder
         body[value.Length] = (byte)'\r';
         body[value.Length + 1] = (byte)'\n';
         writer.Advance(value.Length + 2);
+    }
+
+    /// <summary>Writes <paramref name="value"/> as a bulk string of its UTF-8 bytes, encoded straight into the writer.</summary>
+    internal static void WriteBulkString(IBufferWriter<byte> writer, string value)
+    {
+        int length = Encoding.UTF8.GetByteCount(value);
+        WriteHeader(writer, (byte)'$', length);
+        Span<byte> body = writer.GetSpan(length + 2);
+        Encoding.UTF8.GetBytes(value, body);
+        body[length] = (byte)'\r';
+        body[length + 1] = (byte)'\n';
+        writer.Advance(length + 2);
+    }
+
+    /// <summary>Writes <paramref name="value"/>'s invariant digits as a bulk string (how RESP requests carry numbers).</summary>
+    internal static void WriteBulkString(IBufferWriter<byte> writer, long value)
+    {
+        Span<byte> digits = stackalloc byte[20];
+        Utf8Formatter.TryFormat(value, digits, out int written);
+        WriteBulkString(writer, digits[..written]);
+    }
+
+    /// <summary>Writes <c>ACK id attempt result</c> with no intermediate buffers: a worker's one per-task request.</summary>
+    internal static void WriteAck(IBufferWriter<byte> writer, string id, long attempt, ReadOnlySpan<byte> result)
+    {
+        WriteArrayHeader(writer, 4);
+        WriteBulkString(writer, "ACK"u8);
+        WriteBulkString(writer, id);
+        WriteBulkString(writer, attempt);
+        WriteBulkString(writer, result);
     }
 
     private static void WriteHeader(IBufferWriter<byte> writer, byte type, int number)

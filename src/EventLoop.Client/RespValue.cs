@@ -42,6 +42,9 @@ public sealed class RespValue
     public static RespValue Array(params ReadOnlySpan<RespValue> elements) =>
         new(RespKind.Array, elements: elements.ToArray());
 
+    /// <summary>An array reply that takes ownership of <paramref name="elements"/> (the parser's, built for it alone).</summary>
+    internal static RespValue ArrayOwning(RespValue[] elements) => new(RespKind.Array, elements: elements);
+
     /// <summary>What kind of reply this is.</summary>
     public RespKind Kind { get; }
 

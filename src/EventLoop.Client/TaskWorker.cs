@@ -11,7 +11,7 @@ public sealed record TaskWorkerOptions
     /// <summary>Tasks run at once. Default: the processor count.</summary>
     public int Concurrency { get; init; } = Environment.ProcessorCount;
 
-    /// <summary>Lease asked for each task; renewed with TOUCH every third of it while the handler runs. Default 30 s.</summary>
+    /// <summary>Lease asked for each task; renewed with TOUCH every third of it while the handler runs (so within a third of it after the fetch, then every third). Default 30 s.</summary>
     public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long one FETCH waits on the server for work (bounds how soon a stop is noticed). Default 1 s.</summary>
@@ -38,7 +38,11 @@ public sealed record TaskWorkerOptions
 /// await worker.RunAsync(stoppingToken);
 /// </code>
 /// </example>
-/// <remarks>Two connections: one fetches (a blocked FETCH holds its replies back), one settles and renews.</remarks>
+/// <remarks>
+/// Two connections: one fetches (a blocked FETCH holds its replies back), one settles and renews. One renewal loop
+/// TOUCHes every running task each third of the lease, pipelined on the settling connection, so a task that finishes
+/// quickly costs no timer of its own.
+/// </remarks>
 public sealed class TaskWorker(string host, int port, TaskWorkerOptions? options = null)
 {
     private readonly TaskWorkerOptions _options = options ?? new TaskWorkerOptions();
@@ -68,9 +72,19 @@ public sealed class TaskWorker(string host, int port, TaskWorkerOptions? options
             {
                 await using EventLoopClient fetcher = await EventLoopClient.ConnectAsync(host, port, stop).ConfigureAwait(false);
                 await using EventLoopClient settler = await EventLoopClient.ConnectAsync(host, port, stop).ConfigureAwait(false);
-                await FetchLoopAsync(fetcher, settler, stop).ConfigureAwait(false);
-                await DrainAsync(settler).ConfigureAwait(false);
-                return;
+                using var drained = new CancellationTokenSource();
+                Task renewing = RenewLoopAsync(settler, drained.Token);
+                try
+                {
+                    await FetchLoopAsync(fetcher, settler, stop).ConfigureAwait(false);
+                    await DrainAsync(settler).ConfigureAwait(false);
+                    return;
+                }
+                finally
+                {
+                    await drained.CancelAsync().ConfigureAwait(false);
+                    await renewing.ConfigureAwait(false);
+                }
             }
             catch (Exception lost) when (lost is RespConnectionException or IOException && !stop.IsCancellationRequested)
             {
@@ -121,8 +135,6 @@ public sealed class TaskWorker(string host, int port, TaskWorkerOptions? options
                 await settler.NackAsync(task).ConfigureAwait(false);
                 return;
             }
-            using var renewing = new CancellationTokenSource();
-            Task renewal = RenewAsync(settler, task, cancel, renewing.Token);
             DeliveryOutcome outcome;
             try
             {
@@ -135,8 +147,6 @@ public sealed class TaskWorker(string host, int port, TaskWorkerOptions? options
                     ? DeliveryOutcome.Cancelled // told to stop: the server knows already
                     : await settler.FailAsync(task, failure.Message).ConfigureAwait(false);
             }
-            renewing.Cancel();
-            await renewal.ConfigureAwait(false);
             if (outcome == DeliveryOutcome.Accepted)
                 Interlocked.Increment(ref _settled);
         }
@@ -152,25 +162,43 @@ public sealed class TaskWorker(string host, int port, TaskWorkerOptions? options
         }
     }
 
-    /// <summary>TOUCHes every third of the lease; a cancelled or lost delivery cancels the handler.</summary>
-    private async Task RenewAsync(EventLoopClient settler, FetchedTask task, CancellationTokenSource handler, CancellationToken done)
+    /// <summary>
+    /// Every third of the lease, TOUCHes each running task, all in one pipelined burst; a cancelled or lost delivery
+    /// cancels its handler. Ends when <paramref name="done"/> is cancelled or the connection is lost.
+    /// </summary>
+    private async Task RenewLoopAsync(EventLoopClient settler, CancellationToken done)
     {
         TimeSpan every = _options.Lease / 3;
+        var touches = new List<(CancellationTokenSource Handler, Task<DeliveryOutcome> Touch)>();
         try
         {
             while (true)
             {
                 await Task.Delay(every, done).ConfigureAwait(false);
-                if (await settler.TouchAsync(task).ConfigureAwait(false) != DeliveryOutcome.Accepted)
-                {
-                    await handler.CancelAsync().ConfigureAwait(false);
-                    return;
-                }
+                foreach ((FetchedTask task, CancellationTokenSource handler) in _running)
+                    touches.Add((handler, settler.TouchAsync(task)));
+                foreach ((CancellationTokenSource handler, Task<DeliveryOutcome> touch) in touches)
+                    if (await touch.ConfigureAwait(false) != DeliveryOutcome.Accepted)
+                        await CancelHandlerAsync(handler).ConfigureAwait(false);
+                touches.Clear();
             }
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (e is OperationCanceledException or RespConnectionException)
         {
-            // The handler finished.
+            // Stopped, or the connection is gone: the fetch loop sees that too and starts over.
+        }
+    }
+
+    /// <summary>Cancels a handler from the thread pool (its callbacks do not run on the renewal loop), if it still runs.</summary>
+    private static async Task CancelHandlerAsync(CancellationTokenSource handler)
+    {
+        try
+        {
+            await handler.CancelAsync().ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // It finished meanwhile.
         }
     }
 

@@ -91,6 +91,28 @@ public class TaskWorkerTests
     }
 
     [Fact]
+    public async Task One_renewal_loop_keeps_every_running_task_leased()
+    {
+        await using var server = new TestServer();
+        await using EventLoopClient client = await EventLoopClient.ConnectAsync("127.0.0.1", server.Port);
+        string[] ids = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => SubmitAsync(client, "slow")));
+        var worker = new TaskWorker("127.0.0.1", server.Port, new TaskWorkerOptions { Concurrency = 16, Lease = TimeSpan.FromMilliseconds(1500) })
+            .Handle("slow", async (task, cancel) =>
+            {
+                await Task.Delay(4000, cancel);
+                return Encoding.UTF8.GetBytes($"attempt {task.Attempt}");
+            });
+        using var stop = new CancellationTokenSource();
+        Task running = worker.RunAsync(stop.Token);
+
+        foreach (string id in ids)
+            Assert.Equal("attempt 1", (await ResultAsync(client, id)).Text); // all held for almost three leases, none lost
+        Assert.Contains("external_lease_expiries:0", await client.InfoAsync("workers"));
+        stop.Cancel();
+        await running.WaitAsync(Patience);
+    }
+
+    [Fact]
     public async Task Cancelling_a_task_reaches_the_running_handler()
     {
         await using var server = new TestServer();
