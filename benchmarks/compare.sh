@@ -12,12 +12,15 @@
 # columns go to compare-<time>-ratios.csv and, drawn by `eventloop plot`, to compare-<time>.svg.
 #
 # Environment: ROUNDS (3), N_P1 (requests per run at -P 1, 100000), N_P16 (at -P 16, 1000000),
-# RUN_TIMEOUT (seconds a single redis-benchmark run may take, 90).
+# RUN_TIMEOUT (seconds a single redis-benchmark run may take, 90), SERVER_CPUS (the servers' CPU list, 0;
+# SERVER_CPUS=0,1 is the default unpinned run, where EventLoop's worker may use the client's CPU),
+# EVENTLOOP (the server binary, artifacts/bin/eventloop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benchmarks/tools/lib.sh
 
 ROUNDS=${ROUNDS:-3}
+SERVER_CPUS=${SERVER_CPUS:-0}
 N_P1=${N_P1:-100000}
 N_P16=${N_P16:-1000000}
 RUN_TIMEOUT=${RUN_TIMEOUT:-90}
@@ -35,9 +38,9 @@ mkdir -p artifacts/bench
 RAW=artifacts/bench/compare-$(date +%Y%m%d-%H%M%S).tsv
 
 EL_PORT=$(free_port)
-start_eventloop 0 "$EL_PORT" --max-clients 19000
+start_eventloop "$SERVER_CPUS" "$EL_PORT" --max-clients 19000
 R_PORT=$(free_port)
-start_redis 0 "$R_PORT" --maxclients 19000
+start_redis "$SERVER_CPUS" "$R_PORT" --maxclients 19000
 
 # The command line of a test on a server: PING_MBULK is built in, the echo test is a custom command.
 test_args() {
@@ -96,7 +99,7 @@ warm_up() {
 }
 
 started=$(date +%s)
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); servers on CPU $SERVER_CPUS; ${EVENTLOOP:-artifacts/bin/eventloop}"
 printf 'server\ttest\tclients\tpipeline\trequests\trps\tp50_ms\tus_per_request\tsyscalls_per_request\tallocated_per_request\tgen0_collections\n' >"$RAW"
 warm_up
 for round in $(seq "$ROUNDS"); do

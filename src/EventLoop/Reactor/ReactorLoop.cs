@@ -226,6 +226,7 @@ internal sealed class ReactorLoop : IDisposable
             timeout = 0;
         int ready = _multiplexer.Wait(_events, timeout);
         _wakeup.Awake();
+        _inline.NewPass();
         _now = Stopwatch.GetTimestamp();
         _clock.NowTicks = _now;
         Stats.Iterations++;
