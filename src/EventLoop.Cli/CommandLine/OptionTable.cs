@@ -36,6 +36,14 @@ internal sealed class OptionTable<TRecord>(TRecord defaults) : IEnumerable<Optio
         _rows.Add((option, (parsed, record) => parsed.GetResult(option) is null ? record : apply(record, parsed.GetValue(option).Value)));
     }
 
+    /// <summary>Adds an option that takes no value: given, it applies <paramref name="apply"/>; help shows it as off by default.</summary>
+    public void Add(string names, string description, Func<TRecord, TRecord> apply)
+    {
+        string[] split = names.Split(' ');
+        var option = new Option<bool>(split[0], split[1..]) { Description = $"{description} (default off)", Arity = ArgumentArity.Zero };
+        _rows.Add((option, (parsed, record) => parsed.GetValue(option) ? apply(record) : record));
+    }
+
     /// <summary>The record the command line describes: the defaults with every given option applied in table order.</summary>
     public TRecord Bind(ParseResult parsed) => _rows.Aggregate(defaults, (record, row) => row.Apply(parsed, record));
 

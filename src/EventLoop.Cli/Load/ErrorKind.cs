@@ -13,8 +13,14 @@ public enum ErrorKind
     Closed,
     /// <summary>A connect or a reply took longer than <c>--timeout</c>.</summary>
     Timeout,
-    /// <summary>The server answered a measured request with a RESP error reply.</summary>
+    /// <summary>The server answered a measured request (in a lifecycle: its SUBMIT or RESULT) with a RESP error reply, -PENDING aside.</summary>
     ErrorReply,
+    /// <summary>Lifecycle: a RESULT that is not the payload, or a SUBMIT answered with something other than an id.</summary>
+    Mismatch,
+    /// <summary>Lifecycle: RESULT answered -PENDING: the task did not finish within <c>--result-timeout</c>.</summary>
+    Pending,
+    /// <summary>Lifecycle: RESULT answered nil: the server does not know the id SUBMIT returned.</summary>
+    Nil,
     /// <summary>The server sent bytes that are not a RESP reply, or a reply nobody asked for.</summary>
     Protocol,
     /// <summary>Any other socket error (the report's first-error message names it).</summary>
@@ -42,6 +48,9 @@ internal static class ErrorKinds
         ErrorKind.Closed => "closed",
         ErrorKind.Timeout => "timeout",
         ErrorKind.ErrorReply => "error_reply",
+        ErrorKind.Mismatch => "mismatch",
+        ErrorKind.Pending => "pending",
+        ErrorKind.Nil => "nil",
         ErrorKind.Protocol => "protocol",
         _ => "other",
     };

@@ -33,7 +33,12 @@ internal static class LoadArguments
         { "--rate", "N", "open loop: total requests per second, latency measured from each request's intended send time",
             o => o.Rate > 0 ? o.Rate : "closed loop, no rate", Number, (o, v) => o with { Rate = v } },
         { "--command", "LINE", "the command sent; {key} is a random key, {payload} is --payload-bytes of 'x'", o => o.Command, Text, (o, v) => o with { Command = v } },
-        { "--payload-bytes", "SIZE", "size of {payload}", o => o.PayloadBytes, SmallSize, (o, v) => o with { PayloadBytes = v } },
+        { "--lifecycle", "drive task lifecycles instead of --command: SUBMIT <task> ARGS <payload>, then RESULT <id> TIMEOUT <ms> on the " +
+            "returned id; one lifecycle is one latency sample, and a result other than the payload is an error", o => o with { Lifecycle = true } },
+        { "--task", "NAME", "with --lifecycle: the task submitted; it must return its argument", o => o.Task, Text, (o, v) => o with { Task = v } },
+        { "--result-timeout", "TIME", "with --lifecycle: the RESULT's TIMEOUT; a task unfinished by then counts as a pending error",
+            o => o.ResultTimeout, Time, (o, v) => o with { ResultTimeout = v } },
+        { "--payload-bytes", "SIZE", "size of {payload}, or of the lifecycle's task argument", o => o.PayloadBytes, SmallSize, (o, v) => o with { PayloadBytes = v } },
         { "--keyspace", "N", "{key} is a number in 0..N-1, fixed width", o => o.Keyspace, Whole, (o, v) => o with { Keyspace = v } },
         { "--duration -d", "TIME", "measured time after the warm-up", _ => $"{Show(LoadOptions.DefaultDuration)}, unless --requests is given", Time, (o, v) => o with { Duration = v } },
         { "--requests -n", "N", "measured requests after the warm-up", _ => "no bound", LongWhole, (o, v) => o with { Requests = v } },

@@ -34,7 +34,8 @@ public static class LoadCommand
         Console.CancelKeyPress += onCancel;
         try
         {
-            Action<LoadProgress>? showProgress = liveProgress ? p => WriteProgressLine(errors, p) : null;
+            string unit = options.Lifecycle ? "tasks/s" : "req/s";
+            Action<LoadProgress>? showProgress = liveProgress ? p => WriteProgressLine(errors, p, unit) : null;
             LoadReport report = LoadRunner.RunAsync(options, cancellation.Token, showProgress).GetAwaiter().GetResult();
             if (liveProgress)
                 errors.Write("\r\x1b[K");
@@ -75,9 +76,9 @@ public static class LoadCommand
         }
     }
 
-    private static void WriteProgressLine(TextWriter errors, LoadProgress p)
+    private static void WriteProgressLine(TextWriter errors, LoadProgress p, string unit)
     {
         string p99 = p.P99Microseconds > 0 ? $"{p.P99Microseconds:N0} µs" : "-";
-        errors.Write($"\r\x1b[K{p.ElapsedSeconds,5:0}s  {p.RequestsPerSecond,12:N0} req/s  {p.OpenConnections,6} open  {p.Errors} errors  p99 {p99}");
+        errors.Write($"\r\x1b[K{p.ElapsedSeconds,5:0}s  {p.RequestsPerSecond,12:N0} {unit}  {p.OpenConnections,6} open  {p.Errors} errors  p99 {p99}");
     }
 }

@@ -36,7 +36,19 @@ public sealed record LoadOptions
     /// <summary>The command line sent, with <c>{key}</c> and <c>{payload}</c> placeholders (<c>--command</c>).</summary>
     public string Command { get; init; } = "PING";
 
-    /// <summary>Size of <c>{payload}</c> (<c>--payload-bytes</c>).</summary>
+    /// <summary>
+    /// Drive task lifecycles instead of <see cref="Command"/>: each is <c>SUBMIT task ARGS payload</c>, then
+    /// <c>RESULT id TIMEOUT ms</c> on the returned id, checked against the payload (<c>--lifecycle</c>).
+    /// </summary>
+    public bool Lifecycle { get; init; }
+
+    /// <summary>Lifecycle: the task submitted; it should return its argument, as the built-in echo does (<c>--task</c>).</summary>
+    public string Task { get; init; } = "echo";
+
+    /// <summary>Lifecycle: how long the server holds a RESULT for an unfinished task before it answers -PENDING (<c>--result-timeout</c>).</summary>
+    public TimeSpan ResultTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Size of <c>{payload}</c>, or of the lifecycle's task argument (<c>--payload-bytes</c>).</summary>
     public int PayloadBytes { get; init; } = 16;
 
     /// <summary><c>{key}</c> is a random number below this, in fixed-width digits (<c>--keyspace</c>).</summary>
@@ -89,5 +101,15 @@ public sealed record LoadOptions
         : Warmup < TimeSpan.Zero ? "--warmup: cannot be negative"
         : Timeout <= TimeSpan.Zero ? "--timeout: must be positive"
         : string.IsNullOrWhiteSpace(Command) ? "--command: empty"
+        : Lifecycle ? ValidateLifecycle()
+        : null;
+
+    private string? ValidateLifecycle() =>
+        Task.Length is < 1 or > 128 || Task.Any(c => c <= ' ' || c > '~' || c is '"' or '\'')
+            ? $"--task '{Task}': a task name is 1 to 128 printable characters without spaces or quotes"
+        : ResultTimeout < TimeSpan.FromMilliseconds(1) ? "--result-timeout: at least 1ms"
+        : ResultTimeout >= Timeout
+            ? $"--result-timeout {ResultTimeout.TotalMilliseconds:0}ms must be shorter than --timeout {Timeout.TotalMilliseconds:0}ms: " +
+              "the server's -PENDING would come after the generator gave the connection up"
         : null;
 }

@@ -67,13 +67,15 @@ public sealed class LoadReport
     public required LoadOptions Options { get; init; }
     /// <summary>host:port as resolved.</summary>
     public required string Target { get; init; }
-    /// <summary>Bytes of one encoded request.</summary>
+    /// <summary>Bytes of one encoded request (in a lifecycle run, of one SUBMIT).</summary>
     public required int RequestBytes { get; init; }
+    /// <summary>A lifecycle run: what each lifecycle sends, in words; null when the run sent requests.</summary>
+    public string? Lifecycle { get; init; }
     /// <summary>How the run ended.</summary>
     public required LoadOutcome Outcome { get; init; }
     /// <summary>The first connection error seen, in words, or null.</summary>
     public required string? FirstError { get; init; }
-    /// <summary>Replies to measured requests (error replies included).</summary>
+    /// <summary>Replies to measured requests (error replies included); in a lifecycle run, measured lifecycles that ended (failed ones included).</summary>
     public required long Requests { get; init; }
     /// <summary>Errors by kind over the whole run (error replies: measured requests only).</summary>
     public required IReadOnlyDictionary<ErrorKind, long> ErrorsByKind { get; init; }
@@ -105,7 +107,10 @@ public sealed class LoadReport
     /// <summary>All errors.</summary>
     public long Errors => ErrorsByKind.Values.Sum();
 
-    /// <summary>Measured requests per second.</summary>
+    /// <summary>True when the samples are task lifecycles (SUBMIT then RESULT), not single requests.</summary>
+    public bool IsLifecycle => Lifecycle is not null;
+
+    /// <summary>Measured requests per second; in a lifecycle run, tasks (lifecycles) per second.</summary>
     public double ThroughputRps => DurationSeconds > 0 ? Requests / DurationSeconds : 0;
 
     /// <summary>The summary printed at the end of a run.</summary>
@@ -114,17 +119,27 @@ public sealed class LoadReport
         var text = new StringBuilder();
         LoadOptions o = Options;
         string batches = o.PipelineMode == PipelineMode.Batch ? ", sent in whole batches" : "";
+        string samples = IsLifecycle ? "lifecycles" : "requests";
         string mode = o.IsOpenLoop
-            ? $"open loop at {Number(o.Rate)} requests/s, at most {o.Pipeline} in flight per connection{batches}"
+            ? $"open loop at {Number(o.Rate)} {samples}/s, at most {o.Pipeline} in flight per connection{batches}"
             : $"closed loop, pipeline {o.Pipeline}{batches}";
         text.AppendLine(CultureInfo.InvariantCulture, $"target       {Target} · {mode}");
         text.AppendLine(CultureInfo.InvariantCulture,
             $"connections  {o.Connections} busy + {o.Idle} idle on {o.Threads} thread(s) ({o.Backend}); {Connects} connects, peak {PeakOpenConnections} open, {AnsweredConnections} answered");
-        text.AppendLine(CultureInfo.InvariantCulture, $"command      {o.Command} ({RequestBytes} bytes per request)");
-        text.AppendLine(CultureInfo.InvariantCulture,
-            $"requests     {Number(Requests)} in {DurationSeconds:0.000} s = {Number(ThroughputRps)} requests/s");
+        if (Lifecycle is not null)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"lifecycle    {Lifecycle} ({RequestBytes} bytes per SUBMIT); the result must echo the payload");
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"lifecycles   {Number(Requests)} in {DurationSeconds:0.000} s = {Number(ThroughputRps)} tasks/s");
+        }
+        else
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"command      {o.Command} ({RequestBytes} bytes per request)");
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"requests     {Number(Requests)} in {DurationSeconds:0.000} s = {Number(ThroughputRps)} requests/s");
+        }
         text.AppendLine("latency µs          p50        p90        p99      p99.9     p99.99        max");
-        AppendRow(text, o.IsOpenLoop ? "  corrected" : "  requests", Latency);
+        AppendRow(text, o.IsOpenLoop ? "  corrected" : $"  {samples}", Latency);
         if (LatencyUncorrected is not null)
             AppendRow(text, "  uncorrected", LatencyUncorrected);
         AppendRow(text, "  connect", ConnectTime);
@@ -152,7 +167,16 @@ public sealed class LoadReport
             json.WriteStartObject();
             json.WriteString("target", Target);
             json.WriteString("mode", Options.IsOpenLoop ? "open" : "closed");
-            json.WriteString("command", Options.Command);
+            json.WriteString("measured", IsLifecycle ? "lifecycles" : "requests");
+            if (Lifecycle is not null)
+            {
+                json.WriteString("lifecycle", Lifecycle);
+                json.WriteString("task", Options.Task);
+                json.WriteNumber("payload_bytes", Options.PayloadBytes);
+                json.WriteNumber("result_timeout_ms", Options.ResultTimeout.TotalMilliseconds);
+            }
+            else
+                json.WriteString("command", Options.Command);
             json.WriteNumber("request_bytes", RequestBytes);
             json.WriteNumber("pipeline", Options.Pipeline);
             json.WriteString("pipeline_mode", Options.PipelineMode == PipelineMode.Batch ? "batch" : "window");
@@ -166,7 +190,7 @@ public sealed class LoadReport
             json.WriteNumber("peak_open_connections", PeakOpenConnections);
             json.WriteNumber("answered_connections", AnsweredConnections);
             json.WriteString("outcome", OutcomeName(Outcome));
-            json.WriteNumber("requests", Requests);
+            json.WriteNumber(IsLifecycle ? "lifecycles" : "requests", Requests);
             json.WriteNumber("errors", Errors);
             json.WriteStartObject("errors_by_kind");
             foreach (ErrorKind kind in ErrorKinds.All)
@@ -175,7 +199,7 @@ public sealed class LoadReport
             if (FirstError is not null)
                 json.WriteString("first_error", FirstError);
             json.WriteNumber("duration_s", Math.Round(DurationSeconds, 6));
-            json.WriteNumber("throughput_rps", Math.Round(ThroughputRps, 1));
+            json.WriteNumber(IsLifecycle ? "throughput_tps" : "throughput_rps", Math.Round(ThroughputRps, 1));
             WriteSummary(json, "latency_us", Latency);
             if (LatencyUncorrected is not null)
                 WriteSummary(json, "latency_uncorrected_us", LatencyUncorrected);

@@ -7,7 +7,7 @@ namespace EventLoop.Cli.Load;
 /// <summary>The options cannot run here (bad values, too few file descriptors, unknown host).</summary>
 public sealed class LoadSetupException(string message) : Exception(message);
 
-/// <summary>What the live line shows, once a second.</summary>
+/// <summary>What the live line shows, once a second (in a lifecycle run, RequestsPerSecond counts lifecycles).</summary>
 /// <param name="P99Microseconds">p99 latency of the measured replies so far (0 during the warm-up).</param>
 public sealed record LoadProgress(double ElapsedSeconds, double RequestsPerSecond, int OpenConnections, long Errors, long P99Microseconds);
 
@@ -19,7 +19,7 @@ public static class LoadRunner
 {
     private const int SpareDescriptors = 32; // the runtime's own files, the JSON file, stdio
     private const int SelectDescriptorLimit = 1024; // FD_SETSIZE
-    private const long MaxBatchBytes = 256L * 1024 * 1024; // each thread holds pipeline × request bytes
+    private const long MaxBatchBytes = 256L * 1024 * 1024; // send buffers: pipeline × request bytes per thread, or lifecycle connections' own
 
     /// <summary>Runs a load until its bound; returns the report. Cancelling stops it early with what was measured.</summary>
     /// <exception cref="LoadSetupException">The options are invalid or cannot fit this process's limits.</exception>
@@ -28,12 +28,15 @@ public static class LoadRunner
     {
         if (options.Validate() is string problem)
             throw new LoadSetupException(problem);
-        RequestTemplate template = ParseTemplate(options);
+        LifecycleTemplate? lifecycle = options.Lifecycle
+            ? new LifecycleTemplate(options.Task, options.PayloadBytes, options.ResultTimeout) : null;
+        RequestTemplate template = lifecycle?.Submit ?? ParseTemplate(options);
+        CheckBufferSizes(options, template, lifecycle);
         EnsureDescriptorsFor(options);
         IPEndPoint endpoint = await ResolveAsync(options.Host, options.Port, cancellationToken).ConfigureAwait(false);
         var recorder = new LatencyRecorder();
         var clock = RunClock.For(options, RunClock.Now);
-        LoadWorker[] workers = CreateWorkers(options, clock, endpoint, template, recorder);
+        LoadWorker[] workers = CreateWorkers(options, clock, endpoint, template, lifecycle, recorder);
         TimeSpan cpuAtStart = Environment.CpuUsage.TotalTime;
         try
         {
@@ -46,7 +49,7 @@ public static class LoadRunner
                 RunClock.Seconds(RunClock.Now - clock.Start),
                 PeakResidentBytes(),
                 workers.Max(w => w.BusyWhileMeasuring));
-            return BuildReport(options, endpoint, template, clock, workers, recorder, usage);
+            return BuildReport(options, endpoint, template, lifecycle, clock, workers, recorder, usage);
         }
         finally
         {
@@ -56,13 +59,13 @@ public static class LoadRunner
     }
 
     private static LoadWorker[] CreateWorkers(LoadOptions options, RunClock clock, IPEndPoint endpoint,
-        RequestTemplate template, LatencyRecorder recorder)
+        RequestTemplate template, LifecycleTemplate? lifecycle, LatencyRecorder recorder)
     {
         var workers = new List<LoadWorker>();
         try
         {
             foreach (WorkerPlan plan in WorkerPlan.Split(options))
-                workers.Add(new LoadWorker(options, plan, clock, endpoint, template, recorder));
+                workers.Add(new LoadWorker(options, plan, clock, endpoint, template, lifecycle, recorder));
             return [.. workers];
         }
         catch (Exception e) when (e is ArgumentException or MultiplexerException)
@@ -74,19 +77,29 @@ public static class LoadRunner
 
     private static RequestTemplate ParseTemplate(LoadOptions options)
     {
-        RequestTemplate template;
         try
         {
-            template = RequestTemplate.Parse(options.Command, options.PayloadBytes, options.Keyspace);
+            return RequestTemplate.Parse(options.Command, options.PayloadBytes, options.Keyspace);
         }
         catch (FormatException e)
         {
             throw new LoadSetupException(e.Message);
         }
-        if ((long)template.Bytes.Length * options.Pipeline > MaxBatchBytes)
+    }
+
+    /// <summary>
+    /// Refuses send buffers that would not fit: a thread's batch holds a pipeline of requests; in a
+    /// lifecycle run each connection holds two pipelines of its longest request instead.
+    /// </summary>
+    private static void CheckBufferSizes(LoadOptions options, RequestTemplate template, LifecycleTemplate? lifecycle)
+    {
+        if (lifecycle is null && (long)template.Bytes.Length * options.Pipeline > MaxBatchBytes)
             throw new LoadSetupException(
                 $"--pipeline {options.Pipeline} × {template.Bytes.Length:N0}-byte requests is over {MaxBatchBytes >> 20} MiB per thread: lower one of them");
-        return template;
+        if (lifecycle is not null && 2L * options.Connections * options.Pipeline * lifecycle.MaxRequestBytes > MaxBatchBytes)
+            throw new LoadSetupException(
+                $"--lifecycle buffers two pipelines per connection: -c {options.Connections} × 2 × --pipeline {options.Pipeline} × " +
+                $"{lifecycle.MaxRequestBytes:N0}-byte requests is over {MaxBatchBytes >> 20} MiB: lower one of them (or --payload-bytes)");
     }
 
     /// <summary>Raises the open-file limit to the hard limit and refuses a run that cannot fit under it.</summary>
@@ -180,7 +193,7 @@ public static class LoadRunner
     }
 
     private static LoadReport BuildReport(LoadOptions options, IPEndPoint endpoint, RequestTemplate template,
-        RunClock clock, LoadWorker[] workers, LatencyRecorder recorder, GeneratorUsage usage)
+        LifecycleTemplate? lifecycle, RunClock clock, LoadWorker[] workers, LatencyRecorder recorder, GeneratorUsage usage)
     {
         (LatencySummary latency, LatencySummary uncorrected, LatencySummary connect) = recorder.Summaries();
         (LatencySpectrum spectrum, LatencySpectrum uncorrectedSpectrum) = recorder.Spectra();
@@ -191,6 +204,7 @@ public static class LoadRunner
             Options = options,
             Target = endpoint.ToString(),
             RequestBytes = template.Bytes.Length,
+            Lifecycle = lifecycle?.Description,
             Outcome = MergeOutcomes(workers),
             FirstError = workers.Select(w => w.FirstError).FirstOrDefault(e => e is not null),
             Requests = requests,

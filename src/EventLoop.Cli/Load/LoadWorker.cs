@@ -24,6 +24,8 @@ internal enum WorkerOutcome
 /// One load thread: its own multiplexer, its share of the connections, its own histograms.
 /// Nothing on the per-request path is shared, locked, or allocated: requests are copied from a
 /// pre-encoded batch, replies are scanned in place, send times live in per-connection rings.
+/// In a lifecycle run (<c>--lifecycle</c>) each connection composes its SUBMITs and RESULTs in
+/// its own <see cref="LifecycleSlot"/> instead, and one sample is a whole lifecycle.
 /// </summary>
 /// <remarks>
 /// Owned by the thread that calls <see cref="Run"/>. Other threads may read the progress
@@ -48,7 +50,8 @@ internal sealed class LoadWorker : IDisposable
     private readonly LoadConnection[] _all; // busy first, then idle: the order of the first connects
     private LoadConnection?[] _byFd = new LoadConnection?[1024];
     private readonly Queue<LoadConnection> _connectQueue; // ordered by NotBefore: delays are constant
-    private readonly RequestBatch _batch;
+    private readonly RequestBatch? _batch;    // request runs: the pre-encoded requests; null in a lifecycle run
+    private readonly Random _random = new();  // lifecycle tags
     private readonly byte[] _readBuffer = new byte[64 * 1024];
     private readonly ReadyEvent[] _events = new ReadyEvent[512];
     private readonly LoadConnection[] _refills; // connections that got replies in this batch of events
@@ -77,7 +80,7 @@ internal sealed class LoadWorker : IDisposable
     private volatile bool _stopRequested;
 
     public LoadWorker(LoadOptions options, WorkerPlan plan, RunClock clock, IPEndPoint endpoint,
-        RequestTemplate template, LatencyRecorder recorder)
+        RequestTemplate template, LifecycleTemplate? lifecycle, LatencyRecorder recorder)
     {
         _multiplexer = MultiplexerFactory.Create(options.Backend);
         _endpoint = endpoint;
@@ -85,11 +88,11 @@ internal sealed class LoadWorker : IDisposable
         _recorder = recorder;
         _busy = new LoadConnection[plan.BusyConnections];
         for (int i = 0; i < _busy.Length; i++)
-            _busy[i] = new LoadConnection(i, isIdle: false, options.Pipeline);
+            _busy[i] = new LoadConnection(i, isIdle: false, options.Pipeline, lifecycle);
         _all = [.. _busy, .. Enumerable.Range(0, plan.IdleConnections).Select(i => new LoadConnection(i, isIdle: true, 0))];
         _connectQueue = new Queue<LoadConnection>(_all.Length);
         _refills = new LoadConnection[_busy.Length];
-        _batch = new RequestBatch(template, options.Pipeline);
+        _batch = lifecycle is null ? new RequestBatch(template, options.Pipeline) : null;
         _connectInterval = plan.ConnectRate > 0 ? (long)(Stopwatch.Frequency / plan.ConnectRate) : 0;
         _nextConnectAt = clock.Start;
         _lastBusyOpenAt = clock.Start;
@@ -332,7 +335,7 @@ internal sealed class LoadWorker : IDisposable
         if (!connection.IsIdle)
         {
             _openBusy--;
-            _inFlight -= connection.InFlight;
+            _inFlight -= connection.Outstanding;
         }
         CloseSocket(connection);
         connection.State = ConnectionState.Waiting;
@@ -416,9 +419,13 @@ internal sealed class LoadWorker : IDisposable
     /// <summary>Matches complete replies to the oldest requests in flight; false when the connection had to be dropped.</summary>
     private bool TakeReplies(LoadConnection connection, ReadOnlySpan<byte> data, long now)
     {
+        LifecycleSlot? lifecycle = connection.Lifecycle;
         while (!data.IsEmpty)
         {
+            bool startsReply = !connection.Replies.IsInsideReply;
             RespReadStatus status = connection.Replies.Read(data, out int consumed, out RespKind kind);
+            if (lifecycle is not null && connection.InFlight > 0)
+                lifecycle.Capture(data[..consumed], startsReply, connection.Oldest.AwaitsResult);
             if (status == RespReadStatus.Incomplete)
                 return true;
             if (status == RespReadStatus.Malformed || connection.InFlight == 0)
@@ -427,27 +434,34 @@ internal sealed class LoadWorker : IDisposable
                     ? "the server sent bytes that are not RESP" : "a reply came with no request in flight", now);
                 return false;
             }
-            connection.Pop(out long intendedAt, out long sentAt);
+            InFlightRequest request = connection.Pop();
             connection.WasAnswered = true;
-            _inFlight--;
-            RecordReply(intendedAt, sentAt, now, kind == RespKind.Error);
             data = data[consumed..];
+            ErrorKind? error = kind == RespKind.Error ? ErrorKind.ErrorReply : null;
+            if (lifecycle is not null && lifecycle.Advance(kind, request, out error))
+                continue; // the SUBMIT's id came: its RESULT goes out with the next send
+            _inFlight--;
+            RecordReply(request, now, error, lifecycle);
         }
         return true;
     }
 
-    private void RecordReply(long intendedAt, long sentAt, long now, bool isError)
+    /// <summary>Records one sample: a request's reply, or the RESULT that ended a lifecycle (then <paramref name="lifecycle"/> describes a failed one).</summary>
+    private void RecordReply(in InFlightRequest request, long now, ErrorKind? error, LifecycleSlot? lifecycle)
     {
         Volatile.Write(ref _replies, _replies + 1);
-        if (intendedAt < _clock.MeasureFrom)
+        if (request.IntendedAt < _clock.MeasureFrom)
             return; // warm-up
         Measured++;
         LastMeasuredReplyAt = now;
-        _latency.RecordValue(Microseconds(now - intendedAt));
+        _latency.RecordValue(Microseconds(now - request.IntendedAt));
         if (_schedule is not null)
-            _uncorrected.RecordValue(Microseconds(now - sentAt));
-        if (isError)
-            CountError(ErrorKind.ErrorReply, null);
+            _uncorrected.RecordValue(Microseconds(now - request.SentAt));
+        if (error is ErrorKind kind)
+        {
+            CountError(kind, null);
+            FirstError ??= lifecycle?.DescribeReply(request.AwaitsResult);
+        }
     }
 
     // ---- sending ----------------------------------------------------------------------------
@@ -456,12 +470,23 @@ internal sealed class LoadWorker : IDisposable
     {
         if (connection.State != ConnectionState.Open || connection.HasUnsent)
             return;
+        int results = connection.Lifecycle?.BeginSend(connection) ?? 0; // lifecycles already counted in _inFlight
         int count = _schedule is not null ? TakeDueRounds(connection, _schedule, now) : TakeWindow(connection, now);
-        if (count == 0)
-            return;
         _inFlight += count;
-        SendBatch(connection, count, now);
+        if (connection.Lifecycle is LifecycleSlot lifecycle)
+        {
+            if (results + count == 0)
+                return;
+            (int start, int end) = lifecycle.TakeQueued();
+            Send(connection, lifecycle.Bytes(start, end), start, now);
+        }
+        else if (count > 0)
+            Send(connection, _batch!.Prepare(count), 0, now);
     }
+
+    /// <summary>Pushes a new request (in a lifecycle run: a new SUBMIT, written into the connection's send buffer).</summary>
+    private void Issue(LoadConnection connection, long intendedAt, long now) =>
+        connection.Push(new InFlightRequest(intendedAt, now, connection.Lifecycle?.AppendSubmit(_random) ?? 0));
 
     /// <summary>Closed loop: fills the pipeline window (in batch mode only once it is empty), within the request budget.</summary>
     private int TakeWindow(LoadConnection connection, long now)
@@ -470,7 +495,7 @@ internal sealed class LoadWorker : IDisposable
             return 0;
         int count = TakeFromBudget(connection.Room, now);
         for (int i = 0; i < count; i++)
-            connection.Push(now, now);
+            Issue(connection, now, now);
         return count;
     }
 
@@ -499,16 +524,16 @@ internal sealed class LoadWorker : IDisposable
             if (granted == 0)
                 break;
             for (int i = 0; i < granted; i++)
-                connection.Push(intendedAt, now);
+                Issue(connection, intendedAt, now);
             connection.NextRound++;
             count += granted;
         }
         return count;
     }
 
-    private void SendBatch(LoadConnection connection, int count, long now)
+    /// <summary>Sends <paramref name="bytes"/>, which start at <paramref name="offset"/> of their buffer; a remainder waits for Write readiness.</summary>
+    private void Send(LoadConnection connection, ReadOnlySpan<byte> bytes, int offset, long now)
     {
-        ReadOnlySpan<byte> bytes = _batch.Prepare(count);
         int sent = Sockets.Send(connection.Fd, bytes);
         if (sent == bytes.Length)
             return;
@@ -519,14 +544,16 @@ internal sealed class LoadWorker : IDisposable
             Drop(connection, ErrorKinds.FromErrno(-sent), $"send: {Errno.Describe(-sent)}", now);
             return;
         }
-        connection.UnsentStart = sent;
-        connection.UnsentEnd = bytes.Length;
+        connection.UnsentStart = offset + sent;
+        connection.UnsentEnd = offset + bytes.Length;
         _multiplexer.Register(connection.Fd, Interest.Read | Interest.Write);
     }
 
     private void OnWritable(LoadConnection connection, long now)
     {
-        int sent = Sockets.Send(connection.Fd, _batch.Remainder(connection.UnsentStart, connection.UnsentEnd));
+        int sent = Sockets.Send(connection.Fd, connection.Lifecycle is LifecycleSlot lifecycle
+            ? lifecycle.Bytes(connection.UnsentStart, connection.UnsentEnd)
+            : _batch!.Remainder(connection.UnsentStart, connection.UnsentEnd));
         if (sent == -Errno.EAGAIN)
             return;
         if (sent < 0)
@@ -575,7 +602,7 @@ internal sealed class LoadWorker : IDisposable
                 ConnectFailed(connection, ErrorKind.Timeout, "connect: no answer within --timeout", now);
             }
             else if (connection.State == ConnectionState.Open && connection.InFlight > 0
-                     && now - connection.OldestSentAt > _clock.TimeoutTicks)
+                     && now - connection.Oldest.SentAt > _clock.TimeoutTicks)
             {
                 Drop(connection, ErrorKind.Timeout, "no reply within --timeout", now);
             }

@@ -38,7 +38,8 @@ internal sealed class RequestBatch
     /// </summary>
     public ReadOnlySpan<byte> Remainder(int start, int end) => _bytes.AsSpan(start, end - start);
 
-    private static void WriteDigits(Span<byte> digits, int value)
+    /// <summary>Writes <paramref name="value"/> as exactly <c>digits.Length</c> decimal digits, zero-padded (higher digits dropped).</summary>
+    internal static void WriteDigits(Span<byte> digits, long value)
     {
         for (int i = digits.Length - 1; i >= 0; i--)
         {

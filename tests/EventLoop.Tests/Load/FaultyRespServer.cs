@@ -9,7 +9,9 @@ namespace EventLoop.Tests.Load;
 /// <summary>
 /// A small RESP server for tests that need what a real server does not do on demand: close or
 /// reset connections mid-run, answer with errors, stall for a while, never answer, or report when
-/// each connection was accepted. Everything else is a plain answer (PONG, or the ECHO argument).
+/// each connection was accepted, or lose or mix up task results. Everything else is a plain answer
+/// (PONG, the ECHO argument, or a task queue in miniature: SUBMIT keeps its argument under a new
+/// numbered id, RESULT returns it).
 /// Thread-safe: one task per connection.
 /// </summary>
 internal sealed class FaultyRespServer : IAsyncDisposable
@@ -20,7 +22,9 @@ internal sealed class FaultyRespServer : IAsyncDisposable
     private readonly List<long> _acceptedAt = [];
     private readonly List<int> _requestsPerReceive = [];
     private readonly Task _acceptLoop;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, byte[]> _tasks = new();
     private long _requests;
+    private long _lastTaskId;
     private long _stallUntil;
 
     public FaultyRespServer(ServerFaults? faults = null)
@@ -156,6 +160,14 @@ internal sealed class FaultyRespServer : IAsyncDisposable
             replies.Write("-ERR injected fault\r\n"u8);
         else if (command == "ECHO" && request.Elements.Count == 2)
             RespRequestEncoder.WriteBulkString(replies, request.Elements[1].Bytes.Span);
+        else if (command == "SUBMIT")
+        {
+            long id = Interlocked.Increment(ref _lastTaskId);
+            _tasks[id] = request.Elements[^1].Bytes.ToArray(); // the last word: SUBMIT task ARGS arg
+            RespRequestEncoder.WriteBulkString(replies, System.Text.Encoding.ASCII.GetBytes(id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+        else if (command == "RESULT")
+            AnswerResult(long.Parse(request.Elements[1].Text!, System.Globalization.CultureInfo.InvariantCulture), replies);
         else if (command == "SLOW")
         {
             await Task.Delay(Faults.SlowReplyDelay);
@@ -163,6 +175,15 @@ internal sealed class FaultyRespServer : IAsyncDisposable
         }
         else
             replies.Write("+PONG\r\n"u8);
+    }
+
+    private void AnswerResult(long id, ArrayBufferWriter<byte> replies)
+    {
+        // Another task's result has the same length and shape: only what it holds differs.
+        if (Faults.ForgetTasks || !_tasks.TryGetValue(Faults.AnswerPreviousTask ? id - 1 : id, out byte[]? result))
+            replies.Write("$-1\r\n"u8);
+        else
+            RespRequestEncoder.WriteBulkString(replies, result);
     }
 
     private static async Task FlushAsync(Socket socket, ArrayBufferWriter<byte> replies)
@@ -222,6 +243,10 @@ internal sealed record ServerFaults
     public bool NeverReply { get; init; }
     /// <summary>Requests that came together are answered one at a time, this far apart; zero = all at once.</summary>
     public TimeSpan ReplyGap { get; init; }
+    /// <summary>RESULT answers nil: every task is forgotten as soon as it is submitted.</summary>
+    public bool ForgetTasks { get; init; }
+    /// <summary>RESULT n answers with task n-1's argument (so the first task's RESULT answers nil).</summary>
+    public bool AnswerPreviousTask { get; init; }
     /// <summary>How long the reply to a SLOW command takes.</summary>
     public TimeSpan SlowReplyDelay { get; init; } = TimeSpan.FromMilliseconds(300);
 }

@@ -82,9 +82,10 @@ public class LoadCommandTests(RespServerFixture server)
         var (code, output, _) = Run("--help");
         Assert.Equal(0, code);
         foreach (string option in new[] { "--host", "--port", "--connections", "--idle", "--connect-rate", "--threads", "--backend",
-                     "--pipeline", "--pipeline-mode", "--rate", "--command", "--payload-bytes", "--keyspace", "--duration", "--requests",
+                     "--pipeline", "--pipeline-mode", "--rate", "--command", "--lifecycle", "--task", "--result-timeout", "--payload-bytes", "--keyspace", "--duration", "--requests",
                      "--warmup", "--timeout", "--json", "--plot" })
             Assert.Contains(option, output);
-        Assert.Equal(19, output.Split("(default").Length - 1); // one per option but --help
+        Assert.Equal(22, output.Split("(default").Length - 1); // one per option but --help
+        Assert.Matches(@"--lifecycle .*\(default off\)", output);
     }
 }
