@@ -44,8 +44,6 @@ public static class InlineTaskModes
 /// </remarks>
 internal sealed class InlineTaskRunner(InlineTaskMode mode, int processors, CancellationToken serverAbort)
 {
-    private long _lastFinished;
-
     /// <summary>The reactor runs proven-short tasks itself.</summary>
     public bool Enabled { get; } = mode == InlineTaskMode.Yes || (mode == InlineTaskMode.Auto && processors == 1);
 
@@ -61,18 +59,15 @@ internal sealed class InlineTaskRunner(InlineTaskMode mode, int processors, Canc
     /// <summary>True when <paramref name="task"/> should run on the reactor now.</summary>
     public bool Accepts(TaskDefinition task) => Enabled && task.Runs.Inline;
 
-    /// <summary>Reactor, once per pass after its wait: the next run reads the clock afresh.</summary>
-    public void NewPass() => _lastFinished = 0;
-
     /// <summary>Runs the task <paramref name="item"/> carries on the calling (reactor) thread; its reply is then in <see cref="WorkItem.Reply"/>.</summary>
     public void Run(WorkItem item)
     {
         TaskDefinition task = item.Task!;
-        // Within one pass the previous run's end serves as this one's start: what lies between is the
-        // reactor's own work (parsing, a send), microseconds against a 50 µs bound, and it saves a clock read per run.
-        long started = _lastFinished != 0 ? _lastFinished : Stopwatch.GetTimestamp();
+        // Two clock reads per run: a run timed from the previous one's end would include the reactor's own work
+        // in between, and any preemption of the reactor there would count against the task.
+        long started = Stopwatch.GetTimestamp();
         item.RunHere(started, serverAbort);
-        long finished = _lastFinished = Stopwatch.GetTimestamp();
+        long finished = Stopwatch.GetTimestamp();
         Runs++;
         if (!task.Runs.ObserveInline(finished - started))
             Demotions++;
@@ -113,7 +108,7 @@ internal sealed class TaskRunHistory
     public static readonly long StallTicks = Stopwatch.Frequency / 1_000;
     private const int Window = 64;
     private const int LongInWindow = 4;
-    private const int StallMemory = 1024;
+    private const int StallMemory = 64;
     private const int MaxRepeatedStalls = 4;
 
     private int _runsInWindow;
