@@ -196,6 +196,7 @@ internal sealed class ReactorLoop : IDisposable
 
     private void Run()
     {
+        Exception? failure = null;
         try
         {
             _now = Stopwatch.GetTimestamp();
@@ -203,17 +204,27 @@ internal sealed class ReactorLoop : IDisposable
             Housekeeping();
             while (!(_stopping && IsDrained()))
                 RunOnce();
-            _completion.TrySetResult();
         }
         catch (Exception fatal)
         {
             _log($"reactor failed: {fatal}");
-            _completion.TrySetException(fatal);
+            failure = fatal;
         }
-        finally
+        // Closed before Completion says the loop has ended: whoever waits for it may exit the process next,
+        // and the journal's last write and fsync must be done by then.
+        try
         {
             CloseEverything();
         }
+        catch (Exception closing)
+        {
+            _log($"closing the reactor failed: {closing}");
+            failure ??= closing;
+        }
+        if (failure is null)
+            _completion.TrySetResult();
+        else
+            _completion.TrySetException(failure);
     }
 
     private void RunOnce()
