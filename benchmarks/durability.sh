@@ -7,7 +7,10 @@
 # Python queue_bench.py and, for the RESP systems, redis-benchmark, as cross-checks), 64-byte
 # payloads; 50 connections x 16 in flight, and one connection one request at a time. Then the
 # journal's recovery time for 10^5 and 10^6 queued tasks, journal bytes per task, and the longest
-# reactor step of a rewrite of 10^6 tasks.
+# reactor step of a rewrite of 10^6 tasks. Each queue_bench.c line also has the server's CPU time per
+# job (utime+stime from /proc/PID/stat around the run: what separates servers when the client or the
+# machine is the limit). And this disk's fdatasync latency (200-byte appends, and writes into
+# fallocated space), for the single-SUBMIT goal: <= 1.1 x (fsync + the no-journal round trip).
 #   benchmarks/durability.sh [seconds-per-run]       (default 5)
 # Results: a table on stdout and JSON lines in $OUT (default benchmarks/results/durability-<date>.jsonl).
 set -euo pipefail
@@ -40,8 +43,12 @@ run() { # name proto port command
   if has c; then
     case "$name" in eventloop-*) system=eventloop ;; redis-*) system=redis-list ;; *) system=beanstalkd ;; esac
     for shape in "enqueue --jobs 1000000 --producers 50 --inflight 16" "single --jobs 20000"; do
+      local ticks jobs cpu=""
+      ticks=$(cpu_ticks "$SERVER_PID")
       result=$(taskset -c 1 "$QB" "$system" $shape --port "$port" --payload 64 --task bench --time-cap "$SECONDS_PER_RUN" || true)
-      echo "{\"system\":\"$name\",\"client\":\"queue_bench.c\",\"mode\":\"${shape%% *}\",$(echo "$result" | sed 's/\([a-z_0-9]*\)=\([^ ]*\)/"\1":"\2"/g; s/ /,/g')}" | tee -a "$OUT"
+      jobs=$(echo "$result" | sed -n 's/^jobs=\([0-9]*\).*/\1/p')
+      [ -n "$jobs" ] && [ "$jobs" -gt 0 ] && cpu=" server_cpu_us_per_job=$(( ($(cpu_ticks "$SERVER_PID") - ticks) * 1000000 / $(getconf CLK_TCK) * 100 / jobs ))e-2"
+      echo "{\"system\":\"$name\",\"client\":\"queue_bench.c\",\"mode\":\"${shape%% *}\",$(echo "$result$cpu" | sed 's/\([a-z_0-9]*\)=\([^ ]*\)/"\1":"\2"/g; s/ /,/g')}" | tee -a "$OUT"
     done
   fi
   if has python; then
@@ -64,6 +71,31 @@ fsync_probe() { # the disk's fdatasync latency, as the journal thread measures i
   redis-cli -p "$1" INFO persistence | tr -d '\r' | grep -E 'journal_fsync_p(50|99)_us' | tr '\n' ' '
 }
 
+# This disk's fdatasync latency where the journals live: p50/p99 of 2,000 200-byte writes each followed by
+# fdatasync, appending (the size changes every time: what redis and beanstalkd pay) and into fallocated space.
+disk_probe() {
+  taskset -c 0 python3 - "$WORKDIR" <<'PY'
+import os, sys, time
+for mode in ("append", "fallocated"):
+    path = os.path.join(sys.argv[1], "fsync-probe")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    if mode == "fallocated":
+        os.posix_fallocate(fd, 0, 4 << 20)
+        os.fdatasync(fd)
+    samples = []
+    for i in range(2000):
+        os.pwrite(fd, b"x" * 200, i * 200)
+        t = time.perf_counter_ns()
+        os.fdatasync(fd)
+        samples.append((time.perf_counter_ns() - t) / 1000)
+    os.close(fd)
+    os.unlink(path)
+    samples.sort()
+    print('{"system":"disk","mode":"%s","fdatasync_p50_us":%d,"fdatasync_p99_us":%d}' % (mode, samples[1000], samples[1980]))
+PY
+}
+disk_probe | tee -a "$OUT"
+
 for policy in off always everysec no; do
   port=$(free_port)
   rm -rf "$WORKDIR/el"
@@ -72,6 +104,7 @@ for policy in off always everysec no; do
   else
     start_eventloop 0 "$port" --max-tasks 50000000 --appendonly yes --dir "$WORKDIR/el" --appendfsync "$policy" --journal-rewrite-percentage 0
   fi
+  SERVER_PID=$EL_PID
   run "eventloop-$policy" resp "$port" "SUBMIT bench QUEUE bench ARGS {payload}"
   [ "$policy" = always ] && note "eventloop always: $(fsync_probe "$port")"
   stop_servers
@@ -81,6 +114,7 @@ for policy in always everysec; do
   port=$(free_port)
   rm -rf "$WORKDIR/redis"; mkdir -p "$WORKDIR/redis"
   start_redis 0 "$port" --appendonly yes --appendfsync "$policy" --dir "$WORKDIR/redis"
+  SERVER_PID=$REDIS_PID
   run "redis-$policy" resp "$port" "LPUSH bench {payload}"
   stop_servers
 done
@@ -91,6 +125,7 @@ done
   flags=""; [ "$mode" = "-f 0" ] && flags="-f 0"
   taskset -c 0 beanstalkd -l 127.0.0.1 -p "$port" -b "$WORKDIR/bs" $flags &
   BS_PID=$!
+  SERVER_PID=$BS_PID
   sleep 0.5
   run "beanstalkd-${mode// /}" beanstalk "$port" ""
   kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true; BS_PID=''

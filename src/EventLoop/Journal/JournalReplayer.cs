@@ -17,6 +17,8 @@ internal sealed class ReplayResult
     public long SkippedRecords;
     /// <summary>A torn or corrupt tail cut off: its bytes.</summary>
     public long TruncatedBytes;
+    /// <summary>Zeros after the last record (space allocated ahead under always, never written): released, not damage.</summary>
+    public long UnusedBytes;
     /// <summary>Damaged bytes skipped in the middle (only with repair).</summary>
     public long RepairedBytes;
     public TimeSpan Elapsed;
@@ -27,7 +29,8 @@ internal sealed class ReplayResult
 /// Reads a journal from its start and applies each record to a <see cref="TaskStore"/> (or to nothing,
 /// to check it). A record that ends past the file, or whose length or CRC is wrong, is the tail when no
 /// valid record follows it (cut off, logged); otherwise the file is damaged in the middle: refused, or
-/// skipped over with <c>repair</c>. Runs before the reactor serves anyone, on the thread that starts the server.
+/// skipped over with <c>repair</c>. Zeros from a record boundary to the end are space the writer allocated
+/// ahead and never used: not damage, cut off without a word. Runs before the reactor serves anyone, on the thread that starts the server.
 /// </summary>
 internal sealed class JournalReplayer
 {
@@ -77,6 +80,11 @@ internal sealed class JournalReplayer
                 position += size;
                 continue;
             }
+            if (IsZeroToEnd(position, length))
+            {
+                result.UnusedBytes = length - position;
+                break;
+            }
             long next = FindNextValid(position + 1, length, result.LastLsn);
             if (next < 0)
             {
@@ -108,6 +116,16 @@ internal sealed class JournalReplayer
         if (size > length - position)
             return 0;
         return JournalFormat.Check(At(position, (int)size));
+    }
+
+    private bool IsZeroToEnd(long from, long length)
+    {
+        for (long at = from; at < length; at += WindowBytes)
+        {
+            if (At(at, (int)Math.Min(WindowBytes, length - at)).ContainsAnyExcept((byte)0))
+                return false;
+        }
+        return true;
     }
 
     /// <summary>The first offset after <paramref name="from"/> where a valid record with a newer LSN starts, or -1.</summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using EventLoop.Buffers;
 using EventLoop.Queueing;
 using EventLoop.Workers;
@@ -22,7 +23,7 @@ namespace EventLoop.Journal;
 /// transition) may be lost by a crash in the pass they happened in; a task that was running comes back
 /// queued, as a new attempt.
 /// </remarks>
-internal sealed class TaskJournal : IDisposable
+internal sealed partial class TaskJournal : IDisposable
 {
     public const string FileName = "eventloop.journal";
     /// <summary>A rewrite step stops after this long, so the reactor pauses at most about this much per pass.</summary>
@@ -74,8 +75,11 @@ internal sealed class TaskJournal : IDisposable
 
     public double LastRewriteSeconds { get; private set; }
 
-    /// <summary>The longest a rewrite step held the reactor, in ms.</summary>
+    /// <summary>The longest a rewrite step held the reactor, in ms (wall clock: a step preempted by other work counts whole).</summary>
     public double LongestRewriteStepMs { get; private set; }
+
+    /// <summary>The most CPU time one rewrite step took on the reactor thread, in ms: its own work, without preemption.</summary>
+    public double LongestRewriteStepCpuMs { get; private set; }
 
     public bool RewriteInProgress => _walk is not null || _beginRewrite || _rewriteEnding;
 
@@ -165,8 +169,7 @@ internal sealed class TaskJournal : IDisposable
             }
             return;
         }
-        _writer.Hand(batch);
-        _batch = _writer.Rent();
+        _batch = _writer.Hand(batch);
         _encoder.Live = _batch.Live;
     }
 
@@ -215,6 +218,7 @@ internal sealed class TaskJournal : IDisposable
     private void StepRewrite()
     {
         long started = Stopwatch.GetTimestamp();
+        long startedCpu = ThreadCpuNanoseconds();
         PooledBuffer snapshot = _batch.Snapshot;
         int count = 0;
         bool more;
@@ -232,7 +236,19 @@ internal sealed class TaskJournal : IDisposable
         }
         double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         LongestRewriteStepMs = Math.Max(LongestRewriteStepMs, ms);
+        LongestRewriteStepCpuMs = Math.Max(LongestRewriteStepCpuMs, (ThreadCpuNanoseconds() - startedCpu) / 1e6);
     }
+
+    /// <summary>The calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID): tells a step's work from the time it was switched out.</summary>
+    private static unsafe long ThreadCpuNanoseconds()
+    {
+        const int ClockThreadCpuTimeId = 3;
+        long* time = stackalloc long[2]; // struct timespec: seconds, nanoseconds
+        return ClockGetTime(ClockThreadCpuTimeId, time) == 0 ? time[0] * 1_000_000_000 + time[1] : 0;
+    }
+
+    [LibraryImport("libc", EntryPoint = "clock_gettime")]
+    private static unsafe partial int ClockGetTime(int clock, long* time);
 
     private void RewriteDone(long size, string? error)
     {
@@ -247,7 +263,7 @@ internal sealed class TaskJournal : IDisposable
             LastRewriteAt = DateTime.UtcNow;
             LastRewriteSeconds = Stopwatch.GetElapsedTime(_rewriteStarted).TotalSeconds;
             LastRewriteError = null;
-            _log($"journal rewritten: {size} bytes in {LastRewriteSeconds:0.###} s (longest reactor step {LongestRewriteStepMs:0.###} ms)");
+            _log($"journal rewritten: {size} bytes in {LastRewriteSeconds:0.###} s (longest reactor step {LongestRewriteStepMs:0.###} ms, {LongestRewriteStepCpuMs:0.###} ms of it on the CPU)");
         }
         else
         {

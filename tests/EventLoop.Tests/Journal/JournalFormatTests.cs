@@ -103,6 +103,45 @@ public sealed class JournalFormatTests : IDisposable
     }
 
     [Fact]
+    public void ZerosAfterTheLastRecordAreUnusedSpaceNotDamage()
+    {
+        // Under always the writer allocates the file ahead of its writes: a crash leaves zeros after the last record.
+        (byte[] records, List<int> boundaries) = SampleJournal(records: 5);
+        byte[] file = [.. records, .. new byte[(int)JournalWriter.PreallocateBytes + 3]];
+        ReplayResult result = ReplayBytes(file, repair: false, out List<string> log);
+        Assert.Equal(5, result.Records);
+        Assert.Equal(boundaries[^1], result.ValidEnd);
+        Assert.Equal(0, result.TruncatedBytes);
+        Assert.Equal(file.Length - records.Length, result.UnusedBytes);
+        Assert.Empty(log);
+    }
+
+    [Fact]
+    public void ARecordTornInsideTheAllocatedSpaceIsTheTornTail()
+    {
+        (byte[] records, List<int> boundaries) = SampleJournal(records: 5);
+        int lastStart = boundaries[^2];
+        for (int cut = lastStart + 1; cut < records.Length; cut++)
+        {
+            byte[] file = [.. records.AsSpan(0, cut), .. new byte[4096]];
+            ReplayResult result = ReplayBytes(file, repair: false, out List<string> log);
+            Assert.Equal(lastStart, result.ValidEnd);
+            Assert.Equal(4, result.Records);
+            Assert.Equal(file.Length - lastStart, result.TruncatedBytes);
+            Assert.Single(log, line => line.Contains("torn or corrupt tail"));
+        }
+    }
+
+    [Fact]
+    public void ZerosFollowedByRecordsAreDamageInTheMiddle()
+    {
+        (byte[] records, List<int> boundaries) = SampleJournal(records: 5);
+        byte[] file = [.. records.AsSpan(0, boundaries[2]), .. new byte[512], .. records.AsSpan(boundaries[2])];
+        var refused = Assert.Throws<JournalCorruptException>(() => ReplayBytes(file, repair: false, out _));
+        Assert.Contains($"damaged at offset {boundaries[2]}", refused.Message);
+    }
+
+    [Fact]
     public void AShortHeaderIsReplacedAndAForeignFileIsRefused()
     {
         ReplayResult result = ReplayBytes([0x45, 0x56, 0x4C], repair: false, out _);
