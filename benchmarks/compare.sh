@@ -12,12 +12,15 @@
 # columns go to compare-<time>-ratios.csv and, drawn by `eventloop plot`, to compare-<time>.svg.
 #
 # Environment: ROUNDS (3), N_P1 (requests per run at -P 1, 100000), N_P16 (at -P 16, 1000000),
-# RUN_TIMEOUT (seconds a single redis-benchmark run may take, 90).
+# RUN_TIMEOUT (seconds a single redis-benchmark run may take, 90), SERVER_CPUS (the servers' CPU list, 0;
+# SERVER_CPUS=0,1 is the default unpinned run, where EventLoop's worker may use the client's CPU),
+# EVENTLOOP (the server binary, artifacts/bin/eventloop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benchmarks/tools/lib.sh
 
 ROUNDS=${ROUNDS:-3}
+SERVER_CPUS=${SERVER_CPUS:-0}
 N_P1=${N_P1:-100000}
 N_P16=${N_P16:-1000000}
 RUN_TIMEOUT=${RUN_TIMEOUT:-90}
@@ -35,9 +38,9 @@ mkdir -p artifacts/bench
 RAW=artifacts/bench/compare-$(date +%Y%m%d-%H%M%S).tsv
 
 EL_PORT=$(free_port)
-start_eventloop 0 "$EL_PORT" --max-clients 19000
+start_eventloop "$SERVER_CPUS" "$EL_PORT" --max-clients 19000
 R_PORT=$(free_port)
-start_redis 0 "$R_PORT" --maxclients 19000
+start_redis "$SERVER_CPUS" "$R_PORT" --maxclients 19000
 
 # The command line of a test on a server: PING_MBULK is built in, the echo test is a custom command.
 test_args() {
@@ -79,7 +82,7 @@ run_cell() {
   # CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",...
   echo "$csv" | tr -d '"' | awk -F, -v server="$server" -v test="$test" -v c="$clients" -v p="$pipeline" -v n="$n" \
     -v ticks=$((after - before)) -v hz="$CLK_TCK" -v extra="$el_extra" \
-    '{ printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\n", server, test, c, p, n, $2, $5, ticks * 1e6 / hz / n, extra }' >>"$RAW"
+    '{ printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\n", server, test, c, p, n, $2, $5, ticks * 1e6 / hz / n, extra, $7 }' >>"$RAW"
   tail -n 1 "$RAW" | awk -F'\t' '{ printf "  %-9s %-4s c=%-4s P=%-2s %10s rps  p50 %7s ms  %6s us/req\n", $1, $2, $3, $4, $6, $7, $8 }' >&2
 }
 
@@ -96,8 +99,8 @@ warm_up() {
 }
 
 started=$(date +%s)
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf 'server\ttest\tclients\tpipeline\trequests\trps\tp50_ms\tus_per_request\tsyscalls_per_request\tallocated_per_request\tgen0_collections\n' >"$RAW"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); servers on CPU $SERVER_CPUS; ${EVENTLOOP:-artifacts/bin/eventloop}"
+printf 'server\ttest\tclients\tpipeline\trequests\trps\tp50_ms\tus_per_request\tsyscalls_per_request\tallocated_per_request\tgen0_collections\tp99_ms\n' >"$RAW"
 warm_up
 for round in $(seq "$ROUNDS"); do
   note "round $round of $ROUNDS"
@@ -134,15 +137,16 @@ names = {"ping": "PING", "echo": "RUN echo / ECHO 64 B"}
 short = {"ping": "PING", "echo": "echo 64 B"}
 ratios = open(sys.argv[2], "w")
 ratios.write("cell,ratio,value\n")
-print("| cell | EventLoop rps (p50 ms) · µs/req | Redis rps (p50 ms) · µs/req | throughput EL/Redis | CPU per request EL/Redis | EL syscalls/req | EL B allocated/req |")
-print("|---|---|---|--:|--:|--:|--:|")
+print("| cell | EventLoop rps (p50 ms) · µs/req | Redis rps (p50 ms) · µs/req | throughput EL/Redis | CPU per request EL/Redis | p50 EL/Redis | p99 EL/Redis | EL syscalls/req | EL B allocated/req |")
+print("|---|---|---|--:|--:|--:|--:|--:|--:|")
 for (test, c, p), by in sorted(cells.items(), key=lambda kv: (kv[0][0] != "ping", kv[0][1], kv[0][2])):
     el, rd = by["eventloop"], by["redis"]
     el_rps, rd_rps = med(el, "rps"), med(rd, "rps")
     el_cpu, rd_cpu = med(el, "us_per_request"), med(rd, "us_per_request")
     print(f"| {names[test]} -c {c} -P {p} | {rps(el_rps)} ({med(el, 'p50_ms'):.2f}) · {el_cpu:.2f} "
           f"| {rps(rd_rps)} ({med(rd, 'p50_ms'):.2f}) · {rd_cpu:.2f} "
-          f"| {el_rps / rd_rps:.2f} | {el_cpu / rd_cpu:.2f} | {med(el, 'syscalls_per_request'):.2f} "
+          f"| {el_rps / rd_rps:.2f} | {el_cpu / rd_cpu:.2f} | {med(el, 'p50_ms') / med(rd, 'p50_ms'):.2f} | {med(el, 'p99_ms') / med(rd, 'p99_ms'):.2f} "
+          f"| {med(el, 'syscalls_per_request'):.2f} "
           f"| {med(el, 'allocated_per_request'):.0f} |")
     ratios.write(f"{short[test]} c{c} P{p},throughput EL/Redis,{el_rps / rd_rps:.3f}\n")
     ratios.write(f"{short[test]} c{c} P{p},CPU per request EL/Redis,{el_cpu / rd_cpu:.3f}\n")

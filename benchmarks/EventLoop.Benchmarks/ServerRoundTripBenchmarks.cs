@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using BenchmarkDotNet.Attributes;
+using EventLoop.Workers;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EventLoop.Benchmarks;
@@ -28,6 +29,9 @@ public class ServerRoundTripBenchmarks
 
     private EventLoopServer _server = null!;
     private Socket _client = null!;
+    // A second server whose reactor runs the echo task itself (--inline-tasks yes), with its own client.
+    private EventLoopServer _inlineServer = null!;
+    private Socket _inlineClient = null!;
     private Exchange _ping = null!;
     private Exchange _echo = null!;
     private Exchange _runEcho = null!;
@@ -40,10 +44,8 @@ public class ServerRoundTripBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _server = new EventLoopServer(new ServerOptions { Port = 0, LoggerFactory = NullLoggerFactory.Instance });
-        _server.Start();
-        _client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        _client.Connect(new IPEndPoint(IPAddress.Loopback, _server.Port));
+        (_server, _client) = StartServer(InlineTaskMode.No);
+        (_inlineServer, _inlineClient) = StartServer(InlineTaskMode.Yes);
 
         _ping = Exchange.Repeat("*1\r\n$4\r\nPING\r\n", "+PONG\r\n", Batch);
         _echo = Exchange.Repeat($"*2\r\n$4\r\nECHO\r\n$64\r\n{Payload}\r\n", $"$64\r\n{Payload}\r\n", Batch);
@@ -52,7 +54,19 @@ public class ServerRoundTripBenchmarks
         _replies = new byte[_runEcho.Reply.Length];
 
         foreach (Exchange exchange in new[] { _ping, _echo, _runEcho, _singlePing })
-            Verify(exchange);
+            Verify(_client, exchange);
+        // The first batch runs on the workers and proves the echo task short; the second runs on the reactor.
+        Verify(_inlineClient, _runEcho);
+        Verify(_inlineClient, _runEcho);
+    }
+
+    private static (EventLoopServer, Socket) StartServer(InlineTaskMode inlineTasks)
+    {
+        var server = new EventLoopServer(new ServerOptions { Port = 0, InlineTasks = inlineTasks, LoggerFactory = NullLoggerFactory.Instance });
+        server.Start();
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        client.Connect(new IPEndPoint(IPAddress.Loopback, server.Port));
+        return (server, client);
     }
 
     /// <summary>1,000 pipelined <c>PING</c> (multibulk), answered inline by the reactor.</summary>
@@ -67,6 +81,10 @@ public class ServerRoundTripBenchmarks
     [Benchmark(OperationsPerInvoke = Batch)]
     public void RunEchoPipelined() => Run(Workload.RunEchoPipelined);
 
+    /// <summary>1,000 pipelined <c>RUN echo</c> of 64 bytes that the reactor runs itself (<c>--inline-tasks yes</c>).</summary>
+    [Benchmark(OperationsPerInvoke = Batch)]
+    public void RunEchoInlinePipelined() => Run(Workload.RunEchoInlinePipelined);
+
     /// <summary>1,000 <c>PING</c> one after the other (pipeline depth 1): a wake-up and a syscall round per request.</summary>
     [Benchmark(OperationsPerInvoke = Batch)]
     public void PingSequential() => Run(Workload.PingSequential);
@@ -78,7 +96,9 @@ public class ServerRoundTripBenchmarks
         if (_lastWorkload != Workload.None)
             SelfCheck(_lastWorkload);
         _client.Dispose();
+        _inlineClient.Dispose();
         _server.StopAsync().GetAwaiter().GetResult();
+        _inlineServer.StopAsync().GetAwaiter().GetResult();
     }
 
     private void Run(Workload workload)
@@ -86,32 +106,33 @@ public class ServerRoundTripBenchmarks
         _lastWorkload = workload;
         switch (workload)
         {
-            case Workload.PingPipelined: RoundTrip(_ping); break;
-            case Workload.EchoPipelined: RoundTrip(_echo); break;
-            case Workload.RunEchoPipelined: RoundTrip(_runEcho); break;
+            case Workload.PingPipelined: RoundTrip(_client, _ping); break;
+            case Workload.EchoPipelined: RoundTrip(_client, _echo); break;
+            case Workload.RunEchoPipelined: RoundTrip(_client, _runEcho); break;
+            case Workload.RunEchoInlinePipelined: RoundTrip(_inlineClient, _runEcho); break;
             case Workload.PingSequential:
                 for (int i = 0; i < Batch; i++)
-                    RoundTrip(_singlePing);
+                    RoundTrip(_client, _singlePing);
                 break;
         }
     }
 
-    private void RoundTrip(Exchange exchange)
+    private void RoundTrip(Socket client, Exchange exchange)
     {
-        _client.Send(exchange.Request);
+        client.Send(exchange.Request);
         int expected = exchange.Reply.Length;
         for (int received = 0; received < expected;)
         {
-            int n = _client.Receive(_replies.AsSpan(received, expected - received));
+            int n = client.Receive(_replies.AsSpan(received, expected - received));
             if (n == 0)
                 throw new InvalidOperationException("the server closed the connection");
             received += n;
         }
     }
 
-    private void Verify(Exchange exchange)
+    private void Verify(Socket client, Exchange exchange)
     {
-        RoundTrip(exchange);
+        RoundTrip(client, exchange);
         if (!_replies.AsSpan(0, exchange.Reply.Length).SequenceEqual(exchange.Reply))
             throw new InvalidOperationException("unexpected reply from the server");
     }
@@ -139,7 +160,7 @@ public class ServerRoundTripBenchmarks
             $"server {(double)(processBytes - clientBytes) / requests:0.###} B/request, gen-0 collections {gen0}");
     }
 
-    private enum Workload { None, PingPipelined, EchoPipelined, RunEchoPipelined, PingSequential }
+    private enum Workload { None, PingPipelined, EchoPipelined, RunEchoPipelined, RunEchoInlinePipelined, PingSequential }
 
     /// <summary>A pre-encoded request batch and the exact bytes it must be answered with.</summary>
     private sealed record Exchange(byte[] Request, byte[] Reply)

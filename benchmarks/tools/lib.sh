@@ -37,15 +37,16 @@ wait_for_port() {
   die "no server answered on port $port"
 }
 
-# Starts EventLoop pinned to CPU $1 on port $2 with extra serve options; sets EL_PID.
+# Starts EventLoop pinned to CPU list $1 on port $2 with extra serve options; sets EL_PID. EVENTLOOP names
+# another build of the server (e.g. an older commit's, to compare before and after in one run).
 start_eventloop() {
   local cpu=$1 port=$2; shift 2
-  taskset -c "$cpu" artifacts/bin/eventloop serve --port "$port" "$@" >"$WORKDIR/eventloop-$port.log" 2>&1 &
+  taskset -c "$cpu" "${EVENTLOOP:-artifacts/bin/eventloop}" serve --port "$port" "$@" >"$WORKDIR/eventloop-$port.log" 2>&1 &
   EL_PID=$!
   wait_for_port "$port"
 }
 
-# Starts redis-server pinned to CPU $1 on port $2 with extra options; sets REDIS_PID.
+# Starts redis-server pinned to CPU list $1 on port $2 with extra options; sets REDIS_PID.
 start_redis() {
   local cpu=$1 port=$2; shift 2
   taskset -c "$cpu" redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \

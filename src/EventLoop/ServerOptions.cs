@@ -1,5 +1,6 @@
 using System.Net;
 using EventLoop.Protocol;
+using EventLoop.Workers;
 using Microsoft.Extensions.Logging;
 
 namespace EventLoop;
@@ -24,6 +25,12 @@ public sealed record ServerOptions
 
     /// <summary>Worker threads running tasks. Default: processors − 1, at least 1.</summary>
     public int Workers { get; init; } = Math.Max(1, Environment.ProcessorCount - 1);
+
+    /// <summary>
+    /// Whether the reactor runs proven-short synchronous tasks itself instead of handing them to a worker:
+    /// auto (default) when the process may use only one CPU, yes whatever the CPUs, no never. See docs/performance.md.
+    /// </summary>
+    public InlineTaskMode InlineTasks { get; init; } = InlineTaskMode.Auto;
 
     /// <summary>Capacity of the ring between the reactor and the workers (a power of two). Default 1024.</summary>
     public int RingCapacity { get; init; } = 1024;

@@ -132,6 +132,10 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
         Line(text, "tasks_submitted", stats.TasksSubmitted);
         Line(text, "tasks_completed", stats.TasksCompleted);
         Line(text, "tasks_in_progress", stats.TasksSubmitted - stats.TasksCompleted);
+        InlineTaskRunner inline = reactor.InlineTasks;
+        Line(text, "inline_tasks", inline.Enabled ? "on" : "off");
+        Line(text, "tasks_run_inline", inline.Runs);
+        Line(text, "inline_demotions", inline.Demotions);
     }
 
     private void Workers(StringBuilder text)
@@ -162,7 +166,10 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
     private void Tasks(StringBuilder text)
     {
         foreach (TaskDefinition task in tasks.All)
-            Line(text, "task_" + task.Name, task.AsyncHandler is null ? "sync" : "async");
+        {
+            TaskRunHistory runs = task.Runs;
+            Line(text, "task_" + task.Name, $"{(task.AsyncHandler is null ? "sync" : "async")},runs_on={(runs.Inline ? "reactor" : runs.WorkersOnly ? "workers-only" : "workers")},reactor_stalls={runs.Stalls}");
+        }
     }
 
     private void Queueing(StringBuilder text)

@@ -48,6 +48,9 @@ internal sealed class ReactorLoop : IDisposable
     private readonly TimerHeap _timers = new();
     private readonly QueueClock _clock = new();
     private readonly QueuedTaskDispatcher _queuedTasks;
+    private readonly InlineTaskRunner _inline;
+    /// <summary>Carries a <c>RUN</c> the reactor runs itself: one item, reused, never queued.</summary>
+    private readonly WorkItem _inlineItem = new();
     private readonly Action<string> _log;
     private readonly ReactorArrayPool _buffers = new();
     private readonly CallbackTimer _housekeeping;
@@ -91,7 +94,8 @@ internal sealed class ReactorLoop : IDisposable
         _workers = new WorkerPool(options.Workers, options.RingCapacity, _completions, _wakeup);
         Store = new TaskStore(options, tasks, _timers, _clock, _log);
         Parked = new ParkedReplies(_timers, DeliverReadyReplies);
-        _queuedTasks = new QueuedTaskDispatcher(Store, _workers, () => RentItem(null));
+        _inline = new InlineTaskRunner(options.InlineTasks, Environment.ProcessorCount, _workers.AbortToken);
+        _queuedTasks = new QueuedTaskDispatcher(Store, _workers, _inline, () => RentItem(null), Recycle);
         _commands = new CommandDispatcher(this, tasks);
         ClientMemory = new ClientMemory(options.MaxMemoryClients, _log);
         _output = new OutputFlusher(this, _log);
@@ -121,7 +125,14 @@ internal sealed class ReactorLoop : IDisposable
     public ReactorStats Stats { get; }
 
     /// <summary>Latency histograms, set by the server's metrics before the loop starts; null without them.</summary>
-    public Diagnostics.LatencyInstruments? Latency { get; set; }
+    public Diagnostics.LatencyInstruments? Latency
+    {
+        get => _inline.Latency;
+        set => _inline.Latency = value;
+    }
+
+    /// <summary>Which tasks the reactor runs itself (<c>--inline-tasks</c>).</summary>
+    public InlineTaskRunner InlineTasks => _inline;
 
     /// <summary>The task queue's state machine.</summary>
     public TaskStore Store { get; }
@@ -185,6 +196,7 @@ internal sealed class ReactorLoop : IDisposable
 
     private void Run()
     {
+        Exception? failure = null;
         try
         {
             _now = Stopwatch.GetTimestamp();
@@ -192,17 +204,27 @@ internal sealed class ReactorLoop : IDisposable
             Housekeeping();
             while (!(_stopping && IsDrained()))
                 RunOnce();
-            _completion.TrySetResult();
         }
         catch (Exception fatal)
         {
             _log($"reactor failed: {fatal}");
-            _completion.TrySetException(fatal);
+            failure = fatal;
         }
-        finally
+        // Closed before Completion says the loop has ended: whoever waits for it may exit the process next,
+        // and the journal's last write and fsync must be done by then.
+        try
         {
             CloseEverything();
         }
+        catch (Exception closing)
+        {
+            _log($"closing the reactor failed: {closing}");
+            failure ??= closing;
+        }
+        if (failure is null)
+            _completion.TrySetResult();
+        else
+            _completion.TrySetException(failure);
     }
 
     private void RunOnce()
@@ -327,9 +349,22 @@ internal sealed class ReactorLoop : IDisposable
         return item.Reply;
     }
 
-    /// <summary>Queues <paramref name="task"/> with the arguments after <c>RUN name</c>; a full ring stalls the connection.</summary>
+    /// <summary>
+    /// Runs <paramref name="task"/> with the arguments after <c>RUN name</c>: here, when it is proven short and
+    /// inline runs are on; else through the ring, where a full ring stalls the connection.
+    /// </summary>
     public void Submit(Connection connection, TaskDefinition task, in RespCommand command)
     {
+        if (_inline.Accepts(task))
+        {
+            WorkItem inline = _inlineItem;
+            inline.Task = task;
+            inline.SetArguments(command, 2);
+            _inline.Run(inline);
+            WriteTaskReply(BeginReply(connection), inline.Reply);
+            inline.Reset(RetainedItemBytes);
+            return;
+        }
         WorkItem item = RentItem(connection);
         item.Task = task;
         item.SetArguments(command, 2);
@@ -470,6 +505,7 @@ internal sealed class ReactorLoop : IDisposable
             }
             _running--;
             Stats.TasksCompleted++;
+            _inline.ObserveWorkerRun(item);
             if (Latency is { Tasks.Enabled: true } latency && item.Task is { } task)
                 latency.RecordTask(task.Name, item.StartedAt, _now);
             if (item.QueuedTask is not null)
@@ -500,10 +536,7 @@ internal sealed class ReactorLoop : IDisposable
         while (connection.FirstPending is { State: WorkState.Complete })
         {
             WorkItem done = connection.TakeFirstPending();
-            if (done.Reply.Length > _options.MaxOutputBytes)
-                RespWriter.WriteError(connection.Output, $"ERR reply of {done.Reply.Length} bytes exceeds max-output-bytes ({_options.MaxOutputBytes})");
-            else
-                connection.Output.Write(done.Reply.WrittenSpan);
+            WriteTaskReply(connection.Output, done.Reply);
             Recycle(done);
         }
         if (_output.ExceedsOutputLimit(connection))
@@ -511,6 +544,14 @@ internal sealed class ReactorLoop : IDisposable
         _output.ScheduleFlush(connection);
         if (wasFull && connection.PendingCount < _options.MaxInflight)
             ResumeInput(connection);
+    }
+
+    private void WriteTaskReply(IBufferWriter<byte> output, PooledBuffer reply)
+    {
+        if (reply.Length > _options.MaxOutputBytes)
+            RespWriter.WriteError(output, $"ERR reply of {reply.Length} bytes exceeds max-output-bytes ({_options.MaxOutputBytes})");
+        else
+            output.Write(reply.WrittenSpan);
     }
 
     private void RetryStalled()
@@ -675,8 +716,12 @@ internal sealed class ReactorLoop : IDisposable
         long requestTicks = Ticks(_options.RequestTimeout);
         if (idleTicks == 0 && requestTicks == 0)
             return;
-        foreach (Connection connection in OpenConnections().ToList())
+        // By index over the table itself, not a copy: closing only empties a slot, and a copy of 10,000
+        // references each second would be the loop's only steady allocation.
+        for (int fd = 0; fd < _connections.Length; fd++)
         {
+            if (_connections[fd] is not { } connection)
+                continue;
             if (idleTicks > 0 && connection.PendingCount == 0 && _now - connection.LastActiveAt > idleTicks)
             {
                 Stats.IdleTimeoutDisconnects++;

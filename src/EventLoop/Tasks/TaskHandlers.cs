@@ -43,4 +43,7 @@ public sealed class TaskDefinition
     internal TaskHandler? Handler { get; }
 
     internal AsyncTaskHandler? AsyncHandler { get; }
+
+    /// <summary>How long its runs take, which decides whether the reactor may run it itself (reactor-owned).</summary>
+    internal Workers.TaskRunHistory Runs { get; } = new();
 }

@@ -9,12 +9,12 @@ namespace EventLoop.Tasks;
 public sealed class TaskRegistry
 {
     private const int MaxNameBytes = 128;
-    private readonly Dictionary<string, TaskDefinition> _tasks = new(StringComparer.OrdinalIgnoreCase);
-    private Dictionary<string, TaskDefinition>.AlternateLookup<ReadOnlySpan<char>> _byChars;
+    private readonly Dictionary<string, TaskDefinition> _tasks = new(AsciiNameComparer.Instance);
+    private readonly Dictionary<string, TaskDefinition>.AlternateLookup<ReadOnlySpan<byte>> _byBytes;
     private bool _frozen;
 
     /// <summary>Creates an empty registry.</summary>
-    public TaskRegistry() => _byChars = _tasks.GetAlternateLookup<ReadOnlySpan<char>>();
+    public TaskRegistry() => _byBytes = _tasks.GetAlternateLookup<ReadOnlySpan<byte>>();
 
     /// <summary>Every registered task, in name order.</summary>
     public IReadOnlyList<TaskDefinition> All => [.. _tasks.Values.OrderBy(t => t.Name, StringComparer.Ordinal)];
@@ -37,11 +37,7 @@ public sealed class TaskRegistry
     internal bool TryGet(ReadOnlySpan<byte> name, out TaskDefinition? task)
     {
         task = null;
-        if (name.Length > MaxNameBytes)
-            return false;
-        Span<char> chars = stackalloc char[MaxNameBytes];
-        int length = Encoding.Latin1.GetChars(name, chars);
-        return _byChars.TryGetValue(chars[..length], out task);
+        return name.Length <= MaxNameBytes && _byBytes.TryGetValue(name, out task);
     }
 
     internal void Freeze() => _frozen = true;
@@ -56,4 +52,35 @@ public sealed class TaskRegistry
             throw new ArgumentException($"a task named '{task.Name}' is already registered");
         return this;
     }
+}
+
+/// <summary>
+/// Task names compared as ASCII, ignoring case, between strings and the raw bytes of a request: <c>RUN</c>
+/// finds its task without decoding the name.
+/// </summary>
+internal sealed class AsciiNameComparer : IEqualityComparer<string>, IAlternateEqualityComparer<ReadOnlySpan<byte>, string>
+{
+    public static readonly AsciiNameComparer Instance = new();
+
+    public bool Equals(string? x, string? y) => string.Equals(x, y, StringComparison.OrdinalIgnoreCase);
+
+    public int GetHashCode(string name)
+    {
+        var hash = new HashCode();
+        foreach (char c in name)
+            hash.Add(char.ToLowerInvariant(c));
+        return hash.ToHashCode();
+    }
+
+    public bool Equals(ReadOnlySpan<byte> alternate, string other) => System.Text.Ascii.EqualsIgnoreCase(alternate, other);
+
+    public int GetHashCode(ReadOnlySpan<byte> alternate)
+    {
+        var hash = new HashCode();
+        foreach (byte b in alternate)
+            hash.Add(b is >= (byte)'A' and <= (byte)'Z' ? (char)(b + 32) : (char)b);
+        return hash.ToHashCode();
+    }
+
+    public string Create(ReadOnlySpan<byte> alternate) => Encoding.ASCII.GetString(alternate);
 }

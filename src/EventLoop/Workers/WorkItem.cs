@@ -163,14 +163,26 @@ internal sealed class WorkItem : ITaskHolder
         return _argumentBytes.WrittenMemory[start.._argumentEnds[index]];
     }
 
+    /// <summary>How long a worker's run took, in Stopwatch ticks (until an asynchronous handler first awaited); written before the item is handed back.</summary>
+    public long RunTicks;
+
     /// <summary>
-    /// Runs the task on the calling worker. Returns true when it finished here (the worker then hands it
-    /// back); false when an asynchronous handler is still awaiting, in which case its continuation hands it
-    /// back through <see cref="WorkerPool.Complete"/>.
+    /// Runs the task on the calling worker, which read the clock at <paramref name="startedAt"/>. Returns true
+    /// when it finished here (the worker then hands it back); false when an asynchronous handler is still
+    /// awaiting, in which case its continuation hands it back through <see cref="WorkerPool.Complete"/>.
     /// </summary>
-    public bool Run(WorkerPool pool, CancellationToken abort)
+    public bool Run(WorkerPool pool, long startedAt, CancellationToken abort) => RunOn(pool, startedAt, abort);
+
+    /// <summary>Runs a synchronous handler on the calling thread (the reactor: see <see cref="InlineTaskRunner"/>).</summary>
+    public void RunHere(long startedAt, CancellationToken abort)
     {
-        Volatile.Write(ref _startedAt, Stopwatch.GetTimestamp());
+        Debug.Assert(Task!.Handler is not null, "only synchronous handlers run on the reactor");
+        RunOn(null, startedAt, abort);
+    }
+
+    private bool RunOn(WorkerPool? pool, long startedAt, CancellationToken abort)
+    {
+        Volatile.Write(ref _startedAt, startedAt);
         RunToken = _cancel?.Token ?? abort;
         FailureMessage = null;
         Reply.ClearWithHeadroom(BulkHeaderRoom);
@@ -187,7 +199,7 @@ internal sealed class WorkItem : ITaskHolder
                 if (!pending.IsCompleted)
                 {
                     _pendingAsync = pending;
-                    _pool = pool;
+                    _pool = pool ?? throw new InvalidOperationException("an asynchronous handler awaited off a worker");
                     pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onAsyncCompleted);
                     return false;
                 }
@@ -216,6 +228,7 @@ internal sealed class WorkItem : ITaskHolder
         State = WorkState.Free;
         Abandoned = false;
         _startedAt = 0;
+        RunTicks = 0;
         QueuedTask = null;
         Attempt = 0;
         Parked = null;

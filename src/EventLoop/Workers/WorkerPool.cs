@@ -177,16 +177,21 @@ internal sealed class WorkerPool
         CancellationToken abort = _abort.Token;
         int idleRounds = 0;
         int unannounced = 0;
+        // Back to back, one clock read serves as one task's end and the next one's start.
+        long lastFinished = 0;
         while (!slot.Retired && !(_stopping && abort.IsCancellationRequested))
         {
             if (_ring.TryDequeue(out WorkItem? item))
             {
                 if (_producerWaiting)
                     _wakeup.Wake();
-                long started = Stopwatch.GetTimestamp();
+                long started = lastFinished != 0 ? lastFinished : Stopwatch.GetTimestamp();
                 slot.BusySince = started;
-                if (item.Run(this, abort))
+                bool finishedHere = item.Run(this, started, abort);
+                lastFinished = Stopwatch.GetTimestamp();
+                if (finishedHere)
                 {
+                    item.RunTicks = lastFinished - started; // before the push: the item is the reactor's after it
                     _completions.Push(item);
                     // Wake the reactor once per batch rather than per task; a long batch still
                     // announces itself every few tasks so replies do not wait for its end.
@@ -196,10 +201,11 @@ internal sealed class WorkerPool
                         unannounced = 0;
                     }
                 }
-                slot.Record(Stopwatch.GetTimestamp() - started);
+                slot.Record(lastFinished - started);
                 idleRounds = 0;
                 continue;
             }
+            lastFinished = 0; // idle from here: the next task reads the clock afresh
             if (unannounced > 0)
             {
                 _wakeup.Wake();

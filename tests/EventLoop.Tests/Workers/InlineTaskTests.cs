@@ -1,0 +1,164 @@
+using System.Buffers;
+using System.Text;
+using System.Text.RegularExpressions;
+using EventLoop.Tests.Server;
+using EventLoop.Tests.Support;
+using EventLoop.Workers;
+
+namespace EventLoop.Tests.Workers;
+
+/// <summary>
+/// The reactor runs proven-short synchronous tasks itself (<c>--inline-tasks</c>): same replies, same order,
+/// and a task that turns out long goes back to the workers.
+/// </summary>
+public sealed partial class InlineTaskTests
+{
+    private static readonly ServerOptions Inline = new() { InlineTasks = InlineTaskMode.Yes };
+
+    [Fact]
+    public async Task Auto_runs_short_tasks_on_the_reactor_only_when_the_process_has_one_cpu()
+    {
+        await using (var server = new TestServer())
+        {
+            using RawConnection client = server.Connect();
+            Promote(client);
+            string expected = Environment.ProcessorCount == 1 ? "on" : "off";
+            Assert.Contains($"inline_tasks:{expected}\r\n", client.Call("INFO", "queue"));
+        }
+        using CliServer pinned = await CliServer.StartInShellAsync("taskset -p -c 0 $$ >/dev/null");
+        using RawConnection pinnedClient = RawConnection.Open(pinned.Port);
+        Promote(pinnedClient);
+        Assert.Contains("inline_tasks:on\r\n", pinnedClient.Call("INFO", "queue"));
+        Assert.True(InlineRuns(pinnedClient) > 0, "a process on one CPU ran no task on its reactor");
+        Assert.Contains("task_echo:sync,runs_on=reactor,", pinnedClient.Call("INFO", "tasks"));
+    }
+
+    [Fact]
+    public async Task No_keeps_every_task_on_the_workers()
+    {
+        await using var server = new TestServer(new ServerOptions { InlineTasks = InlineTaskMode.No });
+        using RawConnection client = server.Connect();
+        Promote(client);
+        Assert.Contains("inline_tasks:off\r\n", client.Call("INFO", "queue"));
+        Assert.Equal(0, InlineRuns(client));
+    }
+
+    [Fact]
+    public async Task Inline_replies_equal_worker_replies_in_request_order()
+    {
+        await using var server = new TestServer(Inline);
+        using RawConnection client = server.Connect();
+        Promote(client);
+        Assert.Contains("task_fail:sync,runs_on=reactor,", client.Call("INFO", "tasks"));
+        long before = InlineRuns(client);
+        var pipeline = new List<byte>();
+        pipeline.AddRange(RawConnection.Encode("RUN", "sleep", "100")); // asynchronous: always a worker's
+        for (int i = 0; i < 100; i++)
+            pipeline.AddRange(RawConnection.Encode("RUN", "echo", $"payload {i}"));
+        pipeline.AddRange(RawConnection.Encode("RUN", "fail", "inline error"));
+        pipeline.AddRange(RawConnection.Encode("PING"));
+        pipeline.AddRange(RawConnection.Encode("RUN", "sha256", "abc"));
+        client.Send([.. pipeline]);
+        Assert.Equal("$2\r\nOK\r\n", client.ReadReply());
+        for (int i = 0; i < 100; i++)
+        {
+            string payload = $"payload {i}";
+            Assert.Equal($"${payload.Length}\r\n{payload}\r\n", client.ReadReply());
+        }
+        Assert.Equal("-ERR task 'fail' failed: inline error\r\n", client.ReadReply());
+        Assert.Equal("+PONG\r\n", client.ReadReply());
+        Assert.Equal("$64\r\nba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\r\n", client.ReadReply());
+        // Not exactly 102: on a busy machine a window of runs slowed by preemption may send a task back to the workers.
+        Assert.True(InlineRuns(client) > before + 50, "the promoted tasks did not run on the reactor");
+    }
+
+    [Fact]
+    public async Task A_task_whose_runs_are_long_stays_on_the_workers()
+    {
+        await using var server = new TestServer(Inline);
+        using RawConnection client = server.Connect();
+        for (int i = 0; i < 3 * 64; i++)
+            Assert.Equal("$2\r\nOK\r\n", client.Call("RUN", "spin", "200"));
+        Assert.Contains("task_spin:sync,runs_on=workers,reactor_stalls=0", client.Call("INFO", "tasks"));
+        Assert.Equal(0, InlineRuns(client));
+    }
+
+    [Fact]
+    public async Task A_task_that_stalls_the_reactor_goes_back_to_the_workers_and_after_repeated_stalls_stays_there()
+    {
+        await using var server = new TestServer(Inline, s => s.Tasks.Register("sometimes", (args, result) =>
+        {
+            if (args[0].SequenceEqual("slow"u8))
+                Thread.Sleep(5);
+            result.Write(args[0]);
+        }));
+        using RawConnection client = server.Connect();
+        string Runs() => RunsOf(client.Call("INFO", "tasks"), "sometimes");
+        int stalls = 0;
+        for (int round = 0; round < 20 && !Runs().StartsWith("workers-only", StringComparison.Ordinal); round++)
+        {
+            // Whole windows of 64 worker runs: the promotion comes with a window's last run, so no fast run
+            // happens on the reactor before the slow one (a fast one preempted there could count as a stall).
+            int windowsNeeded = 1 << Math.Max(0, stalls - 1);
+            for (int window = 0; window < 4 * windowsNeeded + 4 && !Runs().StartsWith("reactor", StringComparison.Ordinal); window++)
+                for (int j = 0; j < 64; j++)
+                    Assert.Equal("$4\r\nfast\r\n", client.Call("RUN", "sometimes", "fast"));
+            Assert.StartsWith("reactor", Runs());
+            Assert.Equal("$4\r\nslow\r\n", client.Call("RUN", "sometimes", "slow"));
+            stalls++;
+            Assert.Equal($"workers{(stalls >= 5 ? "-only" : "")},reactor_stalls={stalls}", Runs());
+        }
+        Assert.Equal(5, stalls); // one lone stall, then four repeats
+        for (int i = 0; i < 20 * 64; i++)
+            client.Call("RUN", "sometimes", "fast");
+        Assert.Equal("workers-only,reactor_stalls=5", Runs());
+        Assert.Contains("inline_demotions:5\r\n", client.Call("INFO", "queue"));
+    }
+
+    [Fact]
+    public async Task Queued_tasks_run_on_the_reactor_too_and_reach_the_store()
+    {
+        await using var server = new TestServer(Inline);
+        using RawConnection client = server.Connect();
+        Promote(client);
+        long before = InlineRuns(client);
+        var ids = new List<string>();
+        for (int i = 0; i < 2000; i++)
+        {
+            client.SendCommand("SUBMIT", "echo", "ARGS", $"job {i}");
+            if (i % 100 == 99)
+                for (int j = 0; j < 100; j++)
+                    ids.Add(BulkText(client.ReadReply()));
+        }
+        Assert.Equal(":2000\r\n", client.Call(["WAIT", "10000", .. ids]));
+        for (int i = 0; i < ids.Count; i += 97)
+            Assert.Equal(Bulk($"job {i}"), client.Call("RESULT", ids[i]));
+        Assert.True(InlineRuns(client) - before > 1000, "queued echo tasks did not run on the reactor");
+        string queueing = client.Call("INFO", "queueing");
+        Assert.Contains("succeeded_total:2000\r\n", queueing);
+    }
+
+    /// <summary>Enough runs of each built-in synchronous task to promote them when inline runs are on.</summary>
+    private static void Promote(RawConnection client)
+    {
+        for (int i = 0; i < 2 * 64; i++)
+        {
+            client.Call("RUN", "echo", "x");
+            client.Call("RUN", "fail", "x");
+            client.Call("RUN", "sha256", "x");
+        }
+    }
+
+    private static long InlineRuns(RawConnection client) =>
+        long.Parse(InlineRunsLine().Match(client.Call("INFO", "queue")).Groups[1].Value);
+
+    private static string RunsOf(string info, string task) =>
+        Regex.Match(info, $"task_{task}:sync,runs_on=([^\r]*)\r\n").Groups[1].Value;
+
+    private static string Bulk(string text) => $"${Encoding.UTF8.GetByteCount(text)}\r\n{text}\r\n";
+
+    private static string BulkText(string reply) => reply[(reply.IndexOf('\n') + 1)..^2];
+
+    [GeneratedRegex(@"tasks_run_inline:(\d+)\r\n")]
+    private static partial Regex InlineRunsLine();
+}
