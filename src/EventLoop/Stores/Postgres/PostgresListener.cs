@@ -10,13 +10,13 @@ namespace EventLoop.Stores.Postgres;
 internal sealed class PostgresListener : IDisposable
 {
     private readonly NpgsqlDataSource _source;
-    private readonly Action<string?, string?> _heard;
+    private readonly Action<string?, string?, int> _heard;
     private readonly Action<string> _log;
     private readonly Thread _thread;
     private volatile bool _stopping;
 
-    /// <summary>Starts listening; <paramref name="heard"/> is called on this thread with (channel, payload), or (null, null) after a reconnection.</summary>
-    public PostgresListener(NpgsqlDataSource source, Action<string?, string?> heard, Action<string> log)
+    /// <summary>Starts listening; <paramref name="heard"/> is called on this thread with (channel, payload, sending backend), or (null, null, 0) after a reconnection.</summary>
+    public PostgresListener(NpgsqlDataSource source, Action<string?, string?, int> heard, Action<string> log)
     {
         _source = source;
         _heard = heard;
@@ -33,16 +33,16 @@ internal sealed class PostgresListener : IDisposable
             try
             {
                 using NpgsqlConnection connection = _source.OpenConnection();
-                connection.Notification += (_, notice) => _heard(notice.Channel, notice.Payload);
+                connection.Notification += (_, notice) => _heard(notice.Channel, notice.Payload, notice.PID);
                 using (var listen = new NpgsqlCommand($"LISTEN {PostgresSchema.ReadyChannel}; LISTEN {PostgresSchema.DoneChannel}", connection))
                     listen.ExecuteNonQuery();
                 if (!first)
-                    _heard(null, null);
+                    _heard(null, null, 0);
                 first = false;
                 while (!_stopping)
                     connection.Wait(TimeSpan.FromMilliseconds(250)); // bounded, so a stop is seen
             }
-            catch (Exception failed) when (failed is NpgsqlException or IOException or InvalidOperationException or TimeoutException)
+            catch (Exception failed)
             {
                 if (_stopping)
                     return;

@@ -42,6 +42,8 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
     private int _ticks;
     private readonly Dictionary<long, List<IStoreWaiter>> _waiters = [];
     private readonly List<FetchRequest> _blocked = [];
+    private readonly HashSet<string> _readyToTell = new(StringComparer.Ordinal);
+    private readonly List<long> _doneToTell = [];
     private readonly Dictionary<Connection, List<(long Id, int Attempt)>> _deliveries = [];
     private readonly Dictionary<string, TaskQueue> _queues = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TaskDefinition> _definitions = new(StringComparer.Ordinal);
@@ -55,7 +57,11 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
         Node = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
         _flush = Flush;
         _thread = new PostgresStoreThread(source, done => reactor.Post(() => CompleteAll(done)), Log);
-        _listener = new PostgresListener(source, (channel, payload) => reactor.Post(() => Heard(channel, payload)), Log);
+        _listener = new PostgresListener(source, (channel, payload, sender) =>
+        {
+            if (sender != _thread.BackendPid) // this node's own news: the reactor acted on it when it happened
+                reactor.Post(() => Heard(channel, payload));
+        }, Log);
         _runs = new InProcessRuns(this, reactor, tasks);
         _tick = new CallbackTimer(Tick);
         reactor.Timers.Schedule(_tick, Clock.TicksAfter(TickMs));
@@ -259,8 +265,8 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
         }
         if (inProcess != false)
             _runs.Claim();
-        if (notify)
-            Enqueue(new HousekeepingRequest(this, PostgresSchema.Notify, [PostgresSchema.ReadyChannel, queue], returnsChanges: false));
+        if (notify && _readyToTell.Add(queue))
+            PostFlush();
     }
 
     /// <summary>A task finished (or was cancelled): wake its waiters here, stop its run here, and tell the others.</summary>
@@ -273,7 +279,10 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
         }
         _runs.FinishedElsewhere(id);
         if (notify)
-            Enqueue(new HousekeepingRequest(this, PostgresSchema.Notify, [PostgresSchema.DoneChannel, id.ToString(CultureInfo.InvariantCulture)], returnsChanges: false));
+        {
+            _doneToTell.Add(id);
+            PostFlush();
+        }
     }
 
     /// <summary>Reactor: a notification from any node (null, null: the listener reconnected and may have missed some).</summary>
@@ -286,8 +295,14 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
                 fetch.Requery();
             _runs.Claim();
         }
-        else if (channel == PostgresSchema.DoneChannel && long.TryParse(payload, NumberStyles.None, CultureInfo.InvariantCulture, out long id))
-            Finished(id, notify: false);
+        else if (channel == PostgresSchema.DoneChannel && payload is not null)
+        {
+            foreach (string each in payload.Split(','))
+            {
+                if (long.TryParse(each, NumberStyles.None, CultureInfo.InvariantCulture, out long id))
+                    Finished(id, notify: false);
+            }
+        }
         else if (channel == PostgresSchema.ReadyChannel && payload is not null)
             BecameReady(payload, inProcess: null, notify: false);
     }
@@ -327,6 +342,11 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
         request.Failure = null;
         request.Prepare(Now);
         _pending.Add(request);
+        PostFlush();
+    }
+
+    private void PostFlush()
+    {
         if (_flushPosted)
             return;
         _flushPosted = true;
@@ -337,11 +357,37 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
     private void Flush()
     {
         _flushPosted = false;
+        TellOtherNodes();
         if (_pending.Count == 0)
             return;
         List<StoreRequest> batch = _pending;
         _pending = [];
         _thread.Hand(batch);
+    }
+
+    /// <summary>
+    /// One NOTIFY per queue that got work and one per ~7,000 bytes of finished ids, whatever the batch held: a burst
+    /// of SUBMITs costs the other nodes one wake-up, not one per task. They follow the changes they announce, which
+    /// the store thread commits first (it runs requests in order).
+    /// </summary>
+    private void TellOtherNodes()
+    {
+        foreach (string queue in _readyToTell)
+            _pending.Add(new HousekeepingRequest(this, PostgresSchema.Notify, [PostgresSchema.ReadyChannel, queue], returnsChanges: false));
+        _readyToTell.Clear();
+        var ids = new StringBuilder();
+        foreach (long id in _doneToTell)
+        {
+            if (ids.Length > 7000)
+            {
+                _pending.Add(new HousekeepingRequest(this, PostgresSchema.Notify, [PostgresSchema.DoneChannel, ids.ToString()], returnsChanges: false));
+                ids.Clear();
+            }
+            ids.Append(ids.Length == 0 ? "" : ",").Append(id.ToString(CultureInfo.InvariantCulture));
+        }
+        if (ids.Length > 0)
+            _pending.Add(new HousekeepingRequest(this, PostgresSchema.Notify, [PostgresSchema.DoneChannel, ids.ToString()], returnsChanges: false));
+        _doneToTell.Clear();
     }
 
     private static void CompleteAll(List<StoreRequest> done)

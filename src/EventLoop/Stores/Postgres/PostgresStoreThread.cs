@@ -24,6 +24,7 @@ internal sealed class PostgresStoreThread : IDisposable
     private List<StoreRequest> _incoming = [];
     private bool _stopping;
     private NpgsqlConnection? _connection;
+    private volatile int _backendPid;
 
     /// <summary>Starts the thread; <paramref name="completed"/> is called on it with each executed list, and posts the list to the reactor.</summary>
     public PostgresStoreThread(NpgsqlDataSource source, Action<List<StoreRequest>> completed, Action<string> log)
@@ -47,6 +48,9 @@ internal sealed class PostgresStoreThread : IDisposable
             Monitor.Pulse(_gate);
         }
     }
+
+    /// <summary>Any thread: the server process of this thread's connection, whose own NOTIFYs the listener ignores (the reactor acted on them already).</summary>
+    public int BackendPid => _backendPid;
 
     private void Run()
     {
@@ -78,7 +82,11 @@ internal sealed class PostgresStoreThread : IDisposable
         int read = start;
         try
         {
-            _connection ??= _source.OpenConnection();
+            if (_connection is null)
+            {
+                _connection = _source.OpenConnection();
+                _backendPid = _connection.ProcessID;
+            }
             using var batch = new NpgsqlBatch(_connection) { EnableErrorBarriers = true };
             for (int i = start; i < start + count; i++)
                 requests[i].AddTo(batch);
