@@ -114,7 +114,7 @@ internal sealed class InProcessRuns(PostgresQueueStore store, ReactorLoop reacto
         public override void Prepare(long now) => _now = now;
 
         public override void AddTo(NpgsqlBatch batch) =>
-            batch.BatchCommands.Add(Command(PostgresSchema.Claim, NullNames.Value, _now, Count, LeaseMs, node, true, names));
+            batch.BatchCommands.Add(Command(PostgresSchema.ClaimForHandlers, names, _now, Count, LeaseMs, node));
 
         public override void Read(NpgsqlDataReader reader) => _rows = ClaimedRows.Read(reader);
 

@@ -149,7 +149,7 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
         }
         long[] listed = [.. ids];
         WaitRequest? request = null;
-        var reply = new StoreReply(_reactor, connection, writer => RespWriter.WriteInteger(writer, request!.Finished),
+        var reply = new StoreReply(_reactor, connection, writer => RespWriter.WriteInteger(writer, request!.Counted),
             () => { foreach (long id in listed) RemoveWaiter(id, request!); });
         request = new WaitRequest(reply, this, listed, timeoutMs);
         Enqueue(request);
@@ -269,13 +269,16 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
             PostFlush();
     }
 
-    /// <summary>A task finished (or was cancelled): wake its waiters here, stop its run here, and tell the others.</summary>
-    public void Finished(long id, bool notify = true)
+    /// <summary>
+    /// A task finished (or was cancelled): wake its waiters here (with <paramref name="outcome"/> when this node's
+    /// statement returned it), stop its run here, and tell the others.
+    /// </summary>
+    public void Finished(long id, bool notify = true, Outcome? outcome = null)
     {
         if (_waiters.TryGetValue(id, out List<IStoreWaiter>? waiters))
         {
             foreach (IStoreWaiter waiter in waiters.ToList())
-                waiter.Requery();
+                waiter.Finished(id, outcome);
         }
         _runs.FinishedElsewhere(id);
         if (notify)

@@ -17,7 +17,7 @@ internal abstract class ReplyRequest(StoreReply reply) : StoreRequest
         if (Again)
         {
             Again = false;
-            ((IStoreWaiter)this).Requery();
+            ((IRequery)this).Requery();
         }
     }
 
@@ -146,6 +146,21 @@ internal sealed class FindRequest(StoreReply reply, PostgresQueueStore store, lo
 
     public void Requery() => store.Requery(this, Reply);
 
+    /// <summary>Finished here: the outcome answers at once; finished on another node (or unknown how): read it again.</summary>
+    public void Finished(long finished, Outcome? outcome)
+    {
+        if (outcome is null || InFlight || Last is null || !Reply.Open)
+        {
+            Requery();
+            return;
+        }
+        Last.State = outcome.State;
+        Last.Result = outcome.Result;
+        Last.Error = outcome.Error;
+        QueueReplies.WriteResult(Reply.Writer, Last);
+        Reply.Send();
+    }
+
     /// <summary>The deadline: -PENDING with the state last read.</summary>
     public void WriteTimedOut(IBufferWriter<byte> writer)
     {
@@ -156,10 +171,19 @@ internal sealed class FindRequest(StoreReply reply, PostgresQueueStore store, lo
     }
 }
 
-/// <summary>A parked request that asks again when one of its tasks may have finished.</summary>
-internal interface IStoreWaiter
+/// <summary>How a task finished, as the statement that finished it returned it: enough for RESULT without asking again.</summary>
+internal sealed record Outcome(TaskState State, byte[]? Result, string? Error);
+
+/// <summary>A parked request that looks again when what it waits for may have happened.</summary>
+internal interface IRequery
 {
     void Requery();
+}
+
+/// <summary>A parked request told when one of its tasks finished (with the outcome when this node finished it).</summary>
+internal interface IStoreWaiter : IRequery
+{
+    void Finished(long id, Outcome? outcome);
 }
 
 /// <summary>WAIT timeout id…: one SELECT over the ids; parked until each listed id is finished or the deadline.</summary>
@@ -170,7 +194,7 @@ internal sealed class WaitRequest(StoreReply reply, PostgresQueueStore store, lo
     private long _now;
 
     /// <summary>Listed occurrences counted as finished when last read: what the deadline answers.</summary>
-    public int Finished { get; private set; }
+    public int Counted { get; private set; }
 
     public override void Prepare(long now) => _now = now;
 
@@ -195,7 +219,7 @@ internal sealed class WaitRequest(StoreReply reply, PostgresQueueStore store, lo
             else
                 open++;
         }
-        Finished = finished;
+        Counted = finished;
         if (open == 0)
         {
             RespWriter.WriteInteger(Reply.Writer, finished);
@@ -216,6 +240,18 @@ internal sealed class WaitRequest(StoreReply reply, PostgresQueueStore store, lo
     }
 
     public void Requery() => store.Requery(this, Reply);
+
+    /// <summary>Any finished id counts without asking the database again (unless an answer is on its way, which would overwrite it).</summary>
+    public void Finished(long id, Outcome? outcome)
+    {
+        if (InFlight || !Reply.Open)
+        {
+            Requery();
+            return;
+        }
+        _found[id] = true;
+        Answer();
+    }
 }
 
 /// <summary>CANCEL id: one UPDATE; 1 (cancelled), 0 (already finished) or nil.</summary>
@@ -243,14 +279,14 @@ internal sealed class CancelRequest(StoreReply reply, PostgresQueueStore store, 
             RespWriter.WriteNullBulkString(Reply.Writer);
         Reply.Send();
         if (_cancelled > 0)
-            store.Finished(id);
+            store.Finished(id, outcome: new Outcome(TaskState.Cancelled, null, null));
     }
 }
 
 /// <summary>The rows a claim returned: (id, attempt, task, queue, packed arguments, priority).</summary>
 internal readonly record struct ClaimedRow(long Id, int Attempt, string Task, string Queue, byte[] Arguments, int Priority);
 
-/// <summary>Reads the rows of <see cref="PostgresSchema.Claim"/>, highest priority first, oldest first.</summary>
+/// <summary>Reads the rows a claim returned, highest priority first, oldest first.</summary>
 internal static class ClaimedRows
 {
     public static List<ClaimedRow> Read(NpgsqlDataReader reader)
@@ -268,7 +304,7 @@ internal static class ClaimedRows
 /// until a queue of its gets work (a NOTIFY, a local SUBMIT, or the safety poll), then claims again.
 /// </summary>
 internal sealed class FetchRequest(StoreReply reply, PostgresQueueStore store, Reactor.Connection connection, string[] queues, int count, long blockMs, int leaseMs)
-    : ReplyRequest(reply), IStoreWaiter
+    : ReplyRequest(reply), IRequery
 {
     private List<ClaimedRow> _rows = [];
     private bool _blocked;
@@ -279,7 +315,7 @@ internal sealed class FetchRequest(StoreReply reply, PostgresQueueStore store, R
     public override void Prepare(long now) => _now = now;
 
     public override void AddTo(NpgsqlBatch batch) =>
-        batch.BatchCommands.Add(Command(PostgresSchema.Claim, queues, _now, count, leaseMs, store.Node, false, NullNames.Value));
+        batch.BatchCommands.Add(Command(PostgresSchema.ClaimFromQueues, queues, _now, count, leaseMs, store.Node));
 
     public override void Read(NpgsqlDataReader reader) => _rows = ClaimedRows.Read(reader);
 
@@ -330,6 +366,8 @@ internal sealed class SettleRequest(StoreReply? reply, PostgresQueueStore store,
 {
     private TaskState? _after;
     private string? _queue;
+    private byte[]? _result;
+    private string? _error;
     private TaskState? _before;
     private int _attemptBefore;
 
@@ -337,11 +375,15 @@ internal sealed class SettleRequest(StoreReply? reply, PostgresQueueStore store,
 
     public override void Read(NpgsqlDataReader reader)
     {
-        reader.Read();
+        _after = _before = null;
+        if (!reader.Read())
+            return; // no such task
         _after = reader.IsDBNull(0) ? null : (TaskState)reader.GetInt16(0);
         _queue = reader.IsDBNull(1) ? null : reader.GetString(1);
-        _before = reader.IsDBNull(2) ? null : (TaskState)reader.GetInt16(2);
-        _attemptBefore = reader.IsDBNull(3) ? 0 : reader.GetInt32(3);
+        _result = reader.IsDBNull(2) ? null : reader.GetFieldValue<byte[]>(2);
+        _error = reader.IsDBNull(3) ? null : reader.GetString(3);
+        _before = (TaskState)reader.GetInt16(4);
+        _attemptBefore = reader.GetInt32(5);
     }
 
     public override void Complete()
@@ -350,7 +392,7 @@ internal sealed class SettleRequest(StoreReply? reply, PostgresQueueStore store,
         if (_after is { } state && Failure is null)
         {
             if (state.IsFinished())
-                store.Finished(id);
+                store.Finished(id, outcome: new Outcome(state, _result, _error));
             else if (state == TaskState.Queued)
                 store.BecameReady(_queue!, inProcess: null);
         }

@@ -6,6 +6,8 @@ namespace EventLoop.Stores.Postgres;
 /// The tables and every statement the PostgreSQL store runs (docs/scaling.md lists them per verb). States are
 /// <see cref="Queueing.TaskState"/>'s numbers: 0 scheduled, 1 queued, 2 running, 3 retrying, 4 succeeded, 5 failed,
 /// 6 cancelled. Times are Unix ms from the node's clock, passed in as parameters (nodes must keep NTP time).
+/// Every statement returns exactly one result set: the store thread reads a batch's result sets in request order,
+/// and Npgsql skips statements that return none, which would shift every later answer onto the wrong request.
 /// </summary>
 internal static class PostgresSchema
 {
@@ -44,7 +46,8 @@ internal static class PostgresSchema
             lease_until_ms bigint NOT NULL DEFAULT 0,
             expires_ms bigint NOT NULL DEFAULT 0);
         CREATE UNIQUE INDEX eventloop_tasks_key ON eventloop_tasks (key) WHERE key IS NOT NULL AND state < 4;
-        CREATE INDEX eventloop_tasks_ready ON eventloop_tasks (queue, in_process, priority DESC, id) WHERE state IN (0, 1, 3);
+        CREATE INDEX eventloop_tasks_ready ON eventloop_tasks (queue, priority DESC, id) WHERE state IN (0, 1, 3) AND NOT in_process;
+        CREATE INDEX eventloop_tasks_ready_here ON eventloop_tasks (priority DESC, id) WHERE state IN (0, 1, 3) AND in_process;
         CREATE INDEX eventloop_tasks_running ON eventloop_tasks (lease_until_ms) WHERE state = 2;
         CREATE INDEX eventloop_tasks_finished ON eventloop_tasks (expires_ms) WHERE state >= 4;
         """,
@@ -86,14 +89,18 @@ internal static class PostgresSchema
         """;
 
     /// <summary>
-    /// FETCH and the in-process workers' claim ($1 queues or null for any, $2 now, $3 count, $4 lease ms, $5 node,
-    /// $6 in-process, $7 task names or null): SKIP LOCKED so that nodes claiming together never wait for each other.
+    /// FETCH ($1 queues, $2 now, $3 count, $4 lease ms, $5 node): tasks no handler here runs, SKIP LOCKED so that
+    /// nodes claiming together never wait for each other.
     /// </summary>
-    public const string Claim = """
+    public static readonly string ClaimFromQueues = Claim("queue = ANY($1) AND NOT in_process");
+
+    /// <summary>The in-process workers' claim ($1 the task names this node runs, then as <see cref="ClaimFromQueues"/>), from any queue.</summary>
+    public static readonly string ClaimForHandlers = Claim("in_process AND task = ANY($1)");
+
+    private static string Claim(string which) => $"""
         WITH c AS (
             SELECT id FROM eventloop_tasks
-            WHERE state IN (0, 1, 3) AND run_at_ms <= $2 AND in_process = $6
-              AND ($1::text[] IS NULL OR queue = ANY($1)) AND ($7::text[] IS NULL OR task = ANY($7))
+            WHERE {which} AND state IN (0, 1, 3) AND run_at_ms <= $2
             ORDER BY priority DESC, id LIMIT $3 FOR UPDATE SKIP LOCKED)
         UPDATE eventloop_tasks t SET state = 2, attempt = t.attempt + 1, started_ms = $2, lease_node = $5, lease_ms = $4, lease_until_ms = $2 + $4
         FROM c WHERE t.id = c.id
@@ -102,12 +109,13 @@ internal static class PostgresSchema
 
     /// <summary>
     /// The four ways a delivery is settled share one shape ($1 id, $2 attempt, $3 now, then the verb's own): the
-    /// update is fenced by (running, attempt); the row as it was tells -CANCELLED from -STALE when nothing changed.
+    /// update is fenced by (running, attempt); the row as it was tells -CANCELLED from -STALE when nothing changed, and
+    /// the outcome (state, result, error) answers this node's parked RESULTs without asking again. No row: unknown id.
     /// </summary>
     private static string Settle(string set) => $"""
         WITH cur AS (SELECT state, attempt FROM eventloop_tasks WHERE id = $1),
-             u AS (UPDATE eventloop_tasks SET {set} WHERE id = $1 AND state = 2 AND attempt = $2 RETURNING state, queue)
-        SELECT (SELECT state FROM u), (SELECT queue FROM u), (SELECT state FROM cur), (SELECT attempt FROM cur)
+             u AS (UPDATE eventloop_tasks SET {set} WHERE id = $1 AND state = 2 AND attempt = $2 RETURNING state, queue, result, error)
+        SELECT u.state, u.queue, u.result, u.error, cur.state, cur.attempt FROM cur LEFT JOIN u ON true
         """;
 
     private const string EndLease = "lease_node = NULL, lease_until_ms = 0";
@@ -177,10 +185,13 @@ internal static class PostgresSchema
         """;
 
     /// <summary>The node's in-process attempts are alive ($1 node, $2 now, $3 lease ms): renewed on every tick.</summary>
-    public const string RenewNode = "UPDATE eventloop_tasks SET lease_until_ms = $2 + $3 WHERE state = 2 AND in_process AND lease_node = $1";
+    public const string RenewNode = "WITH u AS (UPDATE eventloop_tasks SET lease_until_ms = $2 + $3 WHERE state = 2 AND in_process AND lease_node = $1 RETURNING 1) SELECT count(*) FROM u";
 
     /// <summary>Results past their RESULT-TTL and dead tasks past --dead-ttl ($1 now).</summary>
-    public const string Expire = "DELETE FROM eventloop_tasks WHERE id IN (SELECT id FROM eventloop_tasks WHERE state >= 4 AND expires_ms <= $1 LIMIT 1000 FOR UPDATE SKIP LOCKED)";
+    public const string Expire = """
+        WITH d AS (DELETE FROM eventloop_tasks WHERE id IN (SELECT id FROM eventloop_tasks WHERE state >= 4 AND expires_ms <= $1 LIMIT 1000 FOR UPDATE SKIP LOCKED) RETURNING 1)
+        SELECT count(*) FROM d
+        """;
 
     /// <summary>Wakes the other nodes ($1 channel, $2 payload): delivered at commit.</summary>
     public const string Notify = "SELECT pg_notify($1, $2)";

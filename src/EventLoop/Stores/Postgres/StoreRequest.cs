@@ -41,15 +41,8 @@ internal abstract class StoreRequest
             {
                 null => new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text },
                 string[] names => new NpgsqlParameter { Value = names, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
-                NullNames => new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
                 _ => new NpgsqlParameter { Value = value },
             });
         return command;
-    }
-
-    /// <summary>A text[] parameter that is NULL ("any").</summary>
-    protected sealed class NullNames
-    {
-        public static readonly NullNames Value = new();
     }
 }
