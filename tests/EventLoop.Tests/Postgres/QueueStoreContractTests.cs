@@ -156,6 +156,24 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public void A_pipelined_burst_of_submits_gets_an_id_each_in_order_with_keys_shared_inside_the_burst()
+    {
+        using RawConnection client = Connect();
+        var burst = new List<byte>();
+        for (int i = 0; i < 200; i++)
+            burst.AddRange(RawConnection.Encode("SUBMIT", "resize", "QUEUE", "burst", "KEY", $"k{i % 150}", "ARGS", $"v{i}"));
+        client.Send([.. burst]);
+        string[] ids = [.. Enumerable.Range(0, 200).Select(_ => Parse(client.ReadReply(TimeSpan.FromSeconds(30))).Text!)];
+        Assert.Equal(150, ids.Distinct().Count());
+        for (int i = 0; i < 50; i++)
+            Assert.Equal(ids[i], ids[i + 150]);
+        string fetched = client.Call("FETCH", "COUNT", "1000", "FROM", "burst");
+        Assert.StartsWith("*150\r\n", fetched);
+        for (int i = 0; i < 150; i++)
+            Assert.Contains($"{Bulk(ids[i])}:1\r\n{Bulk("resize")}*1\r\n{Bulk($"v{i}")}", fetched);
+    }
+
+    [Fact]
     public void A_closed_workers_deliveries_go_back_at_once_and_a_timed_out_attempt_fails()
     {
         using RawConnection client = Connect();

@@ -46,17 +46,23 @@ internal abstract class ReplyRequest(StoreReply reply) : StoreRequest
     }
 }
 
-/// <summary>SUBMIT: one INSERT; answers the id.</summary>
+/// <summary>SUBMIT: one INSERT (or a row of <see cref="SubmitBatch"/>'s); answers the id.</summary>
 internal sealed class SubmitRequest(StoreReply reply, PostgresQueueStore store, object?[] values, string queue, bool ready, bool inProcess) : ReplyRequest(reply)
 {
     private long _id;
 
+    /// <summary>The statement's parameters, in <see cref="PostgresSchema.Submit"/>'s order.</summary>
+    public object?[] Values => values;
+
     public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(PostgresSchema.Submit, values));
 
-    public override void Read(NpgsqlDataReader reader)
+    public override void Read(NpgsqlDataReader reader) => Answered(reader.Read() && !reader.IsDBNull(0) ? reader.GetInt64(0) : null);
+
+    /// <summary>Store thread: the id the statement returned (null: none).</summary>
+    public void Answered(long? id)
     {
-        if (reader.Read())
-            _id = reader.GetInt64(0);
+        if (id is { } known)
+            _id = known;
         else
             Failure = "KEY was taken by a task submitted at the same moment on another node: submit again";
     }
@@ -67,6 +73,50 @@ internal sealed class SubmitRequest(StoreReply reply, PostgresQueueStore store, 
         Reply.Send();
         if (ready)
             store.BecameReady(queue, inProcess);
+    }
+}
+
+/// <summary>
+/// Consecutive SUBMITs of one batch as one multi-row statement (<see cref="PostgresSchema.SubmitMany"/>): one statement
+/// for a burst instead of one per task. Only consecutive ones: a request between them keeps its place in the order.
+/// </summary>
+internal sealed class SubmitBatch(List<SubmitRequest> submits) : StoreRequest
+{
+    public override void AddTo(NpgsqlBatch batch)
+    {
+        var columns = new object?[12];
+        columns[0] = Column<string>(0);
+        columns[1] = Column<string>(1);
+        columns[2] = Column<bool>(2);
+        columns[3] = Column<long>(3);
+        columns[4] = Column<long>(4);
+        columns[5] = Column<short>(5);
+        columns[6] = Column<int>(6);
+        columns[7] = Column<int>(7);
+        columns[8] = Column<int>(8);
+        columns[9] = Column<int>(9);
+        columns[10] = Column<string?>(10);
+        columns[11] = Column<byte[]>(11);
+        batch.BatchCommands.Add(Command(PostgresSchema.SubmitMany, columns));
+    }
+
+    private T[] Column<T>(int index) => [.. submits.Select(s => (T)s.Values[index]!)];
+
+    public override void Read(NpgsqlDataReader reader)
+    {
+        int row = 0;
+        while (reader.Read())
+            submits[row++].Answered(reader.IsDBNull(1) ? null : reader.GetInt64(1));
+    }
+
+    public override void Complete()
+    {
+        foreach (SubmitRequest submit in submits)
+        {
+            submit.Failure ??= Failure;
+            submit.InFlight = false;
+            submit.Complete();
+        }
     }
 }
 

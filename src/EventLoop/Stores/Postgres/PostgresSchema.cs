@@ -68,6 +68,28 @@ internal static class PostgresSchema
         SELECT id FROM ins UNION ALL (SELECT id FROM eventloop_tasks WHERE key = $11 AND state < 4 LIMIT 1) LIMIT 1
         """;
 
+    /// <summary>
+    /// Consecutive SUBMITs of one batch as one statement ($1..$12: the columns of <see cref="Submit"/> as arrays): the ids
+    /// are drawn first so each row's answer is known by its position; a KEY taken by an unfinished task, or by an
+    /// earlier row of the same statement, answers that task's id.
+    /// </summary>
+    public const string SubmitMany = """
+        WITH r AS (
+            SELECT nextval('eventloop_task_id') AS id, u.*
+            FROM unnest($1::text[], $2::text[], $3::boolean[], $4::bigint[], $5::bigint[], $6::smallint[], $7::int[], $8::int[], $9::int[],
+                        $10::int[], $11::text[], $12::bytea[])
+                 WITH ORDINALITY AS u(task, queue, in_process, now, run_at, priority, retries, backoff, timeout, ttl, key, args, ord)),
+        ins AS (
+            INSERT INTO eventloop_tasks (id, task, queue, in_process, state, priority, created_ms, run_at_ms, retries, backoff_ms, timeout_ms, result_ttl_s, key, args)
+            SELECT id, task, queue, in_process, CASE WHEN run_at > now THEN 0 ELSE 1 END, priority, now, GREATEST(now, run_at), retries, backoff, timeout, ttl, key, args
+            FROM r ORDER BY ord
+            ON CONFLICT (key) WHERE key IS NOT NULL AND state < 4 DO NOTHING RETURNING id, key)
+        SELECT r.ord, COALESCE(i.id,
+            (SELECT min(ins.id) FROM ins WHERE ins.key = r.key),
+            (SELECT e.id FROM eventloop_tasks e WHERE e.key = r.key AND e.state < 4 LIMIT 1))
+        FROM r LEFT JOIN ins i ON i.id = r.id ORDER BY r.ord
+        """;
+
     /// <summary>STATUS and RESULT ($1 id, $2 now): a scheduled or retrying task past its time reads as queued, as it would in memory.</summary>
     public const string Find = $"""
         SELECT id, task, queue, CASE WHEN state IN (0, 3) AND run_at_ms <= $2 THEN 1 ELSE state END, attempt, priority,
