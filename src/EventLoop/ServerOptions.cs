@@ -188,7 +188,7 @@ public sealed record ServerOptions
         if (DeadTaskTtl <= TimeSpan.Zero) Fail(nameof(DeadTaskTtl), "must be positive");
         if (MaxLeaseLosses < 1) Fail(nameof(MaxLeaseLosses), "must be at least 1");
         if (AppendOnly && string.IsNullOrWhiteSpace(Dir)) Fail(nameof(Dir), "must name a directory");
-        if (Store is not null && !Stores.Postgres.PostgresAddress.TryParse(Store, out _, out string? storeError)) Fail(nameof(Store), storeError!);
+        if (Store is not null && Stores.QueueStores.Check(Store) is { } storeError) Fail(nameof(Store), storeError);
         if (Store is not null && AppendOnly) Fail(nameof(Store), "cannot be combined with AppendOnly: PostgreSQL keeps the queue durable itself");
         if (JournalRewritePercentage < 0) Fail(nameof(JournalRewritePercentage), "must not be negative");
         if (JournalRewriteMinSize < 0) Fail(nameof(JournalRewriteMinSize), "must not be negative");

@@ -5,7 +5,6 @@ using System.Text;
 using EventLoop.Protocol;
 using EventLoop.Reactor;
 using EventLoop.Stores;
-using EventLoop.Stores.Postgres;
 using EventLoop.Tasks;
 
 namespace EventLoop.Commands;
@@ -28,7 +27,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks,
     /// store that cannot start (PostgreSQL unreachable) fails the server's start instead of its first request.
     /// </summary>
     public CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
-        : this(reactor, tasks, reactor.Options.Store is { } address ? PostgresQueueStore.Open(reactor, tasks, address) : new MemoryQueueStore(reactor))
+        : this(reactor, tasks, QueueStores.Open(reactor, tasks))
     {
     }
 

@@ -27,8 +27,7 @@ public sealed class PostgresCluster : IDisposable
         Run("chown", ["-R", "postgres:postgres", _root]);
         Port = FreePort();
         AsPostgres("initdb", ["-D", _data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
-        AsPostgres("pg_ctl", ["-D", _data, "-l", Path.Combine(_root, "server.log"), "-w", "-t", "60", "start",
-            "-o", $"-p {Port} -k {Path.Combine(_root, "socket")} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"]);
+        Start();
     }
 
     public int Port { get; }
@@ -45,6 +44,11 @@ public sealed class PostgresCluster : IDisposable
     }
 
     public string Address(string database) => $"postgres://postgres@127.0.0.1:{Port}/{database}";
+
+    /// <summary>Starts the cluster (again), waiting until it accepts connections.</summary>
+    public void Start() =>
+        AsPostgres("pg_ctl", ["-D", _data, "-l", Path.Combine(_root, "server.log"), "-w", "-t", "60", "start",
+            "-o", $"-p {Port} -k {Path.Combine(_root, "socket")} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"]);
 
     /// <summary>Stops the cluster at once (what a crashed database looks like to the nodes).</summary>
     public void Stop() => AsPostgres("pg_ctl", ["-D", _data, "-m", "immediate", "-w", "stop"]);

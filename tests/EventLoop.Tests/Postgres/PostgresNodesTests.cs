@@ -73,6 +73,36 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
     }
 
     [Fact]
+    public async Task While_the_database_is_down_requests_answer_an_error_and_once_it_is_back_everything_works_again()
+    {
+        string database = cluster.NewDatabase();
+        await using var server = new TestServer(new ServerOptions { Store = database });
+        using RawConnection client = server.Connect();
+        using RawConnection worker = server.Connect();
+        string before = client.Submit("resize", "QUEUE", "restart");
+        cluster.Stop();
+        try
+        {
+            string down = client.Call("SUBMIT", "resize", "QUEUE", "restart");
+            Assert.StartsWith("-ERR store: ", down); // an error, never an id for a task that was not stored
+            Assert.StartsWith("-ERR store: ", client.Call("STATUS", before));
+        }
+        finally
+        {
+            cluster.Start();
+        }
+        // The node reconnects by itself: a request may still meet a connection that died with the database, never more.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string after;
+        while ((after = client.Call("SUBMIT", "resize", "QUEUE", "again")).StartsWith("-ERR store: ") && clock.Elapsed < Patience)
+            Thread.Sleep(100);
+        Assert.StartsWith("$", after);
+        Assert.StartsWith($"*1\r\n*4\r\n{Bulk(before)}:1\r\n", worker.Call("FETCH", "FROM", "restart"));
+        Assert.Equal("+OK\r\n", worker.Call("ACK", before, "1", "survived"));
+        Assert.Equal(Bulk("survived"), client.Call("RESULT", before));
+    }
+
+    [Fact]
     public void An_unreachable_database_at_start_is_a_clear_error_and_a_failing_exit_code()
     {
         ExternalProcess.Result result = ExternalProcess.Run(ExternalProcess.EventLoopProgram(),

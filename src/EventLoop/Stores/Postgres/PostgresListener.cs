@@ -27,7 +27,7 @@ internal sealed class PostgresListener : IDisposable
 
     private void Run()
     {
-        bool first = true;
+        bool first = true, lost = false;
         while (!_stopping)
         {
             try
@@ -38,7 +38,7 @@ internal sealed class PostgresListener : IDisposable
                     listen.ExecuteNonQuery();
                 if (!first)
                     _heard(null, null, 0);
-                first = false;
+                first = lost = false;
                 while (!_stopping)
                     connection.Wait(TimeSpan.FromMilliseconds(250)); // bounded, so a stop is seen
             }
@@ -47,7 +47,9 @@ internal sealed class PostgresListener : IDisposable
                 if (_stopping)
                     return;
                 first = false;
-                _log($"PostgreSQL store: notifications lost ({failed.Message}); reconnecting");
+                if (!lost)
+                    _log($"PostgreSQL store: notifications lost ({failed.Message}); reconnecting every 500 ms");
+                lost = true;
                 Thread.Sleep(500);
             }
         }

@@ -118,7 +118,7 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
         int timeout = spec.TimeoutMs > 0 ? spec.TimeoutMs : (int)Math.Min(int.MaxValue, Options.TaskTimeout.TotalMilliseconds);
         object?[] values = [task, queue, handler is not null, now, spec.RunAtMs, (short)spec.Priority, spec.Retries, spec.BackoffMs, timeout,
                             spec.ResultTtlSeconds, spec.Key.IsEmpty ? null : Encoding.UTF8.GetString(spec.Key), spec.Arguments];
-        var reply = new StoreReply(_reactor, connection, StoreReply.Stopping);
+        var reply = new StoreReply(_reactor, connection, StoreReply.NotAnsweredYet);
         Enqueue(new SubmitRequest(reply, this, values, queue, ready: spec.RunAtMs <= now, handler is not null));
     }
 
@@ -162,7 +162,7 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
             RespWriter.WriteNullBulkString(_reactor.BeginReply(connection));
             return;
         }
-        Enqueue(new CancelRequest(new StoreReply(_reactor, connection, StoreReply.Stopping), this, number, Now));
+        Enqueue(new CancelRequest(new StoreReply(_reactor, connection, StoreReply.NotAnsweredYet), this, number, Now));
     }
 
     public void Fetch(Connection connection, in RespCommand command, int firstQueue, int count, long blockMs, int leaseMs)
@@ -203,7 +203,7 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
             _reactor.BeginReply(connection).Write("-STALE\r\n"u8);
             return;
         }
-        var reply = new StoreReply(_reactor, connection, StoreReply.Stopping);
+        var reply = new StoreReply(_reactor, connection, StoreReply.NotAnsweredYet);
         Enqueue(new SettleRequest(reply, this, sql, [number, attempt, Now, .. own], ackFailure));
     }
 

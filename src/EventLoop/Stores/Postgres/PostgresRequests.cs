@@ -121,7 +121,7 @@ internal sealed class SubmitBatch(List<SubmitRequest> submits) : StoreRequest
 }
 
 /// <summary>One task's row as STATUS and RESULT read it, made into a detached record the reply writers take.</summary>
-internal sealed class TaskRow
+internal static class TaskRow
 {
     public static TaskRecord? Read(NpgsqlDataReader reader, PostgresQueueStore store)
     {
@@ -215,7 +215,7 @@ internal sealed class FindRequest(StoreReply reply, PostgresQueueStore store, lo
     public void WriteTimedOut(IBufferWriter<byte> writer)
     {
         if (Last is null)
-            StoreReply.Stopping(writer);
+            StoreReply.NotAnsweredYet(writer);
         else
             QueueReplies.WriteResult(writer, Last);
     }
@@ -521,6 +521,7 @@ internal sealed class FinishedPollRequest(PostgresQueueStore store, long[] ids, 
     }
 }
 
+/// <summary>Reads the (id, state, queue) rows the sweep and lost leases return.</summary>
 internal static class Changes
 {
     public static void Read(NpgsqlDataReader reader, List<(long Id, TaskState State, string Queue)> into)

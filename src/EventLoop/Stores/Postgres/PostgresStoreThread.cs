@@ -25,6 +25,8 @@ internal sealed class PostgresStoreThread : IDisposable
     private bool _stopping;
     private NpgsqlConnection? _connection;
     private volatile int _backendPid;
+    /// <summary>The last batch failed: the next failure is not logged again, the next success is (one line per outage, not per batch).</summary>
+    private bool _failing;
 
     /// <summary>Starts the thread; <paramref name="completed"/> is called on it with each executed list, and posts the list to the reactor.</summary>
     public PostgresStoreThread(NpgsqlDataSource source, Action<List<StoreRequest>> completed, Action<string> log)
@@ -86,6 +88,9 @@ internal sealed class PostgresStoreThread : IDisposable
             {
                 _connection = _source.OpenConnection();
                 _backendPid = _connection.ProcessID;
+                if (_failing)
+                    _log("PostgreSQL store: connected again");
+                _failing = false;
             }
             using var batch = new NpgsqlBatch(_connection) { EnableErrorBarriers = true };
             for (int i = start; i < start + count; i++)
@@ -117,7 +122,9 @@ internal sealed class PostgresStoreThread : IDisposable
                 requests[i].Failure ??= failed.Message;
             _connection?.Dispose();
             _connection = null;
-            _log($"PostgreSQL store: {count - (read - start)} request(s) failed: {failed.Message}");
+            if (!_failing)
+                _log($"PostgreSQL store: {count - (read - start)} request(s) failed, and each request answers an error until it is back: {failed.Message}");
+            _failing = true;
         }
     }
 

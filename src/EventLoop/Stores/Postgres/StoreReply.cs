@@ -12,9 +12,12 @@ namespace EventLoop.Stores.Postgres;
 internal sealed class StoreReply(ReactorLoop reactor, Connection connection, Action<IBufferWriter<byte>> timedOut, Action? released = null)
     : ParkedReply(reactor.Parked, connection, reactor.AppendReplySlot(connection))
 {
-    /// <summary>What a request answers when the server stops before PostgreSQL did.</summary>
-    public static readonly Action<IBufferWriter<byte>> Stopping =
-        writer => Protocol.RespWriter.WriteError(writer, "ERR the server stopped before PostgreSQL answered");
+    /// <summary>
+    /// What a request answers when it must answer before PostgreSQL did (the server stops, or the client shut its
+    /// sending side): the change it asked for may still be made.
+    /// </summary>
+    public static readonly Action<IBufferWriter<byte>> NotAnsweredYet =
+        writer => Protocol.RespWriter.WriteError(writer, "ERR PostgreSQL had not answered yet (the server is stopping or the client closed its side); the change may still be made");
 
     /// <summary>False once answered, expired or abandoned: a late answer then goes nowhere.</summary>
     public bool Open { get; private set; } = true;
