@@ -102,6 +102,17 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
         Assert.Equal(Bulk("survived"), client.Call("RESULT", before));
     }
 
+    [Theory]
+    [InlineData(new[] { "--store", "mysql://x@y/z" }, "Store must be postgres://user@host:port/database, not 'mysql://x@y/z'")]
+    [InlineData(new[] { "--store", "postgres://127.0.0.1/db" }, "Store must name a user, a host and a database")]
+    [InlineData(new[] { "--store", "postgres://u@h/db", "--appendonly", "yes" }, "Store cannot be combined with AppendOnly")]
+    public void A_store_address_that_cannot_work_is_refused_before_anything_starts(string[] options, string error)
+    {
+        ExternalProcess.Result result = ExternalProcess.Run(ExternalProcess.EventLoopProgram(), ["serve", "--port", "0", .. options]);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(error, result.Error);
+    }
+
     [Fact]
     public void An_unreachable_database_at_start_is_a_clear_error_and_a_failing_exit_code()
     {
