@@ -3,7 +3,7 @@
 #   ./build.sh           restore and build everything (program at artifacts/bin/eventloop)
 #   ./build.sh run [..]  build, then start the server on 127.0.0.1:7379, dashboard on http://127.0.0.1:7380/ (extra args go to `serve`)
 #   ./build.sh test      build, then run every test (xunit, then the Python client's pytest suite) and a 60 s soak
-#                        (installs redis-tools, cmake, python3-pytest, python3-redis, chromium and chromium-driver if missing)
+#                        (installs redis-tools, cmake, python3-pytest, python3-redis, chromium, chromium-driver and postgresql if missing)
 #   ./build.sh bench     build, then run the BenchmarkDotNet suite (extra args go to BenchmarkDotNet)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -35,6 +35,18 @@ need_python_module() {
   if ! apt-get install -y -qq "$pkg" >/dev/null 2>&1; then
     apt-get update -qq >/dev/null 2>&1 || true
     apt-get install -y -qq "$pkg" >/dev/null || die "could not install $pkg"
+  fi
+}
+
+# Installs Debian's postgresql when no initdb is installed: the PostgreSQL store's tests start a throwaway cluster
+# of their own with it (Debian keeps the binaries in /usr/lib/postgresql/N/bin, off PATH; no server is assumed running).
+need_postgres() {
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && return 0
+  [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1 || die "PostgreSQL is missing: install the Debian package 'postgresql' (needs root)"
+  echo "build.sh: installing postgresql (for the PostgreSQL store's tests)"
+  if ! apt-get install -y -qq postgresql >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null 2>&1 || true
+    apt-get install -y -qq postgresql >/dev/null || die "could not install postgresql"
   fi
 }
 
@@ -70,6 +82,7 @@ case "$cmd" in
     need_python_module redis python3-redis
     need chromium chromium              # the dashboard's browser test
     need chromedriver chromium-driver
+    need_postgres                       # the PostgreSQL store's tests
     build
     dotnet test EventLoop.sln -c Release --no-build -nologo "$@"
     /usr/bin/python3 -m pytest -q -p no:cacheprovider clients/python/tests

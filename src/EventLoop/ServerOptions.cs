@@ -145,6 +145,13 @@ public sealed record ServerOptions
     public long JournalRewriteMinSize { get; init; } = 64L * 1024 * 1024;
 
     /// <summary>
+    /// Where the task queue lives: null (default) keeps it in this process (with the journal when <see cref="AppendOnly"/>);
+    /// <c>postgres://user@host:port/database</c> keeps it in PostgreSQL, shared by every node pointing at the same
+    /// database (docs/scaling.md). Extra connection settings go in the query string (<c>?password=…</c>).
+    /// </summary>
+    public string? Store { get; init; }
+
+    /// <summary>
     /// Where the server logs, by category (<c>EventLoop.Server</c>, <c>EventLoop.Reactor</c>); null: one line per
     /// message on standard error, Information and above. Lines that a flood could cause (refused connections,
     /// EMFILE) are rate-limited by the reactor whatever the logger. Default null.
@@ -188,6 +195,8 @@ public sealed record ServerOptions
         if (DeadTaskTtl <= TimeSpan.Zero) Fail(nameof(DeadTaskTtl), "must be positive");
         if (MaxLeaseLosses < 1) Fail(nameof(MaxLeaseLosses), "must be at least 1");
         if (AppendOnly && string.IsNullOrWhiteSpace(Dir)) Fail(nameof(Dir), "must name a directory");
+        if (Store is not null && Stores.QueueStores.Check(Store) is { } storeError) Fail(nameof(Store), storeError);
+        if (Store is not null && AppendOnly) Fail(nameof(Store), "cannot be combined with AppendOnly: PostgreSQL keeps the queue durable itself");
         if (JournalRewritePercentage < 0) Fail(nameof(JournalRewritePercentage), "must not be negative");
         if (JournalRewriteMinSize < 0) Fail(nameof(JournalRewriteMinSize), "must not be negative");
         if (MaxUnauthenticatedArgs < 1) Fail(nameof(MaxUnauthenticatedArgs), "must be at least 1");

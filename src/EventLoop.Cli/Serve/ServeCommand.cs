@@ -49,6 +49,7 @@ internal static class ServeCommand
         { "--requirepass", "PASSWORD", "clients must AUTH with this password", o => o.RequirePass is null ? "none" : "set", Text, (o, v) => o with { RequirePass = v } },
         { "--requirepass-file", "PATH", "read the password from the first line of a file (keeps it out of ps)", _ => null, FirstLine, (o, v) => o with { RequirePass = v } },
         { "--protected-mode", "yes|no", "refuse non-loopback addresses without a password", o => o.ProtectedMode, YesNo, (o, v) => o with { ProtectedMode = v }, ["yes", "no"] },
+        { "--store", "URL", "where the task queue lives: memory, or postgres://user@host:port/db shared by several nodes (docs/scaling.md)", o => o.Store ?? "memory", Text, (o, v) => o with { Store = v == "memory" ? null : v } },
         { "--appendonly", "yes|no", "keep a journal of the task queue in --dir and replay it at start", o => o.AppendOnly, YesNo, (o, v) => o with { AppendOnly = v }, ["yes", "no"] },
         { "--dir", "PATH", "directory of the journal (eventloop.journal)", o => o.Dir, Text, (o, v) => o with { Dir = v } },
         { "--appendfsync", "POLICY", "fsync the journal: always (per batch, replies wait for it), everysec, no", o => FsyncPolicies.Name(o.AppendFsync), FsyncPolicies.Parse, (o, v) => o with { AppendFsync = v }, ["always", "everysec", "no"] },

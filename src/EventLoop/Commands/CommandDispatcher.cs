@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using EventLoop.Protocol;
 using EventLoop.Reactor;
+using EventLoop.Stores;
 using EventLoop.Tasks;
 
 namespace EventLoop.Commands;
@@ -12,17 +13,26 @@ namespace EventLoop.Commands;
 /// Runs one parsed request on the reactor thread: cheap commands are answered inline (still behind the
 /// connection's pending tasks), <c>RUN</c> goes to the workers. Owned by the Reactor.
 /// </summary>
-internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks) : CommandGroup(reactor)
+internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks, IQueueStore store) : CommandGroup(reactor)
 {
     private static ReadOnlySpan<byte> Pong => "+PONG\r\n"u8;
     private static ReadOnlySpan<byte> Ok => "+OK\r\n"u8;
     private static ReadOnlySpan<byte> EmptyArray => "*0\r\n"u8;
 
     private readonly InfoCommand _info = new(reactor, tasks);
-    private readonly QueueCommands _queue = new(reactor, reactor.Store);
+    private readonly QueueCommands _queue = new(reactor, reactor.Store, store);
+
+    /// <summary>
+    /// Opens the queue's store (--store) with the dispatcher: the reactor builds it before binding its socket, so a
+    /// store that cannot start (PostgreSQL unreachable) fails the server's start instead of its first request.
+    /// </summary>
+    public CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
+        : this(reactor, tasks, QueueStores.Open(reactor, tasks))
+    {
+    }
 
     /// <summary>FETCH, ACK, FAIL, NACK, TOUCH.</summary>
-    public WorkerCommands Workers { get; } = new(reactor, reactor.Store);
+    public WorkerCommands Workers { get; } = new(reactor, store);
     // Compared as digests so the comparison takes the same time whatever the password's length or content.
     private readonly byte[]? _passwordDigest = reactor.Options.RequirePass is { } password
         ? SHA256.HashData(Encoding.UTF8.GetBytes(password)) : null;
@@ -96,6 +106,8 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
         else if (command.Is(0, "WAIT"u8)) _queue.Wait(connection, command);
         else if (command.Is(0, "CANCEL"u8)) _queue.Cancel(connection, command);
         else if (command.Is(0, "INFO"u8)) Info(connection, command);
+        else if (IsAdministration(command) && !store.ServesAdministration)
+            Error(connection, $"ERR {Printable.Of(command[0]).ToUpperInvariant()} is not supported with --store {store.Name} yet");
         else if (command.Is(0, "SCHEDULE"u8)) _queue.Schedule(connection, command);
         else if (command.Is(0, "QUEUES"u8)) _queue.Queues(connection, command);
         else if (command.Is(0, "QUEUE"u8)) _queue.Queue(connection, command);
@@ -112,6 +124,10 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks)
         else if (command.Is(0, "DEBUG"u8) && command.Count == 2 && command.Is(1, "JOURNAL-REWRITE"u8)) RewriteJournal(connection);
         else Error(connection, $"ERR unknown command '{Printable.Of(command[0])}'");
     }
+
+    /// <summary>The verbs only the in-memory store serves so far (docs/scaling.md lists what PostgreSQL serves).</summary>
+    private static bool IsAdministration(in RespCommand command) =>
+        command.Is(0, "SCHEDULE"u8) || command.Is(0, "QUEUES"u8) || command.Is(0, "QUEUE"u8) || command.Is(0, "DEAD"u8);
 
     private void Run(Connection connection, in RespCommand command)
     {

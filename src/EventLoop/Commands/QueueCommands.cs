@@ -3,16 +3,18 @@ using System.Text;
 using EventLoop.Protocol;
 using EventLoop.Queueing;
 using EventLoop.Reactor;
+using EventLoop.Stores;
 using EventLoop.Workers;
 
 namespace EventLoop.Commands;
 
 /// <summary>
-/// The task queue's verbs (../shared/TASKS.md): each parses its words, asks the <see cref="TaskStore"/>,
-/// and writes the reply, or parks the request when it waits. Decisions are the store's; this layer only
-/// translates. Runs on the reactor thread.
+/// The task queue's verbs (../shared/TASKS.md): each parses and checks its words, then hands them to the
+/// queue's store (<see cref="IQueueStore"/>: in memory or in PostgreSQL), which decides and answers. The
+/// administration verbs (SCHEDULE, QUEUES, QUEUE, DEAD) are the in-memory <see cref="TaskStore"/>'s only.
+/// Runs on the reactor thread.
 /// </summary>
-internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store) : CommandGroup(reactor)
+internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueueStore queue) : CommandGroup(reactor)
 {
     private const int DefaultDeadListCount = 100;
 
@@ -37,18 +39,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store) : Comm
             Error(connection, invalid);
             return;
         }
-        switch (store.Submit(spec, out TaskRecord? task))
-        {
-            case SubmitOutcome.FullTasks:
-                Error(connection, $"FULL max-tasks ({Reactor.Options.MaxTasks}) reached");
-                break;
-            case SubmitOutcome.FullQueues:
-                Error(connection, $"FULL max-queues ({Reactor.Options.MaxQueues}) reached");
-                break;
-            default:
-                task!.WriteId(Reply(connection));
-                break;
-        }
+        queue.Submit(connection, spec);
     }
 
     /// <summary>STATUS id → field/value pairs, or nil.</summary>
@@ -56,10 +47,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store) : Comm
     {
         if (!CheckArity(connection, command, 2, 2))
             return;
-        if (store.Find(command[1]) is { } task)
-            QueueReplies.WriteStatus(Reply(connection), task);
-        else
-            RespWriter.WriteNullBulkString(Reply(connection));
+        queue.Status(connection, command[1]);
     }
 
     /// <summary>RESULT id [TIMEOUT ms]: the outcome, nil, -PENDING, or (with TIMEOUT) parked until finished.</summary>
@@ -84,13 +72,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store) : Comm
                 return;
             }
         }
-        TaskRecord? task = store.Find(command[1]);
-        if (task is null)
-            RespWriter.WriteNullBulkString(Reply(connection));
-        else if (task.State.IsFinished() || timeout < 0)
-            QueueReplies.WriteResult(Reply(connection), task);
-        else
-            new ParkedResult(Reactor.Parked, connection, Reactor.AppendReplySlot(connection), task).ExpireAfter(timeout, store.Clock);
+        queue.Result(connection, command[1], timeout);
     }
 
     /// <summary>WAIT timeout-ms id [id…] → how many of the listed tasks are finished, waiting up to the timeout.</summary>
@@ -106,25 +88,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store) : Comm
             Error(connection, "ERR timeout is not a non-negative integer");
             return;
         }
-        int finished = 0;
-        Dictionary<TaskRecord, int>? waitingFor = null;
-        for (int i = 2; i < command.Count; i++)
-        {
-            TaskRecord? task = store.Find(command[i]);
-            if (task is null)
-                continue;
-            if (task.State.IsFinished())
-            {
-                finished++;
-                continue;
-            }
-            waitingFor ??= [];
-            waitingFor[task] = waitingFor.GetValueOrDefault(task) + 1;
-        }
-        if (waitingFor is null)
-            RespWriter.WriteInteger(Reply(connection), finished);
-        else
-            new ParkedWait(Reactor.Parked, connection, Reactor.AppendReplySlot(connection), finished, waitingFor).ExpireAfter(timeout, store.Clock);
+        queue.Wait(connection, command, 2, timeout);
     }
 
     /// <summary>CANCEL id → 1 (it will not run again), 0 (already finished), nil (unknown).</summary>
@@ -132,10 +96,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store) : Comm
     {
         if (!CheckArity(connection, command, 2, 2))
             return;
-        if (store.Find(command[1]) is { } task)
-            RespWriter.WriteInteger(Reply(connection), store.Cancel(task) ? 1 : 0);
-        else
-            RespWriter.WriteNullBulkString(Reply(connection));
+        queue.Cancel(connection, command[1]);
     }
 
     /// <summary>SCHEDULE ADD | DEL | LIST.</summary>
@@ -254,14 +215,14 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store) : Comm
         List<TaskQueue> queues = [.. store.Queues];
         IBufferWriter<byte> reply = Reply(connection);
         RespWriter.WriteArrayHeader(reply, queues.Count);
-        foreach (TaskQueue queue in queues)
+        foreach (TaskQueue each in queues)
         {
             RespWriter.WriteArrayHeader(reply, 5);
-            RespWriter.WriteBulkString(reply, queue.Name);
-            RespWriter.WriteInteger(reply, queue.Queued);
-            RespWriter.WriteInteger(reply, queue.Running);
-            RespWriter.WriteInteger(reply, queue.Waiting);
-            RespWriter.WriteInteger(reply, queue.Paused ? 1 : 0);
+            RespWriter.WriteBulkString(reply, each.Name);
+            RespWriter.WriteInteger(reply, each.Queued);
+            RespWriter.WriteInteger(reply, each.Running);
+            RespWriter.WriteInteger(reply, each.Waiting);
+            RespWriter.WriteInteger(reply, each.Paused ? 1 : 0);
         }
     }
 
@@ -307,7 +268,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store) : Comm
 
     private void ListDead(Connection connection, in RespCommand command)
     {
-        TaskQueue? queue = null;
+        TaskQueue? only = null;
         bool filtered = false;
         long count = DefaultDeadListCount;
         for (int i = 2; i < command.Count; i += 2)
@@ -320,7 +281,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store) : Comm
             if (command.Is(i, "QUEUE"u8))
             {
                 filtered = true;
-                queue = store.FindQueue(command[i + 1]);
+                only = store.FindQueue(command[i + 1]);
             }
             else if (command.Is(i, "COUNT"u8))
             {
@@ -336,7 +297,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store) : Comm
                 return;
             }
         }
-        List<TaskRecord> dead = filtered && queue is null ? [] : [.. store.Dead(queue).Take((int)Math.Min(count, int.MaxValue))];
+        List<TaskRecord> dead = filtered && only is null ? [] : [.. store.Dead(only).Take((int)Math.Min(count, int.MaxValue))];
         IBufferWriter<byte> reply = Reply(connection);
         RespWriter.WriteArrayHeader(reply, dead.Count);
         foreach (TaskRecord task in dead)

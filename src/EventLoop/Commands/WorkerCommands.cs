@@ -3,6 +3,7 @@ using System.Text;
 using EventLoop.Protocol;
 using EventLoop.Queueing;
 using EventLoop.Reactor;
+using EventLoop.Stores;
 using EventLoop.Workers;
 
 namespace EventLoop.Commands;
@@ -10,18 +11,15 @@ namespace EventLoop.Commands;
 /// <summary>
 /// The external workers' verbs: FETCH leases tasks to the connection, ACK / FAIL / NACK / TOUCH settle or
 /// renew a lease named by id and attempt (from any connection: workers use pools; the attempt is the
-/// fence). Parses and replies; the <see cref="TaskStore"/> decides. Runs on the reactor thread.
+/// fence). Parses and checks the words; the queue's store (<see cref="IQueueStore"/>) decides and answers.
+/// Runs on the reactor thread.
 /// </summary>
-internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store) : CommandGroup(reactor)
+internal sealed class WorkerCommands(ReactorLoop reactor, IQueueStore store) : CommandGroup(reactor)
 {
     public const int DefaultLeaseMs = 30_000;
     public const int MaxFetchCount = 10_000;
     /// <summary>A day: a lease longer than that is a lost task nobody notices.</summary>
     public const int MaxLeaseMs = 86_400_000;
-
-    private static ReadOnlySpan<byte> Ok => "+OK\r\n"u8;
-    private static ReadOnlySpan<byte> Stale => "-STALE\r\n"u8;
-    private static ReadOnlySpan<byte> Cancelled => "-CANCELLED\r\n"u8;
 
     /// <summary>Connections that have fetched at least once and are open.</summary>
     public int Fetchers { get; private set; }
@@ -64,7 +62,6 @@ internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store) : Com
             Error(connection, from < 0 ? "ERR syntax error: FROM expected" : "ERR syntax error: a queue name expected after FROM");
             return;
         }
-        var queues = new TaskQueue[command.Count - from];
         for (int i = from; i < command.Count; i++)
         {
             if (!SubmitOptions.IsName(command[i]))
@@ -72,35 +69,20 @@ internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store) : Com
                 Error(connection, "ERR QUEUE must be 1 to 128 printable characters without spaces");
                 return;
             }
-            if (store.GetOrCreateQueue(command[i]) is not { } queue)
-            {
-                Error(connection, $"FULL max-queues ({Reactor.Options.MaxQueues}) reached");
-                return;
-            }
-            queues[i - from] = queue;
         }
         if (connection.Leases is null)
         {
-            connection.Leases = new LeaseSet();
+            connection.Leases = new LeaseSet(); // also the mark of a fetcher, whichever store holds its deliveries
             Fetchers++;
         }
-        List<Lease> leases = store.Fetch(queues, (int)count, (int)leaseMs, connection.Leases);
-        if (leases.Count > 0 || block < 0)
-            QueueReplies.WriteFetched(Reply(connection), leases);
-        else
-            new ParkedFetch(Reactor.Parked, connection, Reactor.AppendReplySlot(connection), store, queues, (int)count, (int)leaseMs)
-                .ExpireAfter(block, store.Clock);
+        store.Fetch(connection, command, from, (int)count, block, (int)leaseMs);
     }
 
     /// <summary>ACK id attempt [result].</summary>
     public void Ack(Connection connection, in RespCommand command)
     {
-        if (!Settle(connection, command, 3, 4, "ack", out Lease? lease))
-            return;
-        if (store.Ack(lease!, ResultBulk.Encode(command.Count == 4 ? command[3] : default)))
-            Reply(connection).Write(Ok);
-        else
-            Error(connection, $"ERR {lease!.Task.Error}: the attempt failed");
+        if (Settle(connection, command, 3, 4, "ack", out int attempt))
+            store.Ack(connection, command[1], attempt, command.Count == 4 ? command[3] : default);
     }
 
     /// <summary>FAIL id attempt message [NORETRY].</summary>
@@ -112,22 +94,18 @@ internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store) : Com
             Error(connection, $"ERR unknown option '{Printable.Of(command[4])}'");
             return;
         }
-        if (!Settle(connection, command, 4, 5, "fail", out Lease? lease))
-            return;
-        store.FailLeased(lease!, Encoding.UTF8.GetString(command[3]), noRetry);
-        Reply(connection).Write(Ok);
+        if (Settle(connection, command, 4, 5, "fail", out int attempt))
+            store.Fail(connection, command[1], attempt, command[3], noRetry);
     }
 
     /// <summary>NACK id attempt [DELAY ms].</summary>
     public void Nack(Connection connection, in RespCommand command)
     {
         long delay = 0;
-        if (command.Count == 5 && !TryNamedNumber(connection, command, 3, "DELAY"u8, min: 0, max: TaskStore.LatestUnixMs - store.Clock.UnixMs, "a non-negative integer", out delay))
+        if (command.Count == 5 && !TryNamedNumber(connection, command, 3, "DELAY"u8, min: 0, max: TaskStore.LatestUnixMs - Reactor.Store.Clock.UnixMs, "a non-negative integer", out delay))
             return;
-        if (!Settle(connection, command, 3, 5, "nack", out Lease? lease))
-            return;
-        store.Nack(lease!, delay);
-        Reply(connection).Write(Ok);
+        if (Settle(connection, command, 3, 5, "nack", out int attempt))
+            store.Nack(connection, command[1], attempt, delay);
     }
 
     /// <summary>TOUCH id attempt [LEASE ms].</summary>
@@ -136,49 +114,35 @@ internal sealed class WorkerCommands(ReactorLoop reactor, TaskStore store) : Com
         long leaseMs = 0;
         if (command.Count == 5 && !TryNamedNumber(connection, command, 3, "LEASE"u8, min: 1, max: MaxLeaseMs, "a positive integer", out leaseMs))
             return;
-        if (!Settle(connection, command, 3, 5, "touch", out Lease? lease))
-            return;
-        store.Touch(lease!, (int)leaseMs);
-        Reply(connection).Write(Ok);
+        if (Settle(connection, command, 3, 5, "touch", out int attempt))
+            store.Touch(connection, command[1], attempt, (int)leaseMs);
     }
 
     /// <summary>A connection closed: the tasks it held go back to their queues.</summary>
     public void ConnectionClosed(Connection connection)
     {
-        if (connection.Leases is not { } leases)
+        if (connection.Leases is null)
             return;
         Fetchers--;
-        store.LoseAll(leases);
+        store.ConnectionClosed(connection);
     }
 
-    /// <summary>
-    /// Checks arity and the (id, attempt) a worker names; answers -STALE or -CANCELLED itself and returns
-    /// false when the delivery is not current.
-    /// </summary>
-    private bool Settle(Connection connection, in RespCommand command, int min, int max, string verb, out Lease? lease)
+    /// <summary>Checks arity and the attempt a worker names; answers the error itself and returns false when they are malformed.</summary>
+    private bool Settle(Connection connection, in RespCommand command, int min, int max, string verb, out int attempt)
     {
-        lease = null;
+        attempt = 0;
         if (command.Count < min || command.Count > max || (max - min == 2 && command.Count == min + 1))
         {
             Error(connection, $"ERR wrong number of arguments for '{verb}' command");
             return false;
         }
-        if (!SubmitOptions.TryNumber(command[2], out long attempt) || attempt < 1 || attempt > int.MaxValue)
+        if (!SubmitOptions.TryNumber(command[2], out long named) || named < 1 || named > int.MaxValue)
         {
             Error(connection, "ERR attempt must be a positive integer");
             return false;
         }
-        switch (store.Check(store.Find(command[1]), (int)attempt, out lease))
-        {
-            case LeaseCheck.Current:
-                return true;
-            case LeaseCheck.Cancelled:
-                Reply(connection).Write(Cancelled);
-                return false;
-            default:
-                Reply(connection).Write(Stale);
-                return false;
-        }
+        attempt = (int)named;
+        return true;
     }
 
     /// <summary>The one option NACK or TOUCH may carry (<paramref name="word"/> and its number in min..max); answers the error itself.</summary>

@@ -153,6 +153,9 @@ public sealed class ServerQueue
         ReactorLoop reactor = _reactor();
         if (reactor.Completion.IsCompleted)
             throw new InvalidOperationException("the server has stopped");
+        // This API reads and changes the in-memory store; with PostgreSQL it would do so silently beside the real queue.
+        if (reactor.Options.Store is not null)
+            throw new NotSupportedException("the embedding queue API is not supported with Store (PostgreSQL) yet: use a client connection");
         reactor.Post(() =>
         {
             try

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# EventLoop nodes sharing one queue in PostgreSQL (--store postgres://…): 1 node, then 2 nodes on one database.
+#
+#   benchmarks/scaling.sh               JOBS=20000 per cell (about 2 minutes on a quiet 2-core machine)
+#
+# Starts a throwaway PostgreSQL cluster of its own (initdb as the postgres user in a temporary directory, a free
+# port, fsync=off: the database's own durability is not what is measured), a fresh database per cell, and
+# nodes with `eventloop serve --store postgres://postgres@127.0.0.1:PORT/DB`. Every cell is driven by
+# benchmarks/tools/queue_bench.c:
+#   lifecycle   SUBMIT echo ARGS <64 B> from PRODUCERS connections x INFLIGHT in flight; the nodes' in-process
+#               echo handlers claim the tasks from PostgreSQL; CONSUMERS connections collect every result with
+#               RESULT <id> TIMEOUT 10000. With 2 nodes, one queue_bench per node, half the jobs each, at once:
+#               tasks/s is all jobs over the slower one's time.
+#   single      one SUBMIT at a time on one connection: p50 SUBMIT latency, also against the in-memory store
+#               with the journal under --appendfsync always.
+# Statements per task: PostgreSQL's committed transactions in the cell's database (pg_stat_database.xact_commit;
+# each statement runs as its own transaction) over the jobs. PostgreSQL CPU per task: utime+stime of the
+# cluster's processes over the run. Nothing is pinned: PostgreSQL, the nodes and the client share the two cores,
+# which is where the limit is on this machine. Raw rows go to artifacts/bench/scaling-<time>.tsv.
+#
+# Environment: JOBS (20000), SINGLE_JOBS (2000), WARMUP_JOBS (5000), PRODUCERS (20), CONSUMERS (20), INFLIGHT (16).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source benchmarks/tools/lib.sh
+
+JOBS=${JOBS:-20000}
+SINGLE_JOBS=${SINGLE_JOBS:-2000}
+WARMUP_JOBS=${WARMUP_JOBS:-5000}
+PRODUCERS=${PRODUCERS:-20}
+CONSUMERS=${CONSUMERS:-20}
+INFLIGHT=${INFLIGHT:-16}
+
+[ -x artifacts/bin/eventloop ] || die "build first: ./build.sh"
+command -v cc >/dev/null || die "a C compiler (cc) is needed for benchmarks/tools/queue_bench.c"
+command -v redis-cli >/dev/null || die "redis-cli is needed (Debian: redis-tools)"
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -x "$PGBIN/initdb" ] || die "PostgreSQL is missing (Debian: postgresql)"
+[ "$(id -u)" -eq 0 ] || die "run as root: the cluster is started as the postgres user with runuser"
+
+mkdir -p artifacts/bench
+BENCH=artifacts/bench/queue_bench
+cc -O2 -Wall -Wextra -Werror -o "$BENCH" benchmarks/tools/queue_bench.c
+RAW=artifacts/bench/scaling-$(date -u +%Y%m%dT%H%M%SZ).tsv
+WORKDIR=$(mktemp -d /tmp/eventloop-scaling.XXXXXX)
+chown postgres:postgres "$WORKDIR"
+PGPORT=$(free_port)
+NODES=()
+
+as_postgres() { runuser -u postgres -- "$@"; }
+sql() { as_postgres "$PGBIN/psql" -h "$WORKDIR" -p "$PGPORT" -U postgres -d postgres -Atqc "$1"; }
+
+stop_all() {
+  local pid
+  for pid in "${NODES[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${NODES[@]}"; do wait "$pid" 2>/dev/null || true; done
+  NODES=()
+  [ -f "$WORKDIR/data/postmaster.pid" ] && as_postgres "$PGBIN/pg_ctl" -D "$WORKDIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+}
+trap 'stop_all; rm -rf "$WORKDIR"' EXIT
+
+as_postgres "$PGBIN/initdb" -D "$WORKDIR/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >/dev/null
+as_postgres "$PGBIN/pg_ctl" -D "$WORKDIR/data" -l "$WORKDIR/postgres.log" -w start \
+  -o "-p $PGPORT -k $WORKDIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=100" >/dev/null
+
+# CPU ticks of the whole cluster: the postmaster and its children.
+pg_ticks() {
+  local master total=0 pid
+  master=$(head -1 "$WORKDIR/data/postmaster.pid")
+  for pid in $master $(pgrep -P "$master"); do
+    total=$(( total + $(cpu_ticks "$pid" 2>/dev/null || echo 0) ))
+  done
+  echo "$total"
+}
+
+commits() { sql "SELECT xact_commit FROM pg_stat_database WHERE datname = '$1'"; }
+
+# Starts a node with these serve options; appends its pid to NODES and sets NODE_PORT.
+start_node() {
+  NODE_PORT=$(free_port)
+  artifacts/bin/eventloop serve --port "$NODE_PORT" "$@" >"$WORKDIR/node-$NODE_PORT.log" 2>&1 &
+  NODES+=("$!")
+  wait_for_port "$NODE_PORT"
+}
+
+bench() { # $1 port, $2 mode, $3 jobs
+  timeout 300 "$BENCH" eventloop "$2" --port "$1" --jobs "$3" --producers "$PRODUCERS" --consumers "$CONSUMERS" \
+    --inflight "$INFLIGHT" --time-cap 240 --task echo
+}
+
+field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+
+echo -e "cell\tnodes\tjobs\tseconds\ttasks_per_s\tp50_us\tp99_us\tstatements_per_task\tpg_cpu_us_per_task" >"$RAW"
+
+lifecycle_cell() { # $1 number of nodes
+  local n=$1 db="s$1" ports=() runs=() i before_commits before_ticks seconds=0 s p50 p99 line
+  sql "CREATE DATABASE $db" >/dev/null
+  for i in $(seq "$n"); do
+    start_node --store "postgres://postgres@127.0.0.1:$PGPORT/$db"
+    ports+=("$NODE_PORT")
+  done
+  for i in "${ports[@]}"; do bench "$i" lifecycle "$WARMUP_JOBS" >/dev/null || die "warm-up failed on port $i"; done
+  sleep 2
+  before_commits=$(commits "$db")
+  before_ticks=$(pg_ticks)
+  for i in "${ports[@]}"; do
+    bench "$i" lifecycle $(( JOBS / n )) >"$WORKDIR/out-$i" &
+    runs+=("$!")
+  done
+  for i in "${runs[@]}"; do wait "$i" || die "a lifecycle run failed (logs in $WORKDIR)"; done
+  for i in "${ports[@]}"; do
+    line=$(cat "$WORKDIR/out-$i")
+    [ -n "$line" ] || die "queue_bench on port $i printed nothing (see $WORKDIR/node-$i.log)"
+    s=$(field seconds <<<"$line")
+    seconds=$(python3 -c "print(max($seconds, $s))")
+    p50=$(field p50_us <<<"$line"); p99=$(field p99_us <<<"$line")
+  done
+  local pg_us statements rate
+  pg_us=$(python3 -c "print(f'{($(pg_ticks) - $before_ticks) * 1e6 / $(getconf CLK_TCK) / $JOBS:.1f}')")
+  sleep 2 # PostgreSQL publishes its statistics about once a second
+  statements=$(python3 -c "print(f'{($(commits "$db") - $before_commits) / $JOBS:.2f}')")
+  rate=$(python3 -c "print(f'{$JOBS / $seconds:.0f}')")
+  echo -e "lifecycle\t$n\t$JOBS\t$seconds\t$rate\t$p50\t$p99\t$statements\t$pg_us" >>"$RAW"
+  stop_nodes
+}
+
+stop_nodes() {
+  local pid
+  for pid in "${NODES[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${NODES[@]}"; do wait "$pid" 2>/dev/null || true; done
+  NODES=()
+}
+
+single_cell() { # $1 label, then serve options
+  local label=$1 port line; shift
+  start_node "$@"
+  port=$NODE_PORT
+  bench "$port" single 500 >/dev/null || die "$label: warm-up failed"
+  line=$(bench "$port" single "$SINGLE_JOBS")
+  echo -e "single-$label\t1\t$SINGLE_JOBS\t$(field seconds <<<"$line")\t$(field jobs_per_s <<<"$line")\t$(field p50_us <<<"$line")\t$(field p99_us <<<"$line")\t\t" >>"$RAW"
+  stop_nodes
+}
+
+lifecycle_cell 1
+lifecycle_cell 2
+sql "CREATE DATABASE single" >/dev/null
+single_cell postgres --store "postgres://postgres@127.0.0.1:$PGPORT/single"
+mkdir -p "$WORKDIR/journal"
+single_cell journal-always --appendonly yes --appendfsync always --dir "$WORKDIR/journal"
+
+column -t -s $'\t' "$RAW"
+echo "raw rows: $RAW"

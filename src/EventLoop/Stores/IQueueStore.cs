@@ -1,0 +1,53 @@
+using EventLoop.Protocol;
+using EventLoop.Queueing;
+using EventLoop.Reactor;
+
+namespace EventLoop.Stores;
+
+/// <summary>
+/// The seam between the task queue's verbs and where the queue lives. The command layer
+/// (<c>QueueCommands</c>, <c>WorkerCommands</c>) parses and validates the words once, for every store; a store
+/// decides and answers, either at once on the reactor (<see cref="MemoryQueueStore"/>) or later, in the request's
+/// place in the connection's reply order (<see cref="Postgres.PostgresQueueStore"/>). Called on the reactor thread only.
+/// </summary>
+internal interface IQueueStore
+{
+    /// <summary>The store's name as <c>--store</c> spells it, for error texts.</summary>
+    string Name { get; }
+
+    /// <summary>The verbs this store serves besides the ones below (QUEUES, SCHEDULE, DEAD…); others answer "not supported".</summary>
+    bool ServesAdministration { get; }
+
+    /// <summary>SUBMIT: answers the task's id (or -FULL).</summary>
+    void Submit(Connection connection, in SubmitSpec spec);
+
+    /// <summary>STATUS id: field/value pairs, or nil.</summary>
+    void Status(Connection connection, ReadOnlySpan<byte> id);
+
+    /// <summary>RESULT id: the outcome; with <paramref name="timeoutMs"/> ≥ 0, parked until finished (0: no deadline).</summary>
+    void Result(Connection connection, ReadOnlySpan<byte> id, long timeoutMs);
+
+    /// <summary>WAIT timeout id…: the ids are <paramref name="command"/>'s words from <paramref name="firstId"/>.</summary>
+    void Wait(Connection connection, in RespCommand command, int firstId, long timeoutMs);
+
+    /// <summary>CANCEL id: 1, 0 or nil.</summary>
+    void Cancel(Connection connection, ReadOnlySpan<byte> id);
+
+    /// <summary>FETCH: the queues are <paramref name="command"/>'s words from <paramref name="firstQueue"/>, already checked as names.</summary>
+    void Fetch(Connection connection, in RespCommand command, int firstQueue, int count, long blockMs, int leaseMs);
+
+    /// <summary>ACK id attempt [result]: <paramref name="result"/> is the payload as the worker sent it.</summary>
+    void Ack(Connection connection, ReadOnlySpan<byte> id, int attempt, ReadOnlySpan<byte> result);
+
+    /// <summary>FAIL id attempt message [NORETRY].</summary>
+    void Fail(Connection connection, ReadOnlySpan<byte> id, int attempt, ReadOnlySpan<byte> message, bool noRetry);
+
+    /// <summary>NACK id attempt [DELAY ms].</summary>
+    void Nack(Connection connection, ReadOnlySpan<byte> id, int attempt, long delayMs);
+
+    /// <summary>TOUCH id attempt [LEASE ms] (0: the lease's own length).</summary>
+    void Touch(Connection connection, ReadOnlySpan<byte> id, int attempt, int leaseMs);
+
+    /// <summary>A connection that fetched closed: the deliveries it held go back to their queues.</summary>
+    void ConnectionClosed(Connection connection);
+}

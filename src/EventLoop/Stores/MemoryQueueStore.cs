@@ -1,0 +1,163 @@
+using System.Buffers;
+using System.Text;
+using EventLoop.Commands;
+using EventLoop.Protocol;
+using EventLoop.Queueing;
+using EventLoop.Reactor;
+
+namespace EventLoop.Stores;
+
+/// <summary>
+/// The default store: the reactor's own <see cref="TaskStore"/> (with the journal when it is on). Every answer is
+/// written inline, on the reactor, in the same call. Reactor-owned.
+/// </summary>
+internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(reactor), IQueueStore
+{
+    private static ReadOnlySpan<byte> Ok => "+OK\r\n"u8;
+    private static ReadOnlySpan<byte> Stale => "-STALE\r\n"u8;
+    private static ReadOnlySpan<byte> Cancelled => "-CANCELLED\r\n"u8;
+
+    private readonly TaskStore _store = reactor.Store;
+
+    public string Name => "memory";
+
+    public bool ServesAdministration => true;
+
+    public void Submit(Connection connection, in SubmitSpec spec)
+    {
+        switch (_store.Submit(spec, out TaskRecord? task))
+        {
+            case SubmitOutcome.FullTasks:
+                Error(connection, $"FULL max-tasks ({Reactor.Options.MaxTasks}) reached");
+                break;
+            case SubmitOutcome.FullQueues:
+                Error(connection, $"FULL max-queues ({Reactor.Options.MaxQueues}) reached");
+                break;
+            default:
+                task!.WriteId(Reply(connection));
+                break;
+        }
+    }
+
+    public void Status(Connection connection, ReadOnlySpan<byte> id)
+    {
+        if (_store.Find(id) is { } task)
+            QueueReplies.WriteStatus(Reply(connection), task);
+        else
+            RespWriter.WriteNullBulkString(Reply(connection));
+    }
+
+    public void Result(Connection connection, ReadOnlySpan<byte> id, long timeoutMs)
+    {
+        TaskRecord? task = _store.Find(id);
+        if (task is null)
+            RespWriter.WriteNullBulkString(Reply(connection));
+        else if (task.State.IsFinished() || timeoutMs < 0)
+            QueueReplies.WriteResult(Reply(connection), task);
+        else
+            new ParkedResult(Reactor.Parked, connection, Reactor.AppendReplySlot(connection), task).ExpireAfter(timeoutMs, _store.Clock);
+    }
+
+    public void Wait(Connection connection, in RespCommand command, int firstId, long timeoutMs)
+    {
+        int finished = 0;
+        Dictionary<TaskRecord, int>? waitingFor = null;
+        for (int i = firstId; i < command.Count; i++)
+        {
+            TaskRecord? task = _store.Find(command[i]);
+            if (task is null)
+                continue;
+            if (task.State.IsFinished())
+            {
+                finished++;
+                continue;
+            }
+            waitingFor ??= [];
+            waitingFor[task] = waitingFor.GetValueOrDefault(task) + 1;
+        }
+        if (waitingFor is null)
+            RespWriter.WriteInteger(Reply(connection), finished);
+        else
+            new ParkedWait(Reactor.Parked, connection, Reactor.AppendReplySlot(connection), finished, waitingFor).ExpireAfter(timeoutMs, _store.Clock);
+    }
+
+    public void Cancel(Connection connection, ReadOnlySpan<byte> id)
+    {
+        if (_store.Find(id) is { } task)
+            RespWriter.WriteInteger(Reply(connection), _store.Cancel(task) ? 1 : 0);
+        else
+            RespWriter.WriteNullBulkString(Reply(connection));
+    }
+
+    public void Fetch(Connection connection, in RespCommand command, int firstQueue, int count, long blockMs, int leaseMs)
+    {
+        var queues = new TaskQueue[command.Count - firstQueue];
+        for (int i = firstQueue; i < command.Count; i++)
+        {
+            if (_store.GetOrCreateQueue(command[i]) is not { } queue)
+            {
+                Error(connection, $"FULL max-queues ({Reactor.Options.MaxQueues}) reached");
+                return;
+            }
+            queues[i - firstQueue] = queue;
+        }
+        List<Lease> leases = _store.Fetch(queues, count, leaseMs, connection.Leases!);
+        if (leases.Count > 0 || blockMs < 0)
+            QueueReplies.WriteFetched(Reply(connection), leases);
+        else
+            new ParkedFetch(Reactor.Parked, connection, Reactor.AppendReplySlot(connection), _store, queues, count, leaseMs)
+                .ExpireAfter(blockMs, _store.Clock);
+    }
+
+    public void Ack(Connection connection, ReadOnlySpan<byte> id, int attempt, ReadOnlySpan<byte> result)
+    {
+        if (!IsCurrent(connection, id, attempt, out Lease? lease))
+            return;
+        if (_store.Ack(lease!, ResultBulk.Encode(result)))
+            Reply(connection).Write(Ok);
+        else
+            Error(connection, $"ERR {lease!.Task.Error}: the attempt failed");
+    }
+
+    public void Fail(Connection connection, ReadOnlySpan<byte> id, int attempt, ReadOnlySpan<byte> message, bool noRetry)
+    {
+        if (!IsCurrent(connection, id, attempt, out Lease? lease))
+            return;
+        _store.FailLeased(lease!, Encoding.UTF8.GetString(message), noRetry);
+        Reply(connection).Write(Ok);
+    }
+
+    public void Nack(Connection connection, ReadOnlySpan<byte> id, int attempt, long delayMs)
+    {
+        if (!IsCurrent(connection, id, attempt, out Lease? lease))
+            return;
+        _store.Nack(lease!, delayMs);
+        Reply(connection).Write(Ok);
+    }
+
+    public void Touch(Connection connection, ReadOnlySpan<byte> id, int attempt, int leaseMs)
+    {
+        if (!IsCurrent(connection, id, attempt, out Lease? lease))
+            return;
+        _store.Touch(lease!, leaseMs);
+        Reply(connection).Write(Ok);
+    }
+
+    public void ConnectionClosed(Connection connection) => _store.LoseAll(connection.Leases!);
+
+    /// <summary>The (id, attempt) a worker names is the current delivery; otherwise answers -STALE or -CANCELLED itself.</summary>
+    private bool IsCurrent(Connection connection, ReadOnlySpan<byte> id, int attempt, out Lease? lease)
+    {
+        switch (_store.Check(_store.Find(id), attempt, out lease))
+        {
+            case LeaseCheck.Current:
+                return true;
+            case LeaseCheck.Cancelled:
+                Reply(connection).Write(Cancelled);
+                return false;
+            default:
+                Reply(connection).Write(Stale);
+                return false;
+        }
+    }
+}

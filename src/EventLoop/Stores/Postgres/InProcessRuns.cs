@@ -1,0 +1,135 @@
+using EventLoop.Queueing;
+using EventLoop.Reactor;
+using EventLoop.Tasks;
+using EventLoop.Workers;
+using Npgsql;
+
+namespace EventLoop.Stores.Postgres;
+
+/// <summary>
+/// This node's worker pool running tasks claimed from PostgreSQL: claims ready tasks whose handler is registered
+/// here (one claim in flight at a time, at most a ring's worth running), hands each to the ring in a work item of
+/// its own whose completion is posted back through the completion queue, and settles the attempt with the same
+/// fenced statements as ACK and FAIL. The lease names this node and is renewed on the store's tick; a node that
+/// dies leaves leases that expire and go back to their queues. Reactor-owned.
+/// </summary>
+internal sealed class InProcessRuns(PostgresQueueStore store, ReactorLoop reactor, TaskRegistry tasks)
+{
+    private const int ClaimBatch = 64;
+    /// <summary>How long an attempt's lease lasts without the node renewing it (the tick renews it far sooner).</summary>
+    public const int LeaseMs = 15_000;
+
+    private readonly string[] _names = [.. tasks.All.Where(t => t.IsInProcess).Select(t => t.Name)];
+    private readonly Dictionary<long, WorkItem> _running = [];
+    private readonly Stack<WorkItem> _free = new();
+    private ClaimRequest? _claim;
+
+    private WorkerPool Workers => reactor.Workers;
+
+    private int Room => Math.Min(ClaimBatch, Math.Min(Workers.RingCapacity - _running.Count, Workers.RingCapacity - Workers.RingDepth));
+
+    /// <summary>Claims ready tasks for this node's handlers, unless a claim is out already or there is no room.</summary>
+    public void Claim()
+    {
+        if (_names.Length == 0 || reactor.Stopping || Room <= 0)
+            return;
+        _claim ??= new ClaimRequest(this, store.Node, _names);
+        if (_claim.InFlight)
+        {
+            _claim.Again = true;
+            return;
+        }
+        _claim.Count = Room;
+        store.Enqueue(_claim);
+    }
+
+    /// <summary>Finished on another node's say (CANCEL, a TIMEOUT found by the sweep): the handler here is told to stop.</summary>
+    public void FinishedElsewhere(long id)
+    {
+        if (_running.TryGetValue(id, out WorkItem? item))
+            item.CancelRun();
+    }
+
+    private void Start(List<ClaimedRow> rows)
+    {
+        foreach (ClaimedRow row in rows)
+        {
+            if (!tasks.TryGet(System.Text.Encoding.Latin1.GetBytes(row.Task), out TaskDefinition? definition) || !definition!.IsInProcess)
+                continue; // unreachable: the claim named only this node's handlers
+            TaskRecord task = store.Detached(row.Id, row.Task, row.Queue, null, TaskState.Running, row.Attempt, row.Priority, 0, 0, 0, 0, null,
+                row.Arguments, definition);
+            WorkItem item = _free.TryPop(out WorkItem? free) ? free : NewItem();
+            item.BeginQueuedRun(task, row.Attempt, Workers.AbortToken);
+            item.State = WorkState.Running;
+            if (!Workers.TrySubmit(item))
+            {
+                // Room was checked when claiming; another producer cannot exist, but never strand a claimed task.
+                store.GiveBack([row]);
+                Recycle(item);
+                continue;
+            }
+            _running[row.Id] = item;
+        }
+    }
+
+    private WorkItem NewItem()
+    {
+        var item = new WorkItem { Reusable = true };
+        item.Posted = () => Completed(item);
+        return item;
+    }
+
+    /// <summary>A run came back through the completion queue: settle its attempt (fenced: a stale one changes nothing).</summary>
+    private void Completed(WorkItem item)
+    {
+        TaskRecord task = item.QueuedTask!;
+        _running.Remove(task.Number);
+        if (item.FailureMessage is { } failure)
+            store.Settled(task.Number, item.Attempt, PostgresSchema.Fail, [failure, true]);
+        else if (ResultBulk.Payload(item.Reply.WrittenSpan.ToArray()) is { Length: var bytes } && bytes > reactor.Options.MaxResultBytes)
+            store.Settled(task.Number, item.Attempt, PostgresSchema.Fail,
+                [$"result of {bytes} bytes exceeds max-result-bytes ({reactor.Options.MaxResultBytes})", true]);
+        else
+            store.Settled(task.Number, item.Attempt, PostgresSchema.Ack, [item.Reply.WrittenSpan.ToArray()]);
+        Recycle(item);
+        Claim();
+    }
+
+    private void Recycle(WorkItem item)
+    {
+        Action posted = item.Posted!;
+        item.Reset(retainBytes: 4096);
+        item.Posted = posted;
+        _free.Push(item);
+    }
+
+    /// <summary>The claim of this node's handlers: one statement, reused.</summary>
+    private sealed class ClaimRequest(InProcessRuns runs, string node, string[] names) : StoreRequest
+    {
+        private List<ClaimedRow> _rows = [];
+        private long _now;
+
+        public int Count;
+
+        public override void Prepare(long now) => _now = now;
+
+        public override void AddTo(NpgsqlBatch batch) =>
+            batch.BatchCommands.Add(Command(PostgresSchema.ClaimForHandlers, names, _now, Count, LeaseMs, node));
+
+        public override void Read(NpgsqlDataReader reader) => _rows = ClaimedRows.Read(reader);
+
+        public override void Complete()
+        {
+            List<ClaimedRow> rows = _rows;
+            _rows = [];
+            if (Failure is null)
+                runs.Start(rows);
+            // A full claim means more may be waiting; a NOTIFY during the claim may have been for a task it missed.
+            if (rows.Count == Count || Again)
+            {
+                Again = false;
+                runs.Claim();
+            }
+        }
+    }
+}

@@ -1,0 +1,516 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Globalization;
+using System.Text;
+using EventLoop.Commands;
+using EventLoop.Protocol;
+using EventLoop.Queueing;
+using EventLoop.Reactor;
+using EventLoop.Tasks;
+using EventLoop.Timers;
+using EventLoop.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace EventLoop.Stores.Postgres;
+
+/// <summary>
+/// The task queue in PostgreSQL (<c>--store postgres://…</c>), shared by every node on the same database. Each verb
+/// becomes one statement (<see cref="PostgresSchema"/>) that the reactor collects; the first request of a loop
+/// iteration posts a flush to the completion queue, which runs after every read of that iteration, so one
+/// iteration's requests go to the <see cref="PostgresStoreThread"/> as one batch. Answers come back through the
+/// completion queue into reply slots held in request order. RESULT … TIMEOUT, WAIT and FETCH … BLOCK park and are
+/// woken by this node's own changes, by the other nodes' NOTIFY (<see cref="PostgresListener"/>), or by the
+/// safety poll. Reactor-owned, except where a member says otherwise.
+/// </summary>
+internal sealed class PostgresQueueStore : IQueueStore, IDisposable
+{
+    /// <summary>The sweep (expired leases, timeouts, expired results) and the safety poll run this often.</summary>
+    private const int TickMs = 250;
+
+    private readonly ReactorLoop _reactor;
+    private readonly TaskRegistry _tasks;
+    private readonly ILogger _logger;
+    private readonly NpgsqlDataSource _source;
+    private readonly PostgresStoreThread _thread;
+    private readonly PostgresListener _listener;
+    private readonly InProcessRuns _runs;
+    private readonly Action _flush;
+    private readonly CallbackTimer _tick;
+    private List<StoreRequest> _pending = [];
+    private bool _flushPosted;
+    private int _ticks;
+    private readonly Dictionary<long, List<IStoreWaiter>> _waiters = [];
+    private readonly List<FetchRequest> _blocked = [];
+    private readonly HashSet<string> _readyToTell = new(StringComparer.Ordinal);
+    private readonly List<long> _doneToTell = [];
+    private readonly Dictionary<Connection, List<(long Id, int Attempt)>> _deliveries = [];
+    private readonly Dictionary<string, TaskQueue> _queues = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TaskDefinition> _definitions = new(StringComparer.Ordinal);
+
+    private PostgresQueueStore(ReactorLoop reactor, TaskRegistry tasks, NpgsqlDataSource source)
+    {
+        _reactor = reactor;
+        _source = source;
+        _tasks = tasks;
+        _logger = (reactor.Options.LoggerFactory ?? StandardErrorLoggerFactory.Instance).CreateLogger("EventLoop.Store");
+        Node = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
+        _flush = Flush;
+        _thread = new PostgresStoreThread(source, done => reactor.Post(() => CompleteAll(done)), Log);
+        _listener = new PostgresListener(source, (channel, payload, sender) =>
+        {
+            if (sender != _thread.BackendPid) // this node's own news: the reactor acted on it when it happened
+                reactor.Post(() => Heard(channel, payload));
+        }, Log);
+        _runs = new InProcessRuns(this, reactor, tasks);
+        _tick = new CallbackTimer(Tick);
+        reactor.Timers.Schedule(_tick, Clock.TicksAfter(TickMs));
+        // The reactor has no stop hook for a store yet: its completion is when the threads and connections go.
+        _ = reactor.Completion.ContinueWith(_ => Dispose(), TaskScheduler.Default);
+    }
+
+    public string Name => "postgres";
+
+    public bool ServesAdministration => false;
+
+    /// <summary>This node's name in the leases it takes (lease_node).</summary>
+    public string Node { get; }
+
+    public QueueClock Clock => _reactor.Store.Clock;
+
+    public ServerOptions Options => _reactor.Options;
+
+    private long Now => Clock.UnixMs;
+
+    private long DeadMs => (long)Options.DeadTaskTtl.TotalMilliseconds;
+
+    /// <summary>
+    /// Connects, creates or migrates the schema, and starts the store's threads; throws with a clear message when
+    /// PostgreSQL cannot be reached (the server then does not start).
+    /// </summary>
+    public static PostgresQueueStore Open(ReactorLoop reactor, TaskRegistry tasks, string address)
+    {
+        if (!PostgresAddress.TryParse(address, out NpgsqlConnectionStringBuilder? settings, out string? error))
+            throw new ArgumentException($"--store {error}");
+        settings!.Timeout = Math.Min(settings.Timeout, 5);
+        NpgsqlDataSource source = NpgsqlDataSource.Create(settings);
+        try
+        {
+            using NpgsqlConnection connection = source.OpenConnection();
+            PostgresSchema.Migrate(connection, reactor.Store.Clock.UnixMs << 20);
+        }
+        catch (Exception failed) when (failed is NpgsqlException or InvalidOperationException or IOException or TimeoutException)
+        {
+            source.Dispose();
+            throw new InvalidOperationException($"PostgreSQL store {settings.Host}:{settings.Port}/{settings.Database} is unreachable: {failed.Message}", failed);
+        }
+        return new PostgresQueueStore(reactor, tasks, source);
+    }
+
+    // ---------------------------------------------------------------- the verbs
+
+    public void Submit(Connection connection, in SubmitSpec spec)
+    {
+        long now = Now;
+        TaskDefinition? handler = _tasks.TryGet(spec.Task, out TaskDefinition? found) && found!.IsInProcess ? found : null;
+        string task = handler?.Name ?? Encoding.Latin1.GetString(spec.Task);
+        string queue = spec.Queue.IsEmpty ? "default" : Encoding.Latin1.GetString(spec.Queue);
+        int timeout = spec.TimeoutMs > 0 ? spec.TimeoutMs : (int)Math.Min(int.MaxValue, Options.TaskTimeout.TotalMilliseconds);
+        object?[] values = [task, queue, handler is not null, now, spec.RunAtMs, (short)spec.Priority, spec.Retries, spec.BackoffMs, timeout,
+                            spec.ResultTtlSeconds, spec.Key.IsEmpty ? null : Encoding.UTF8.GetString(spec.Key), spec.Arguments];
+        var reply = new StoreReply(_reactor, connection, StoreReply.NotAnsweredYet);
+        Enqueue(new SubmitRequest(reply, this, values, queue, ready: spec.RunAtMs <= now, handler is not null));
+    }
+
+    public void Status(Connection connection, ReadOnlySpan<byte> id) => Find(connection, id, status: true, -1);
+
+    public void Result(Connection connection, ReadOnlySpan<byte> id, long timeoutMs) => Find(connection, id, status: false, timeoutMs);
+
+    private void Find(Connection connection, ReadOnlySpan<byte> id, bool status, long timeoutMs)
+    {
+        if (!TryId(id, out long number))
+        {
+            RespWriter.WriteNullBulkString(_reactor.BeginReply(connection)); // not an id this store hands out
+            return;
+        }
+        FindRequest? request = null;
+        var reply = new StoreReply(_reactor, connection, writer => request!.WriteTimedOut(writer), () => RemoveWaiter(number, request!));
+        request = new FindRequest(reply, this, number, status, timeoutMs);
+        Enqueue(request);
+    }
+
+    public void Wait(Connection connection, in RespCommand command, int firstId, long timeoutMs)
+    {
+        var ids = new List<long>(command.Count - firstId);
+        for (int i = firstId; i < command.Count; i++)
+        {
+            if (TryId(command[i], out long number))
+                ids.Add(number);
+        }
+        long[] listed = [.. ids];
+        WaitRequest? request = null;
+        var reply = new StoreReply(_reactor, connection, writer => RespWriter.WriteInteger(writer, request!.Counted),
+            () => { foreach (long id in listed) RemoveWaiter(id, request!); });
+        request = new WaitRequest(reply, this, listed, timeoutMs);
+        Enqueue(request);
+    }
+
+    public void Cancel(Connection connection, ReadOnlySpan<byte> id)
+    {
+        if (!TryId(id, out long number))
+        {
+            RespWriter.WriteNullBulkString(_reactor.BeginReply(connection));
+            return;
+        }
+        Enqueue(new CancelRequest(new StoreReply(_reactor, connection, StoreReply.NotAnsweredYet), this, number, Now));
+    }
+
+    public void Fetch(Connection connection, in RespCommand command, int firstQueue, int count, long blockMs, int leaseMs)
+    {
+        string[] queues = new string[command.Count - firstQueue];
+        for (int i = firstQueue; i < command.Count; i++)
+            queues[i - firstQueue] = Encoding.Latin1.GetString(command[i]);
+        FetchRequest? request = null;
+        var reply = new StoreReply(_reactor, connection, writer => writer.Write("*0\r\n"u8), () => _blocked.Remove(request!));
+        request = new FetchRequest(reply, this, connection, queues, count, blockMs, leaseMs);
+        Enqueue(request);
+    }
+
+    public void Ack(Connection connection, ReadOnlySpan<byte> id, int attempt, ReadOnlySpan<byte> result)
+    {
+        if (result.Length > Options.MaxResultBytes)
+        {
+            string error = $"result of {result.Length} bytes exceeds max-result-bytes ({Options.MaxResultBytes})";
+            Settle(connection, id, attempt, PostgresSchema.Fail, [error, true, DeadMs], error);
+            return;
+        }
+        Settle(connection, id, attempt, PostgresSchema.Ack, [ResultBulk.Encode(result)], null);
+    }
+
+    public void Fail(Connection connection, ReadOnlySpan<byte> id, int attempt, ReadOnlySpan<byte> message, bool noRetry) =>
+        Settle(connection, id, attempt, PostgresSchema.Fail, [Encoding.UTF8.GetString(message), !noRetry, DeadMs], null);
+
+    public void Nack(Connection connection, ReadOnlySpan<byte> id, int attempt, long delayMs) =>
+        Settle(connection, id, attempt, PostgresSchema.Nack, [delayMs], null);
+
+    public void Touch(Connection connection, ReadOnlySpan<byte> id, int attempt, int leaseMs) =>
+        Settle(connection, id, attempt, PostgresSchema.Touch, [leaseMs], null);
+
+    private void Settle(Connection connection, ReadOnlySpan<byte> id, int attempt, string sql, object?[] own, string? ackFailure)
+    {
+        if (!TryId(id, out long number))
+        {
+            _reactor.BeginReply(connection).Write("-STALE\r\n"u8);
+            return;
+        }
+        var reply = new StoreReply(_reactor, connection, StoreReply.NotAnsweredYet);
+        Enqueue(new SettleRequest(reply, this, sql, [number, attempt, Now, .. own], ackFailure));
+    }
+
+    /// <summary>An in-process run of this node ended: ACK or FAIL its attempt, no client waiting for the answer.</summary>
+    public void Settled(long id, int attempt, string sql, object?[] own) =>
+        Enqueue(new SettleRequest(null, this, sql, [id, attempt, Now, .. own, .. sql == PostgresSchema.Fail ? new object?[] { DeadMs } : []], null));
+
+    public void ConnectionClosed(Connection connection)
+    {
+        if (_deliveries.Remove(connection, out List<(long Id, int Attempt)>? held) && held.Count > 0)
+            Lose(held, "lease lost: the worker's connection closed", countsAsLoss: true);
+    }
+
+    // ---------------------------------------------------------------- what the requests tell the store
+
+    /// <summary>A FETCH leased these to <paramref name="connection"/>: they go back if it closes first.</summary>
+    public void Leased(Connection connection, List<ClaimedRow> rows)
+    {
+        if (rows.Count == 0)
+            return;
+        if (!_deliveries.TryGetValue(connection, out List<(long Id, int Attempt)>? held))
+            _deliveries[connection] = held = [];
+        // Settled deliveries stay listed: the statement that gives them back is fenced by attempt, so they cost nothing.
+        if (held.Count > 4 * Options.MaxInflight)
+            held.RemoveRange(0, held.Count / 2);
+        foreach (ClaimedRow row in rows)
+            held.Add((row.Id, row.Attempt));
+    }
+
+    /// <summary>Claimed for nobody (the fetcher left): back at once, no loss counted.</summary>
+    public void GiveBack(List<ClaimedRow> rows) => Lose([.. rows.Select(r => (r.Id, r.Attempt))], null, countsAsLoss: false);
+
+    private void Lose(List<(long Id, int Attempt)> deliveries, string? reason, bool countsAsLoss) =>
+        Enqueue(new LoseRequest(this, [deliveries.Select(d => d.Id).ToArray(), deliveries.Select(d => d.Attempt).ToArray(), Now, reason,
+                                       Options.MaxLeaseLosses, DeadMs, countsAsLoss ? 1 : 0]));
+
+    /// <summary>Rows a sweep or a lost lease changed: wake who waits for them, here and on the other nodes.</summary>
+    public void Changed(List<(long Id, TaskState State, string Queue)> changed)
+    {
+        foreach ((long id, TaskState state, string queue) in changed)
+        {
+            if (state.IsFinished())
+                Finished(id);
+            else if (state == TaskState.Queued)
+                BecameReady(queue, inProcess: null);
+        }
+    }
+
+    /// <summary>A task became ready in <paramref name="queue"/> (in-process or not; null: unknown): serve blocked fetches and this node's workers, and tell the others.</summary>
+    public void BecameReady(string queue, bool? inProcess, bool notify = true)
+    {
+        if (inProcess != true)
+        {
+            foreach (FetchRequest fetch in _blocked.ToList())
+            {
+                if (Array.IndexOf(fetch.Queues, queue) >= 0)
+                    fetch.Requery();
+            }
+        }
+        if (inProcess != false)
+            _runs.Claim();
+        if (notify && _readyToTell.Add(queue))
+            PostFlush();
+    }
+
+    /// <summary>
+    /// A task finished (or was cancelled): wake its waiters here (with <paramref name="outcome"/> when this node's
+    /// statement returned it), stop its run here, and tell the others.
+    /// </summary>
+    public void Finished(long id, bool notify = true, Outcome? outcome = null)
+    {
+        if (_waiters.TryGetValue(id, out List<IStoreWaiter>? waiters))
+        {
+            foreach (IStoreWaiter waiter in waiters.ToList())
+                waiter.Finished(id, outcome);
+        }
+        _runs.FinishedElsewhere(id);
+        if (notify)
+        {
+            _doneToTell.Add(id);
+            PostFlush();
+        }
+    }
+
+    /// <summary>Reactor: a notification from any node (null, null: the listener reconnected and may have missed some).</summary>
+    private void Heard(string? channel, string? payload)
+    {
+        if (channel is null)
+        {
+            PollWaiters();
+            foreach (FetchRequest fetch in _blocked.ToList())
+                fetch.Requery();
+            _runs.Claim();
+        }
+        else if (channel == PostgresSchema.DoneChannel && payload is not null)
+        {
+            foreach (string each in payload.Split(','))
+            {
+                if (long.TryParse(each, NumberStyles.None, CultureInfo.InvariantCulture, out long id))
+                    Finished(id, notify: false);
+            }
+        }
+        else if (channel == PostgresSchema.ReadyChannel && payload is not null)
+            BecameReady(payload, inProcess: null, notify: false);
+    }
+
+    public void AddWaiter(long id, IStoreWaiter waiter)
+    {
+        if (!_waiters.TryGetValue(id, out List<IStoreWaiter>? waiters))
+            _waiters[id] = waiters = [];
+        waiters.Add(waiter);
+    }
+
+    private void RemoveWaiter(long id, IStoreWaiter waiter)
+    {
+        if (_waiters.TryGetValue(id, out List<IStoreWaiter>? waiters) && waiters.Remove(waiter) && waiters.Count == 0)
+            _waiters.Remove(id);
+    }
+
+    public void Block(FetchRequest fetch) => _blocked.Add(fetch);
+
+    /// <summary>A parked request asks again; if its statement is still out, once that answer is back.</summary>
+    public void Requery(StoreRequest request, StoreReply reply)
+    {
+        if (!reply.Open)
+            return;
+        if (request.InFlight)
+            request.Again = true;
+        else
+            Enqueue(request);
+    }
+
+    // ---------------------------------------------------------------- the hand-off
+
+    /// <summary>Queues a request for this iteration's batch; the first of an iteration posts the flush.</summary>
+    public void Enqueue(StoreRequest request)
+    {
+        request.InFlight = true;
+        request.Failure = null;
+        request.Prepare(Now);
+        _pending.Add(request);
+        PostFlush();
+    }
+
+    private void PostFlush()
+    {
+        if (_flushPosted)
+            return;
+        _flushPosted = true;
+        // Runs from the completion queue, after every read of this iteration: they all go in one batch.
+        _reactor.Post(_flush);
+    }
+
+    private void Flush()
+    {
+        _flushPosted = false;
+        TellOtherNodes();
+        if (_pending.Count == 0)
+            return;
+        List<StoreRequest> batch = CombineSubmits(_pending);
+        _pending = [];
+        _thread.Hand(batch);
+    }
+
+    /// <summary>Each run of two or more consecutive SUBMITs becomes one multi-row statement.</summary>
+    private static List<StoreRequest> CombineSubmits(List<StoreRequest> pending)
+    {
+        var combined = new List<StoreRequest>(pending.Count);
+        List<SubmitRequest>? run = null;
+        foreach (StoreRequest request in pending)
+        {
+            if (request is SubmitRequest submit)
+            {
+                (run ??= []).Add(submit);
+                continue;
+            }
+            EndRun(combined, ref run);
+            combined.Add(request);
+        }
+        EndRun(combined, ref run);
+        return combined;
+
+        static void EndRun(List<StoreRequest> into, ref List<SubmitRequest>? run)
+        {
+            if (run is null)
+                return;
+            into.Add(run.Count == 1 ? run[0] : new SubmitBatch(run));
+            run = null;
+        }
+    }
+
+    /// <summary>
+    /// One NOTIFY per queue that got work and one per ~7,000 bytes of finished ids, whatever the batch held: a burst
+    /// of SUBMITs costs the other nodes one wake-up, not one per task. They follow the changes they announce, which
+    /// the store thread commits first (it runs requests in order).
+    /// </summary>
+    private void TellOtherNodes()
+    {
+        foreach (string queue in _readyToTell)
+            _pending.Add(new HousekeepingRequest(this, PostgresSchema.Notify, [PostgresSchema.ReadyChannel, queue], returnsChanges: false));
+        _readyToTell.Clear();
+        var ids = new StringBuilder();
+        foreach (long id in _doneToTell)
+        {
+            if (ids.Length > 7000)
+            {
+                _pending.Add(new HousekeepingRequest(this, PostgresSchema.Notify, [PostgresSchema.DoneChannel, ids.ToString()], returnsChanges: false));
+                ids.Clear();
+            }
+            ids.Append(ids.Length == 0 ? "" : ",").Append(id.ToString(CultureInfo.InvariantCulture));
+        }
+        if (ids.Length > 0)
+            _pending.Add(new HousekeepingRequest(this, PostgresSchema.Notify, [PostgresSchema.DoneChannel, ids.ToString()], returnsChanges: false));
+        _doneToTell.Clear();
+    }
+
+    private static void CompleteAll(List<StoreRequest> done)
+    {
+        foreach (StoreRequest request in done)
+        {
+            request.InFlight = false;
+            request.Complete();
+        }
+    }
+
+    // ---------------------------------------------------------------- the tick
+
+    private void Tick()
+    {
+        long now = Now;
+        _ticks++;
+        foreach (FetchRequest fetch in _blocked.ToList())
+            fetch.Requery(); // delayed tasks become due without a NOTIFY
+        _runs.Claim();
+        if (_ticks % 4 == 0)
+        {
+            Enqueue(new HousekeepingRequest(this, PostgresSchema.ExpireLeases, [now, Options.MaxLeaseLosses, DeadMs], returnsChanges: true));
+            Enqueue(new HousekeepingRequest(this, PostgresSchema.TimeOut, [now, DeadMs], returnsChanges: true));
+            Enqueue(new HousekeepingRequest(this, PostgresSchema.RenewNode, [Node, now, InProcessRuns.LeaseMs], returnsChanges: false));
+            PollWaiters();
+        }
+        if (_ticks % 40 == 0)
+            Enqueue(new HousekeepingRequest(this, PostgresSchema.Expire, [now], returnsChanges: false));
+        _reactor.Timers.Schedule(_tick, Clock.TicksAfter(TickMs));
+    }
+
+    /// <summary>The safety poll: a NOTIFY lost with a connection must not leave a RESULT … TIMEOUT or WAIT parked forever.</summary>
+    private void PollWaiters()
+    {
+        if (_waiters.Count > 0)
+            Enqueue(new FinishedPollRequest(this, [.. _waiters.Keys], Now));
+    }
+
+    // ---------------------------------------------------------------- rows as records
+
+    /// <summary>A record of a row, held by nothing: what the reply writers (<see cref="QueueReplies"/>) and the workers take.</summary>
+    public TaskRecord Detached(long id, string task, string queue, byte[]? result, TaskState state, int attempt, int priority,
+        long created, long runAt, long started, long finished, string? error, byte[]? arguments = null, TaskDefinition? definition = null)
+    {
+        var record = new TaskRecord(id, null, definition ?? Definition(task), Queue(queue), Defaults, arguments ?? PackedArguments.None)
+        {
+            State = state,
+            Attempt = attempt,
+            Priority = (byte)priority,
+            CreatedMs = created,
+            RunAtMs = runAt,
+            StartedMs = started,
+            FinishedMs = finished,
+            Error = error,
+            Result = result,
+        };
+        return record;
+    }
+
+    private static readonly TaskOptions Defaults = new(0, SubmitOptions.DefaultBackoffMs, 0, SubmitOptions.DefaultResultTtlSeconds);
+
+    private TaskDefinition Definition(string name)
+    {
+        if (_definitions.TryGetValue(name, out TaskDefinition? known))
+            return known;
+        TaskDefinition made = TaskDefinition.External(name);
+        if (_definitions.Count < 65_536)
+            _definitions[name] = made;
+        return made;
+    }
+
+    private TaskQueue Queue(string name)
+    {
+        if (_queues.TryGetValue(name, out TaskQueue? known))
+            return known;
+        var made = new TaskQueue(name, _reactor.Store); // a name only: never entered in the in-memory store
+        if (_queues.Count < Options.MaxQueues)
+            _queues[name] = made;
+        return made;
+    }
+
+    /// <summary>Ids this store hands out are decimal numbers without a leading zero.</summary>
+    private static bool TryId(ReadOnlySpan<byte> id, out long number) =>
+        Utf8Parser.TryParse(id, out number, out int consumed) && consumed == id.Length && id.Length > 0 && id[0] is >= (byte)'1' and <= (byte)'9';
+
+    /// <summary>Any thread (the store's threads report here).</summary>
+    private void Log(string message) => _logger.LogWarning("{Message}", message);
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        _thread.Dispose();
+        _source.Dispose();
+    }
+}

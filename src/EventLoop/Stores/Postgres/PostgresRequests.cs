@@ -1,0 +1,532 @@
+using System.Buffers;
+using EventLoop.Commands;
+using EventLoop.Protocol;
+using EventLoop.Queueing;
+using Npgsql;
+
+namespace EventLoop.Stores.Postgres;
+
+/// <summary>A request whose answer is one client's reply, in its slot; a failed statement answers <c>-ERR store: …</c>.</summary>
+internal abstract class ReplyRequest(StoreReply reply) : StoreRequest
+{
+    protected StoreReply Reply { get; } = reply;
+
+    /// <summary>Reactor: something this parked request waits for may have happened while its statement was out; ask again now.</summary>
+    protected void RequeryIfAsked()
+    {
+        if (Again)
+        {
+            Again = false;
+            ((IRequery)this).Requery();
+        }
+    }
+
+    public sealed override void Complete()
+    {
+        if (!Reply.Open)
+        {
+            Abandoned();
+            return;
+        }
+        if (Failure is not null)
+        {
+            RespWriter.WriteError(Reply.Writer, $"ERR store: {Failure}");
+            Reply.Send();
+            return;
+        }
+        Answer();
+    }
+
+    /// <summary>Reactor: writes the answer and sends it, or keeps the reply parked (RESULT … TIMEOUT, FETCH … BLOCK).</summary>
+    protected abstract void Answer();
+
+    /// <summary>Reactor: the client is gone (or the server stopped) before the answer came: undo what must not stay.</summary>
+    protected virtual void Abandoned()
+    {
+    }
+}
+
+/// <summary>SUBMIT: one INSERT (or a row of <see cref="SubmitBatch"/>'s); answers the id.</summary>
+internal sealed class SubmitRequest(StoreReply reply, PostgresQueueStore store, object?[] values, string queue, bool ready, bool inProcess) : ReplyRequest(reply)
+{
+    private long _id;
+
+    /// <summary>The statement's parameters, in <see cref="PostgresSchema.Submit"/>'s order.</summary>
+    public object?[] Values => values;
+
+    public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(PostgresSchema.Submit, values));
+
+    public override void Read(NpgsqlDataReader reader) => Answered(reader.Read() && !reader.IsDBNull(0) ? reader.GetInt64(0) : null);
+
+    /// <summary>Store thread: the id the statement returned (null: none).</summary>
+    public void Answered(long? id)
+    {
+        if (id is { } known)
+            _id = known;
+        else
+            Failure = "KEY was taken by a task submitted at the same moment on another node: submit again";
+    }
+
+    protected override void Answer()
+    {
+        RespWriter.WriteBulkString(Reply.Writer, _id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Reply.Send();
+        if (ready)
+            store.BecameReady(queue, inProcess);
+    }
+}
+
+/// <summary>
+/// Consecutive SUBMITs of one batch as one multi-row statement (<see cref="PostgresSchema.SubmitMany"/>): one statement
+/// for a burst instead of one per task. Only consecutive ones: a request between them keeps its place in the order.
+/// </summary>
+internal sealed class SubmitBatch(List<SubmitRequest> submits) : StoreRequest
+{
+    public override void AddTo(NpgsqlBatch batch)
+    {
+        var columns = new object?[12];
+        columns[0] = Column<string>(0);
+        columns[1] = Column<string>(1);
+        columns[2] = Column<bool>(2);
+        columns[3] = Column<long>(3);
+        columns[4] = Column<long>(4);
+        columns[5] = Column<short>(5);
+        columns[6] = Column<int>(6);
+        columns[7] = Column<int>(7);
+        columns[8] = Column<int>(8);
+        columns[9] = Column<int>(9);
+        columns[10] = Column<string?>(10);
+        columns[11] = Column<byte[]>(11);
+        batch.BatchCommands.Add(Command(PostgresSchema.SubmitMany, columns));
+    }
+
+    private T[] Column<T>(int index) => [.. submits.Select(s => (T)s.Values[index]!)];
+
+    public override void Read(NpgsqlDataReader reader)
+    {
+        int row = 0;
+        while (reader.Read())
+            submits[row++].Answered(reader.IsDBNull(1) ? null : reader.GetInt64(1));
+    }
+
+    public override void Complete()
+    {
+        foreach (SubmitRequest submit in submits)
+        {
+            submit.Failure ??= Failure;
+            submit.InFlight = false;
+            submit.Complete();
+        }
+    }
+}
+
+/// <summary>One task's row as STATUS and RESULT read it, made into a detached record the reply writers take.</summary>
+internal static class TaskRow
+{
+    public static TaskRecord? Read(NpgsqlDataReader reader, PostgresQueueStore store)
+    {
+        if (!reader.Read())
+            return null;
+        return store.Detached(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(11) ? null : reader.GetFieldValue<byte[]>(11),
+            state: (TaskState)reader.GetInt16(3), attempt: reader.GetInt32(4), priority: reader.GetInt16(5), created: reader.GetInt64(6),
+            runAt: reader.GetInt64(7), started: reader.GetInt64(8), finished: reader.GetInt64(9), error: reader.IsDBNull(10) ? null : reader.GetString(10));
+    }
+}
+
+/// <summary>STATUS id and RESULT id [TIMEOUT ms]: one SELECT; a RESULT with TIMEOUT on an unfinished task waits for a NOTIFY and asks again.</summary>
+internal sealed class FindRequest(StoreReply reply, PostgresQueueStore store, long id, bool status, long timeoutMs) : ReplyRequest(reply), IStoreWaiter
+{
+    private TaskRecord? _task;
+    private bool _waiting;
+    private long _now;
+
+    /// <summary>The state last read: what a RESULT that times out answers (-PENDING state).</summary>
+    public TaskRecord? Last { get; private set; }
+
+    public override void Prepare(long now) => _now = now;
+
+    public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(PostgresSchema.Find, id, _now));
+
+    public override void Read(NpgsqlDataReader reader)
+    {
+        _task = null;
+        try
+        {
+            _task = TaskRow.Read(reader, store);
+        }
+        finally
+        {
+            while (reader.Read())
+            {
+            }
+        }
+    }
+
+    protected override void Answer()
+    {
+        Last = _task ?? Last;
+        if (status)
+        {
+            if (_task is null)
+                RespWriter.WriteNullBulkString(Reply.Writer);
+            else
+                QueueReplies.WriteStatus(Reply.Writer, _task);
+        }
+        else if (_task is null)
+        {
+            RespWriter.WriteNullBulkString(Reply.Writer);
+        }
+        else if (_task.State.IsFinished() || timeoutMs < 0)
+        {
+            QueueReplies.WriteResult(Reply.Writer, _task);
+        }
+        else
+        {
+            if (!_waiting)
+            {
+                _waiting = true;
+                store.AddWaiter(id, this);
+                Reply.ExpireAfter(timeoutMs, store.Clock);
+            }
+            RequeryIfAsked();
+            return;
+        }
+        Reply.Send();
+    }
+
+    public void Requery() => store.Requery(this, Reply);
+
+    /// <summary>Finished here: the outcome answers at once; finished on another node (or unknown how): read it again.</summary>
+    public void Finished(long finished, Outcome? outcome)
+    {
+        if (outcome is null || InFlight || Last is null || !Reply.Open)
+        {
+            Requery();
+            return;
+        }
+        Last.State = outcome.State;
+        Last.Result = outcome.Result;
+        Last.Error = outcome.Error;
+        QueueReplies.WriteResult(Reply.Writer, Last);
+        Reply.Send();
+    }
+
+    /// <summary>The deadline: -PENDING with the state last read.</summary>
+    public void WriteTimedOut(IBufferWriter<byte> writer)
+    {
+        if (Last is null)
+            StoreReply.NotAnsweredYet(writer);
+        else
+            QueueReplies.WriteResult(writer, Last);
+    }
+}
+
+/// <summary>How a task finished, as the statement that finished it returned it: enough for RESULT without asking again.</summary>
+internal sealed record Outcome(TaskState State, byte[]? Result, string? Error);
+
+/// <summary>A parked request that looks again when what it waits for may have happened.</summary>
+internal interface IRequery
+{
+    void Requery();
+}
+
+/// <summary>A parked request told when one of its tasks finished (with the outcome when this node finished it).</summary>
+internal interface IStoreWaiter : IRequery
+{
+    void Finished(long id, Outcome? outcome);
+}
+
+/// <summary>WAIT timeout id…: one SELECT over the ids; parked until each listed id is finished or the deadline.</summary>
+internal sealed class WaitRequest(StoreReply reply, PostgresQueueStore store, long[] ids, long timeoutMs) : ReplyRequest(reply), IStoreWaiter
+{
+    private readonly Dictionary<long, bool> _found = [];
+    private bool _waiting;
+    private long _now;
+
+    /// <summary>Listed occurrences counted as finished when last read: what the deadline answers.</summary>
+    public int Counted { get; private set; }
+
+    public override void Prepare(long now) => _now = now;
+
+    public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(PostgresSchema.Known, ids, _now));
+
+    public override void Read(NpgsqlDataReader reader)
+    {
+        _found.Clear();
+        while (reader.Read())
+            _found[reader.GetInt64(0)] = reader.GetBoolean(1);
+    }
+
+    protected override void Answer()
+    {
+        int finished = 0, open = 0;
+        foreach (long id in ids)
+        {
+            if (!_found.TryGetValue(id, out bool done))
+                continue; // unknown ids are never counted, and never waited for
+            if (done)
+                finished++;
+            else
+                open++;
+        }
+        Counted = finished;
+        if (open == 0)
+        {
+            RespWriter.WriteInteger(Reply.Writer, finished);
+            Reply.Send();
+            return;
+        }
+        if (!_waiting)
+        {
+            _waiting = true;
+            foreach (long id in ids)
+            {
+                if (_found.TryGetValue(id, out bool done) && !done)
+                    store.AddWaiter(id, this);
+            }
+            Reply.ExpireAfter(timeoutMs, store.Clock);
+        }
+        RequeryIfAsked();
+    }
+
+    public void Requery() => store.Requery(this, Reply);
+
+    /// <summary>Any finished id counts without asking the database again (unless an answer is on its way, which would overwrite it).</summary>
+    public void Finished(long id, Outcome? outcome)
+    {
+        if (InFlight || !Reply.Open)
+        {
+            Requery();
+            return;
+        }
+        _found[id] = true;
+        Answer();
+    }
+}
+
+/// <summary>CANCEL id: one UPDATE; 1 (cancelled), 0 (already finished) or nil.</summary>
+internal sealed class CancelRequest(StoreReply reply, PostgresQueueStore store, long id, long now) : ReplyRequest(reply)
+{
+    private long _cancelled;
+    private bool _exists;
+
+    public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(PostgresSchema.Cancel, id, now));
+
+    public override void Read(NpgsqlDataReader reader)
+    {
+        reader.Read();
+        _cancelled = reader.GetInt64(0);
+        _exists = reader.GetBoolean(1);
+    }
+
+    protected override void Answer()
+    {
+        if (_cancelled > 0)
+            RespWriter.WriteInteger(Reply.Writer, 1);
+        else if (_exists)
+            RespWriter.WriteInteger(Reply.Writer, 0);
+        else
+            RespWriter.WriteNullBulkString(Reply.Writer);
+        Reply.Send();
+        if (_cancelled > 0)
+            store.Finished(id, outcome: new Outcome(TaskState.Cancelled, null, null));
+    }
+}
+
+/// <summary>The rows a claim returned: (id, attempt, task, queue, packed arguments, priority).</summary>
+internal readonly record struct ClaimedRow(long Id, int Attempt, string Task, string Queue, byte[] Arguments, int Priority);
+
+/// <summary>Reads the rows a claim returned, highest priority first, oldest first.</summary>
+internal static class ClaimedRows
+{
+    public static List<ClaimedRow> Read(NpgsqlDataReader reader)
+    {
+        var rows = new List<ClaimedRow>();
+        while (reader.Read())
+            rows.Add(new ClaimedRow(reader.GetInt64(0), reader.GetInt32(1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<byte[]>(4), reader.GetInt16(5)));
+        rows.Sort((a, b) => a.Priority != b.Priority ? b.Priority.CompareTo(a.Priority) : a.Id.CompareTo(b.Id));
+        return rows;
+    }
+}
+
+/// <summary>
+/// FETCH [COUNT] [BLOCK] [LEASE] FROM q…: one claiming UPDATE … SKIP LOCKED; with BLOCK and nothing claimed, parked
+/// until a queue of its gets work (a NOTIFY, a local SUBMIT, or the safety poll), then claims again.
+/// </summary>
+internal sealed class FetchRequest(StoreReply reply, PostgresQueueStore store, Reactor.Connection connection, string[] queues, int count, long blockMs, int leaseMs)
+    : ReplyRequest(reply), IRequery
+{
+    private List<ClaimedRow> _rows = [];
+    private bool _blocked;
+    private long _now;
+
+    public string[] Queues => queues;
+
+    public override void Prepare(long now) => _now = now;
+
+    public override void AddTo(NpgsqlBatch batch) =>
+        batch.BatchCommands.Add(Command(PostgresSchema.ClaimFromQueues, queues, _now, count, leaseMs, store.Node));
+
+    public override void Read(NpgsqlDataReader reader) => _rows = ClaimedRows.Read(reader);
+
+    protected override void Answer()
+    {
+        if (_rows.Count == 0 && blockMs >= 0)
+        {
+            if (!_blocked)
+            {
+                _blocked = true;
+                store.Block(this);
+                Reply.ExpireAfter(blockMs, store.Clock);
+            }
+            RequeryIfAsked();
+            return;
+        }
+        store.Leased(connection, _rows);
+        RespWriter.WriteArrayHeader(Reply.Writer, _rows.Count);
+        foreach (ClaimedRow row in _rows)
+        {
+            RespWriter.WriteArrayHeader(Reply.Writer, 4);
+            RespWriter.WriteBulkString(Reply.Writer, row.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            RespWriter.WriteInteger(Reply.Writer, row.Attempt);
+            RespWriter.WriteBulkString(Reply.Writer, row.Task);
+            int arguments = PackedArguments.Count(row.Arguments);
+            RespWriter.WriteArrayHeader(Reply.Writer, arguments);
+            for (int i = 0; i < arguments; i++)
+                RespWriter.WriteBulkString(Reply.Writer, PackedArguments.Get(row.Arguments, i));
+        }
+        Reply.Send();
+    }
+
+    /// <summary>Claimed for a client that left meanwhile (or a fetch whose time was up): give them back at once, no loss counted.</summary>
+    /// <summary>A queue of this fetch got work: claim again (once the claim in flight, if any, is back).</summary>
+    public void Requery() => store.Requery(this, Reply);
+
+    protected override void Abandoned()
+    {
+        if (_rows.Count > 0 && Failure is null)
+            store.GiveBack(_rows);
+        _rows = [];
+    }
+}
+
+/// <summary>ACK, FAIL, NACK, TOUCH: one fenced UPDATE each (<see cref="PostgresSchema.Ack"/>…); +OK, -STALE or -CANCELLED.</summary>
+internal sealed class SettleRequest(StoreReply? reply, PostgresQueueStore store, string sql, object?[] values, string? ackFailure)
+    : StoreRequest
+{
+    private TaskState? _after;
+    private string? _queue;
+    private byte[]? _result;
+    private string? _error;
+    private TaskState? _before;
+    private int _attemptBefore;
+
+    public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(sql, values));
+
+    public override void Read(NpgsqlDataReader reader)
+    {
+        _after = _before = null;
+        if (!reader.Read())
+            return; // no such task
+        _after = reader.IsDBNull(0) ? null : (TaskState)reader.GetInt16(0);
+        _queue = reader.IsDBNull(1) ? null : reader.GetString(1);
+        _result = reader.IsDBNull(2) ? null : reader.GetFieldValue<byte[]>(2);
+        _error = reader.IsDBNull(3) ? null : reader.GetString(3);
+        _before = (TaskState)reader.GetInt16(4);
+        _attemptBefore = reader.GetInt32(5);
+    }
+
+    public override void Complete()
+    {
+        long id = (long)values[0]!;
+        if (_after is { } state && Failure is null)
+        {
+            if (state.IsFinished())
+                store.Finished(id, outcome: new Outcome(state, _result, _error));
+            else if (state == TaskState.Queued)
+                store.BecameReady(_queue!, inProcess: null);
+        }
+        if (reply is not { Open: true })
+            return;
+        if (Failure is not null)
+            RespWriter.WriteError(reply.Writer, $"ERR store: {Failure}");
+        else if (_after is not null)
+        {
+            if (ackFailure is not null)
+                RespWriter.WriteError(reply.Writer, $"ERR {ackFailure}: the attempt failed");
+            else
+                reply.Writer.Write("+OK\r\n"u8);
+        }
+        else if (_before == TaskState.Cancelled && _attemptBefore == (int)values[1]!)
+            reply.Writer.Write("-CANCELLED\r\n"u8);
+        else
+            reply.Writer.Write("-STALE\r\n"u8);
+        reply.Send();
+    }
+}
+
+/// <summary>Deliveries lost or given back (<see cref="PostgresSchema.Lose"/>); the store hears which went back to a queue.</summary>
+internal sealed class LoseRequest(PostgresQueueStore store, object?[] values) : StoreRequest
+{
+    private readonly List<(long Id, TaskState State, string Queue)> _changed = [];
+
+    public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(PostgresSchema.Lose, values));
+
+    public override void Read(NpgsqlDataReader reader) => Changes.Read(reader, _changed);
+
+    public override void Complete() => store.Changed(_changed);
+}
+
+/// <summary>A statement of the sweep, or a NOTIFY: rows (id, state, queue) it changed, if any, go to the store.</summary>
+internal sealed class HousekeepingRequest(PostgresQueueStore store, string sql, object?[] values, bool returnsChanges) : StoreRequest
+{
+    private readonly List<(long Id, TaskState State, string Queue)> _changed = [];
+
+    public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(sql, values));
+
+    public override void Read(NpgsqlDataReader reader)
+    {
+        if (returnsChanges)
+            Changes.Read(reader, _changed);
+        else
+            while (reader.Read())
+            {
+            }
+    }
+
+    public override void Complete()
+    {
+        if (Failure is null && returnsChanges)
+            store.Changed(_changed);
+    }
+}
+
+/// <summary>The safety poll: which watched tasks finished (a NOTIFY may have been missed).</summary>
+internal sealed class FinishedPollRequest(PostgresQueueStore store, long[] ids, long now) : StoreRequest
+{
+    private readonly List<long> _finished = [];
+
+    public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(PostgresSchema.Finished, ids, now));
+
+    public override void Read(NpgsqlDataReader reader)
+    {
+        while (reader.Read())
+            _finished.Add(reader.GetInt64(0));
+    }
+
+    public override void Complete()
+    {
+        foreach (long id in _finished)
+            store.Finished(id, notify: false);
+    }
+}
+
+/// <summary>Reads the (id, state, queue) rows the sweep and lost leases return.</summary>
+internal static class Changes
+{
+    public static void Read(NpgsqlDataReader reader, List<(long Id, TaskState State, string Queue)> into)
+    {
+        while (reader.Read())
+            into.Add((reader.GetInt64(0), (TaskState)reader.GetInt16(1), reader.GetString(2)));
+    }
+}

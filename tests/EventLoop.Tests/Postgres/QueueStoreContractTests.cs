@@ -1,0 +1,223 @@
+using EventLoop.Client;
+using EventLoop.Tests.Server;
+using static EventLoop.Tests.Queueing.QueueKit;
+
+namespace EventLoop.Tests.Postgres;
+
+/// <summary>
+/// The queue verbs PostgreSQL serves, held to the same contract on every store: each case runs once per store
+/// (one subclass each, as the backend conformance tests run once per multiplexer), over a real socket, byte for byte.
+/// </summary>
+public abstract class QueueStoreContractTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    /// <summary>The server's options for this store (a fresh database per test for PostgreSQL).</summary>
+    protected abstract ServerOptions Options();
+
+    public Task InitializeAsync()
+    {
+        _server = new TestServer(Options());
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private RawConnection Connect() => _server.Connect();
+
+    [Fact]
+    public void An_in_process_task_runs_and_its_result_and_status_are_read_back()
+    {
+        using RawConnection client = Connect();
+        string id = client.Submit("echo", "ARGS", "hello");
+        Assert.Matches("^[1-9][0-9]*$", id);
+        Assert.Equal(Bulk("hello"), client.Result(id, 20_000));
+        TaskStatusInfoAssert(client, id, "succeeded", attempt: 1, task: "echo", queue: "default");
+        string failed = client.Result(client.Submit("fail", "ARGS", "boom"), 20_000);
+        Assert.True(failed.StartsWith("-FAILED ") && failed.Contains("boom"), Show(failed));
+    }
+
+    [Fact]
+    public void Unknown_ids_are_nil_for_status_result_and_cancel_and_never_counted_by_wait()
+    {
+        using RawConnection client = Connect();
+        AssertNil(client.Call("STATUS", "12345"));
+        AssertNil(client.Call("RESULT", "12345"));
+        AssertNil(client.Call("CANCEL", "12345"));
+        AssertNil(client.Call("STATUS", "not-an-id"));
+        Assert.Equal(":0\r\n", client.Call("WAIT", "100", "12345"));
+    }
+
+    [Fact]
+    public void Fetch_leases_highest_priority_first_and_ack_settles_once()
+    {
+        using RawConnection client = Connect();
+        string low = client.Submit("resize", "QUEUE", "images", "ARGS", "a", "b");
+        string high = client.Submit("resize", "QUEUE", "images", "PRIORITY", "9", "ARGS", "c");
+        string fetched = client.Call("FETCH", "COUNT", "10", "LEASE", "60000", "FROM", "images");
+        Assert.Equal($"*2\r\n*4\r\n{Bulk(high)}:1\r\n{Bulk("resize")}*1\r\n{Bulk("c")}*4\r\n{Bulk(low)}:1\r\n{Bulk("resize")}*2\r\n{Bulk("a")}{Bulk("b")}", fetched);
+        Assert.Equal("running", StateOf(client, low));
+        Assert.Equal("+OK\r\n", client.Call("ACK", low, "1", "small"));
+        Assert.Equal("-STALE\r\n", client.Call("ACK", low, "1", "again"));
+        Assert.Equal("-STALE\r\n", client.Call("ACK", high, "2"));
+        Assert.Equal(Bulk("small"), client.Call("RESULT", low));
+        Assert.Equal("*0\r\n", client.Call("FETCH", "FROM", "images"));
+    }
+
+    [Fact]
+    public void Fail_retries_after_backoff_then_noretry_fails_into_the_dead_set()
+    {
+        using RawConnection client = Connect();
+        string id = client.Submit("resize", "RETRIES", "3", "BACKOFF", "1", "ARGS", "x");
+        Assert.Equal(1, FetchOne(client, id));
+        Assert.Equal("+OK\r\n", client.Call("FAIL", id, "1", "first"));
+        client.PollStatus(id, s => s?.State is TaskState.Queued or TaskState.Retrying, "retrying or queued");
+        Assert.Equal(2, FetchOne(client, id, block: 10_000));
+        Assert.Equal("+OK\r\n", client.Call("FAIL", id, "2", "second", "NORETRY"));
+        Assert.Equal("-FAILED second\r\n", client.Call("RESULT", id));
+        Assert.Equal("failed", StateOf(client, id));
+    }
+
+    [Fact]
+    public void Nack_requeues_touch_renews_and_cancel_fences_the_delivery()
+    {
+        using RawConnection client = Connect();
+        string id = client.Submit("resize", "RETRIES", "0");
+        Assert.Equal(1, FetchOne(client, id));
+        Assert.Equal("+OK\r\n", client.Call("NACK", id, "1"));
+        Assert.Equal(2, FetchOne(client, id));
+        Assert.Equal("+OK\r\n", client.Call("TOUCH", id, "2", "LEASE", "5000"));
+        Assert.Equal(":1\r\n", client.Call("CANCEL", id));
+        Assert.Equal("-CANCELLED\r\n", client.Call("TOUCH", id, "2"));
+        Assert.Equal("-CANCELLED\r\n", client.Call("ACK", id, "2", "late"));
+        Assert.Equal("-CANCELLED\r\n", client.Call("RESULT", id));
+        Assert.Equal(":0\r\n", client.Call("CANCEL", id));
+    }
+
+    [Fact]
+    public void Key_answers_the_unfinished_tasks_id_and_delay_keeps_a_task_scheduled()
+    {
+        using RawConnection client = Connect();
+        string first = client.Submit("resize", "KEY", "k1", "DELAY", "60000");
+        Assert.Equal(first, client.Submit("resize", "KEY", "k1"));
+        Assert.Equal("scheduled", StateOf(client, first));
+        Assert.Equal("*0\r\n", client.Call("FETCH", "FROM", "default"));
+        Assert.Equal(":1\r\n", client.Call("CANCEL", first));
+        Assert.NotEqual(first, client.Submit("resize", "KEY", "k1"));
+        string at = client.Submit("resize", "QUEUE", "past", "AT", (NowMs - 1000).ToString(), "RESULT-TTL", "1");
+        Assert.Equal(1, FetchOne(client, at, queue: "past"));
+        Assert.Equal("+OK\r\n", client.Call("ACK", at, "1"));
+        client.PollStatus(at, s => s is null, "expired after its RESULT-TTL");
+    }
+
+    [Fact]
+    public void A_blocked_fetch_is_woken_by_a_submit_and_one_that_times_out_answers_empty_in_order()
+    {
+        using RawConnection worker = Connect();
+        using RawConnection producer = Connect();
+        worker.SendCommand("FETCH", "BLOCK", "20000", "FROM", "jobs");
+        Thread.Sleep(200);
+        string id = producer.Submit("resize", "QUEUE", "jobs", "ARGS", "p");
+        Assert.Equal($"*1\r\n*4\r\n{Bulk(id)}:1\r\n{Bulk("resize")}*1\r\n{Bulk("p")}", worker.ReadReply(TimeSpan.FromSeconds(30)));
+        worker.Send([.. RawConnection.Encode("FETCH", "BLOCK", "200", "FROM", "empty"), .. RawConnection.Encode("PING")]);
+        Assert.Equal("*0\r\n", worker.ReadReply(TimeSpan.FromSeconds(30)));
+        Assert.Equal("+PONG\r\n", worker.ReadReply());
+    }
+
+    [Fact]
+    public void A_parked_result_is_woken_by_the_ack_and_wait_counts_what_finished()
+    {
+        using RawConnection waiter = Connect();
+        using RawConnection worker = Connect();
+        string id = worker.Submit("resize");
+        string other = worker.Submit("echo", "ARGS", "e");
+        waiter.SendCommand("RESULT", id, "TIMEOUT", "20000");
+        Assert.Equal(1, FetchOne(worker, id));
+        Thread.Sleep(200);
+        Assert.Equal("+OK\r\n", worker.Call("ACK", id, "1", "done"));
+        Assert.Equal(Bulk("done"), waiter.ReadReply(TimeSpan.FromSeconds(30)));
+        Assert.Equal(":2\r\n", waiter.Call("WAIT", "20000", id, other));
+        string pending = worker.Submit("resize", "QUEUE", "never");
+        Assert.Equal("-PENDING queued\r\n", waiter.Result(pending, 300));
+        Assert.Equal(":1\r\n", waiter.Call("WAIT", "300", id, pending));
+    }
+
+    [Fact]
+    public void Pipelined_queue_verbs_answer_in_request_order()
+    {
+        using RawConnection client = Connect();
+        client.Send([.. RawConnection.Encode("SUBMIT", "resize", "KEY", "same"), .. RawConnection.Encode("PING"),
+                     .. RawConnection.Encode("SUBMIT", "resize", "KEY", "same"), .. RawConnection.Encode("STATUS", "999"), .. RawConnection.Encode("ECHO", "end")]);
+        string first = client.ReadReply();
+        Assert.Equal("+PONG\r\n", client.ReadReply());
+        Assert.Equal(first, client.ReadReply());
+        AssertNil(client.ReadReply());
+        Assert.Equal(Bulk("end"), client.ReadReply());
+    }
+
+    [Fact]
+    public void A_pipelined_burst_of_submits_gets_an_id_each_in_order_with_keys_shared_inside_the_burst()
+    {
+        using RawConnection client = Connect();
+        var burst = new List<byte>();
+        for (int i = 0; i < 200; i++)
+            burst.AddRange(RawConnection.Encode("SUBMIT", "resize", "QUEUE", "burst", "KEY", $"k{i % 150}", "ARGS", $"v{i}"));
+        client.Send([.. burst]);
+        string[] ids = [.. Enumerable.Range(0, 200).Select(_ => Parse(client.ReadReply(TimeSpan.FromSeconds(30))).Text!)];
+        Assert.Equal(150, ids.Distinct().Count());
+        for (int i = 0; i < 50; i++)
+            Assert.Equal(ids[i], ids[i + 150]);
+        string fetched = client.Call("FETCH", "COUNT", "1000", "FROM", "burst");
+        Assert.StartsWith("*150\r\n", fetched);
+        for (int i = 0; i < 150; i++)
+            Assert.Contains($"{Bulk(ids[i])}:1\r\n{Bulk("resize")}*1\r\n{Bulk($"v{i}")}", fetched);
+    }
+
+    [Fact]
+    public void A_closed_workers_deliveries_go_back_at_once_and_a_timed_out_attempt_fails()
+    {
+        using RawConnection client = Connect();
+        string id = client.Submit("resize", "QUEUE", "q");
+        using (RawConnection doomed = Connect())
+            Assert.StartsWith("*1\r\n", doomed.Call("FETCH", "LEASE", "600000", "FROM", "q"));
+        Assert.Equal(2, FetchOne(client, id, queue: "q", block: 10_000));
+        string slow = client.Submit("resize", "QUEUE", "slow", "TIMEOUT", "200", "RETRIES", "0");
+        Assert.Equal(1, FetchOne(client, slow, queue: "slow"));
+        Assert.Equal("-FAILED timed out after 200 ms\r\n", client.Result(slow, 20_000));
+        Assert.Equal("-STALE\r\n", client.Call("ACK", slow, "1"));
+    }
+
+    private static void TaskStatusInfoAssert(RawConnection client, string id, string state, int attempt, string task, string queue)
+    {
+        TaskStatusInfo status = client.RequireStatus(id);
+        Assert.Equal(state, status.State.ToString().ToLowerInvariant());
+        Assert.Equal(attempt, status.Attempt);
+        Assert.Equal(task, status.Task);
+        Assert.Equal(queue, status.Queue);
+    }
+
+    private static string StateOf(RawConnection client, string id) => client.RequireStatus(id).State.ToString().ToLowerInvariant();
+
+    /// <summary>FETCHes one task, which must be <paramref name="id"/>; returns its attempt.</summary>
+    private static int FetchOne(RawConnection client, string id, string queue = "default", int block = 0)
+    {
+        string[] words = block > 0 ? ["FETCH", "BLOCK", block.ToString(), "LEASE", "60000", "FROM", queue] : ["FETCH", "LEASE", "60000", "FROM", queue];
+        client.SendCommand(words);
+        string raw = client.ReadReply(TimeSpan.FromMilliseconds(block) + TimeSpan.FromSeconds(20));
+        Assert.StartsWith($"*1\r\n*4\r\n{Bulk(id)}:", raw);
+        return int.Parse(raw.Split("\r\n")[4][1..]);
+    }
+}
+
+/// <summary>The contract on the in-memory store (the default).</summary>
+public sealed class MemoryStoreContractTests : QueueStoreContractTests
+{
+    protected override ServerOptions Options() => new();
+}
+
+/// <summary>The contract on PostgreSQL: a fresh database of the collection's cluster per test.</summary>
+[Collection(nameof(PostgresCollection))]
+public sealed class PostgresStoreContractTests(PostgresCluster cluster) : QueueStoreContractTests
+{
+    protected override ServerOptions Options() => new() { Store = cluster.NewDatabase() };
+}
