@@ -27,8 +27,9 @@ public sealed record ServerOptions
     public int Workers { get; init; } = Math.Max(1, Environment.ProcessorCount - 1);
 
     /// <summary>
-    /// Whether the reactor runs proven-short synchronous tasks itself instead of handing them to a worker:
-    /// auto (default) when the process may use only one CPU, yes whatever the CPUs, no never. See docs/performance.md.
+    /// Whether the reactor runs proven-short synchronous tasks itself instead of handing them to a worker: auto
+    /// (default) for runs under 50 µs when the process may use only one CPU and under 5 µs otherwise, yes under
+    /// 50 µs whatever the CPUs, no never. See docs/performance.md.
     /// </summary>
     public InlineTaskMode InlineTasks { get; init; } = InlineTaskMode.Auto;
 

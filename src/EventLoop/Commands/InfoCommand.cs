@@ -134,6 +134,7 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
         Line(text, "tasks_in_progress", stats.TasksSubmitted - stats.TasksCompleted);
         InlineTaskRunner inline = reactor.InlineTasks;
         Line(text, "inline_tasks", inline.Enabled ? "on" : "off");
+        Line(text, "inline_short_run_us", inline.ShortRunTicks * 1_000_000 / System.Diagnostics.Stopwatch.Frequency);
         Line(text, "tasks_run_inline", inline.Runs);
         Line(text, "inline_demotions", inline.Demotions);
     }

@@ -15,8 +15,8 @@ namespace EventLoop.Reactor;
 /// </remarks>
 internal sealed class QueuedTaskDispatcher(TaskStore store, WorkerPool workers, InlineTaskRunner inline, Func<WorkItem> rentItem, Action<WorkItem> recycle)
 {
-    /// <summary>Queued tasks the reactor runs itself per pass: the rest wait for the next pass, after the pending I/O.</summary>
-    private const int InlineRunsPerPass = 256;
+    /// <summary>Queued tasks the reactor runs itself per pass (as many as a pass has events at most): the rest wait for the next pass, after the pending I/O.</summary>
+    private const int InlineRunsPerPass = 1024;
     private int _inFlight;
 
     /// <summary>There is a ready task and room for it: the reactor should not sleep.</summary>

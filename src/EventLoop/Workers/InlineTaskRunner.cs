@@ -7,9 +7,13 @@ namespace EventLoop.Workers;
 /// <summary>Where short synchronous tasks run (<c>--inline-tasks</c>).</summary>
 public enum InlineTaskMode
 {
-    /// <summary>On the reactor when the process may use only one CPU, where a worker could not run beside it anyway.</summary>
+    /// <summary>
+    /// On the reactor once proven short: under 50 µs when the process may use only one CPU, where a worker
+    /// could not run beside the reactor anyway; under 5 µs otherwise, where only a task cheaper than its
+    /// hand-off to another core is better run here.
+    /// </summary>
     Auto,
-    /// <summary>On the reactor whatever the CPUs (once proven short, as always).</summary>
+    /// <summary>On the reactor once proven short, under 50 µs whatever the CPUs.</summary>
     Yes,
     /// <summary>Always on a worker.</summary>
     No,
@@ -38,14 +42,18 @@ public static class InlineTaskModes
 /// <remarks>
 /// Why: when the worker shares the reactor's CPU it cannot run beside it, so a hand-off buys no
 /// parallelism and costs two context switches per batch plus the ring's bookkeeping, more than a task of a
-/// few microseconds itself (docs/performance.md). A task qualifies only with a synchronous handler and
-/// only after its runs proved short (<see cref="TaskRunHistory"/>); one run on the reactor over
-/// <see cref="TaskRunHistory.ShortRunTicks"/> sends it back to the workers.
+/// few microseconds itself; on another core the hand-off still costs the reactor more than a task of a
+/// microsecond (docs/performance.md). A task qualifies only with a synchronous handler and only after its
+/// runs proved short (<see cref="TaskRunHistory"/>), against <see cref="ShortRunTicks"/>.
 /// </remarks>
 internal sealed class InlineTaskRunner(InlineTaskMode mode, int processors, CancellationToken serverAbort)
 {
     /// <summary>The reactor runs proven-short tasks itself.</summary>
-    public bool Enabled { get; } = mode == InlineTaskMode.Yes || (mode == InlineTaskMode.Auto && processors == 1);
+    public bool Enabled { get; } = mode != InlineTaskMode.No;
+
+    /// <summary>How short "short" is: the 50 µs bar when no worker can run beside the reactor (or <c>yes</c>), else 5 µs.</summary>
+    public long ShortRunTicks { get; } = mode == InlineTaskMode.Yes || processors == 1
+        ? TaskRunHistory.ShortOnOneCpuTicks : TaskRunHistory.ShortBesideWorkersTicks;
 
     /// <summary>Tasks the reactor ran itself.</summary>
     public long Runs { get; private set; }
@@ -69,7 +77,7 @@ internal sealed class InlineTaskRunner(InlineTaskMode mode, int processors, Canc
         item.RunHere(started, serverAbort);
         long finished = Stopwatch.GetTimestamp();
         Runs++;
-        if (!task.Runs.ObserveInline(finished - started))
+        if (!task.Runs.ObserveInline(finished - started, ShortRunTicks))
             Demotions++;
         if (Latency is { Tasks.Enabled: true } latency)
             latency.RecordTask(task.Name, started, finished);
@@ -79,7 +87,7 @@ internal sealed class InlineTaskRunner(InlineTaskMode mode, int processors, Canc
     public void ObserveWorkerRun(WorkItem item)
     {
         if (Enabled && item.Task is { Handler: not null } task)
-            task.Runs.ObserveWorker(item.RunTicks);
+            task.Runs.ObserveWorker(item.RunTicks, ShortRunTicks);
     }
 }
 
@@ -89,7 +97,7 @@ internal sealed class InlineTaskRunner(InlineTaskMode mode, int processors, Canc
 /// </summary>
 /// <remarks>
 /// Runs are judged in windows of <see cref="Window"/>: a window is short when at most
-/// <see cref="LongInWindow"/> of its runs took longer than <see cref="ShortRunTicks"/>. A few long runs
+/// <see cref="LongInWindow"/> of its runs took longer than the runner's bar for short. A few long runs
 /// are tolerated because a thread preempted mid-run measures the preemption too (a worker sharing the
 /// reactor's CPU is preempted by it all the time). The task moves to the reactor after
 /// <see cref="WindowsNeeded"/> short windows in a row on workers, and back to the workers after one window
@@ -102,8 +110,10 @@ internal sealed class InlineTaskRunner(InlineTaskMode mode, int processors, Canc
 /// </remarks>
 internal sealed class TaskRunHistory
 {
-    /// <summary>A short run: 50 µs, about a hundred inline commands' worth of reactor time.</summary>
-    public static readonly long ShortRunTicks = Stopwatch.Frequency / 20_000;
+    /// <summary>Short when no worker can run beside the reactor: 50 µs, about a hundred inline commands' worth of reactor time.</summary>
+    public static readonly long ShortOnOneCpuTicks = Stopwatch.Frequency / 20_000;
+    /// <summary>Short when a worker could run on another core: 5 µs, a few times what handing a task over costs the reactor.</summary>
+    public static readonly long ShortBesideWorkersTicks = Stopwatch.Frequency / 200_000;
     /// <summary>A run on the reactor this long (1 ms) held every connection up.</summary>
     public static readonly long StallTicks = Stopwatch.Frequency / 1_000;
     private const int Window = 64;
@@ -130,12 +140,12 @@ internal sealed class TaskRunHistory
     /// <summary>Stalled the reactor too often: it runs on the workers from now on.</summary>
     public bool WorkersOnly => _repeatedStalls >= MaxRepeatedStalls;
 
-    /// <summary>A worker's run of <paramref name="ticks"/>.</summary>
-    public void ObserveWorker(long ticks)
+    /// <summary>A worker's run of <paramref name="ticks"/>, short when at most <paramref name="shortTicks"/>.</summary>
+    public void ObserveWorker(long ticks, long shortTicks)
     {
         if (Inline || WorkersOnly)
             return; // runs handed out before the promotion, or a task that stays on the workers
-        switch (Count(ticks))
+        switch (Count(ticks, shortTicks))
         {
             case WindowEnd.Short:
                 Inline = ++_windowsPassed >= WindowsNeeded;
@@ -147,7 +157,7 @@ internal sealed class TaskRunHistory
     }
 
     /// <summary>A run on the reactor of <paramref name="ticks"/>; false when the task goes back to the workers.</summary>
-    public bool ObserveInline(long ticks)
+    public bool ObserveInline(long ticks, long shortTicks)
     {
         _inlineRuns++;
         if (ticks > StallTicks)
@@ -161,15 +171,15 @@ internal sealed class TaskRunHistory
             _inlineRunsAtStall = _inlineRuns;
             return Demote();
         }
-        return Count(ticks) != WindowEnd.Long || Demote();
+        return Count(ticks, shortTicks) != WindowEnd.Long || Demote();
     }
 
     private enum WindowEnd { None, Short, Long }
 
     /// <summary>Counts a run into the current window; says whether it ended the window, and how.</summary>
-    private WindowEnd Count(long ticks)
+    private WindowEnd Count(long ticks, long shortTicks)
     {
-        if (ticks > ShortRunTicks)
+        if (ticks > shortTicks)
             _longInWindow++;
         if (++_runsInWindow < Window)
             return WindowEnd.None;

@@ -16,21 +16,31 @@ public sealed partial class InlineTaskTests
     private static readonly ServerOptions Inline = new() { InlineTasks = InlineTaskMode.Yes };
 
     [Fact]
-    public async Task Auto_runs_short_tasks_on_the_reactor_only_when_the_process_has_one_cpu()
+    public async Task Auto_holds_tasks_to_50_microseconds_on_one_cpu_and_to_5_beside_workers()
     {
         await using (var server = new TestServer())
         {
             using RawConnection client = server.Connect();
             Promote(client);
-            string expected = Environment.ProcessorCount == 1 ? "on" : "off";
-            Assert.Contains($"inline_tasks:{expected}\r\n", client.Call("INFO", "queue"));
+            SpinRuns(client, 10);
+            string queue = client.Call("INFO", "queue");
+            Assert.Contains("inline_tasks:on\r\n", queue);
+            bool oneCpu = Environment.ProcessorCount == 1;
+            Assert.Contains($"inline_short_run_us:{(oneCpu ? 50 : 5)}\r\n", queue);
+            string tasks = client.Call("INFO", "tasks");
+            Assert.Contains("task_echo:sync,runs_on=reactor,", tasks);
+            // A 10 µs task costs more than handing it to another core, and less than the one-CPU bar.
+            Assert.StartsWith(oneCpu ? "reactor" : "workers", RunsOf(tasks, "spin"));
         }
         using CliServer pinned = await CliServer.StartInShellAsync("taskset -p -c 0 $$ >/dev/null");
         using RawConnection pinnedClient = RawConnection.Open(pinned.Port);
         Promote(pinnedClient);
-        Assert.Contains("inline_tasks:on\r\n", pinnedClient.Call("INFO", "queue"));
+        SpinRuns(pinnedClient, 10);
+        Assert.Contains("inline_short_run_us:50\r\n", pinnedClient.Call("INFO", "queue"));
         Assert.True(InlineRuns(pinnedClient) > 0, "a process on one CPU ran no task on its reactor");
-        Assert.Contains("task_echo:sync,runs_on=reactor,", pinnedClient.Call("INFO", "tasks"));
+        string pinnedTasks = pinnedClient.Call("INFO", "tasks");
+        Assert.Contains("task_echo:sync,runs_on=reactor,", pinnedTasks);
+        Assert.StartsWith("reactor", RunsOf(pinnedTasks, "spin"));
     }
 
     [Fact]
@@ -136,6 +146,13 @@ public sealed partial class InlineTaskTests
         Assert.True(InlineRuns(client) - before > 1000, "queued echo tasks did not run on the reactor");
         string queueing = client.Call("INFO", "queueing");
         Assert.Contains("succeeded_total:2000\r\n", queueing);
+    }
+
+    /// <summary>Four windows of runs of <c>spin us</c>: enough to promote it if its runs are short.</summary>
+    private static void SpinRuns(RawConnection client, int microseconds)
+    {
+        for (int i = 0; i < 4 * 64; i++)
+            Assert.Equal("$2\r\nOK\r\n", client.Call("RUN", "spin", microseconds.ToString()));
     }
 
     /// <summary>Enough runs of each built-in synchronous task to promote them when inline runs are on.</summary>

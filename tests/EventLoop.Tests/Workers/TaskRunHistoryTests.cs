@@ -7,8 +7,9 @@ namespace EventLoop.Tests.Workers;
 public sealed class TaskRunHistoryTests
 {
     private const int Window = 64;
-    private static readonly long Short = TaskRunHistory.ShortRunTicks / 10;
-    private static readonly long Long = TaskRunHistory.ShortRunTicks * 2;
+    private static readonly long Bar = TaskRunHistory.ShortOnOneCpuTicks;
+    private static readonly long Short = Bar / 10;
+    private static readonly long Long = Bar * 2;
     private static readonly long Stall = TaskRunHistory.StallTicks * 2;
 
     [Fact]
@@ -16,9 +17,9 @@ public sealed class TaskRunHistoryTests
     {
         var runs = new TaskRunHistory();
         for (int i = 0; i < Window - 1; i++)
-            runs.ObserveWorker(Short);
+            runs.ObserveWorker(Short, Bar);
         Assert.False(runs.Inline);
-        runs.ObserveWorker(Short);
+        runs.ObserveWorker(Short, Bar);
         Assert.True(runs.Inline);
     }
 
@@ -37,11 +38,23 @@ public sealed class TaskRunHistoryTests
     }
 
     [Fact]
+    public void The_bar_is_the_callers()
+    {
+        var runs = new TaskRunHistory();
+        for (int i = 0; i < 10 * Window; i++)
+            runs.ObserveWorker(TaskRunHistory.ShortBesideWorkersTicks * 2, TaskRunHistory.ShortBesideWorkersTicks);
+        Assert.False(runs.Inline);
+        for (int i = 0; i < Window; i++)
+            runs.ObserveWorker(TaskRunHistory.ShortBesideWorkersTicks * 2, TaskRunHistory.ShortOnOneCpuTicks);
+        Assert.True(runs.Inline);
+    }
+
+    [Fact]
     public void A_task_whose_runs_are_long_never_moves_to_the_reactor()
     {
         var runs = new TaskRunHistory();
         for (int i = 0; i < 100 * Window; i++)
-            runs.ObserveWorker(Long);
+            runs.ObserveWorker(Long, Bar);
         Assert.False(runs.Inline);
     }
 
@@ -50,10 +63,10 @@ public sealed class TaskRunHistoryTests
     {
         TaskRunHistory runs = Promoted();
         for (int i = 0; i < Window - 5; i++)
-            Assert.True(runs.ObserveInline(Short));
+            Assert.True(runs.ObserveInline(Short, Bar));
         for (int i = 0; i < 4; i++)
-            Assert.True(runs.ObserveInline(Long));
-        Assert.False(runs.ObserveInline(Long)); // the fifth long run ends the window
+            Assert.True(runs.ObserveInline(Long, Bar));
+        Assert.False(runs.ObserveInline(Long, Bar)); // the fifth long run ends the window
         Assert.False(runs.Inline);
         Assert.Equal(0, runs.Stalls);
         Assert.Equal(1, runs.WindowsNeeded); // a long window is no stall: no harder to come back
@@ -63,7 +76,7 @@ public sealed class TaskRunHistoryTests
     public void A_lone_stall_demotes_without_penalty_repeated_stalls_double_the_way_back_then_end_it()
     {
         TaskRunHistory runs = Promoted();
-        Assert.False(runs.ObserveInline(Stall));
+        Assert.False(runs.ObserveInline(Stall, Bar));
         Assert.False(runs.Inline);
         Assert.Equal(1, runs.Stalls);
         Assert.Equal(1, runs.WindowsNeeded);
@@ -71,13 +84,13 @@ public sealed class TaskRunHistoryTests
         for (int repeat = 1; repeat <= 4; repeat++)
         {
             Promote(runs);
-            Assert.True(runs.ObserveInline(Short));
-            Assert.False(runs.ObserveInline(Stall)); // within StallMemory runs of the last stall
+            Assert.True(runs.ObserveInline(Short, Bar));
+            Assert.False(runs.ObserveInline(Stall, Bar)); // within StallMemory runs of the last stall
             Assert.Equal(1 << repeat, runs.WindowsNeeded);
         }
         Assert.True(runs.WorkersOnly);
         for (int i = 0; i < 1000 * Window; i++)
-            runs.ObserveWorker(Short);
+            runs.ObserveWorker(Short, Bar);
         Assert.False(runs.Inline);
     }
 
@@ -88,8 +101,8 @@ public sealed class TaskRunHistoryTests
         for (int stall = 0; stall < 10; stall++)
         {
             for (int i = 0; i < 2048; i++)
-                Assert.True(runs.ObserveInline(Short));
-            Assert.False(runs.ObserveInline(Stall));
+                Assert.True(runs.ObserveInline(Short, Bar));
+            Assert.False(runs.ObserveInline(Stall, Bar));
             Promote(runs);
         }
         Assert.Equal(10, runs.Stalls);
@@ -98,16 +111,17 @@ public sealed class TaskRunHistoryTests
     }
 
     [Fact]
-    public void The_thresholds_are_50_microseconds_and_1_millisecond()
+    public void The_thresholds_are_50_and_5_microseconds_and_1_millisecond()
     {
-        Assert.Equal(50, TaskRunHistory.ShortRunTicks * 1_000_000 / Stopwatch.Frequency);
+        Assert.Equal(50, TaskRunHistory.ShortOnOneCpuTicks * 1_000_000 / Stopwatch.Frequency);
+        Assert.Equal(5, TaskRunHistory.ShortBesideWorkersTicks * 1_000_000 / Stopwatch.Frequency);
         Assert.Equal(1000, TaskRunHistory.StallTicks * 1_000_000 / Stopwatch.Frequency);
     }
 
     private static void Observe(TaskRunHistory runs, int longRuns)
     {
         for (int i = 0; i < Window; i++)
-            runs.ObserveWorker(i < longRuns ? Long : Short);
+            runs.ObserveWorker(i < longRuns ? Long : Short, Bar);
     }
 
     private static TaskRunHistory Promoted()
@@ -120,7 +134,7 @@ public sealed class TaskRunHistoryTests
     private static void Promote(TaskRunHistory runs)
     {
         for (int i = 0; i < runs.WindowsNeeded * Window && !runs.Inline; i++)
-            runs.ObserveWorker(Short);
+            runs.ObserveWorker(Short, Bar);
         Assert.True(runs.Inline);
     }
 }
