@@ -166,27 +166,34 @@ public sealed partial class EventLoopClient
         protected abstract bool Take(ReadOnlySpan<byte> reply, out T result);
     }
 
-    /// <summary>A plain command: its reply as a <see cref="RespValue"/>.</summary>
-    private sealed class ValueCall : Call<RespValue>
+    /// <summary>Turns one reply into a call's value; throws <see cref="RespErrorException"/> or <see cref="FormatException"/> for a reply it refuses.</summary>
+    private delegate T ReplyParser<T>(ReadOnlySpan<byte> reply);
+
+    /// <summary>A plain command's reply as a <see cref="RespValue"/>.</summary>
+    private static readonly ReplyParser<RespValue> ValueReply = RespValueParser.Parse;
+
+    /// <summary>One command: its reply, parsed.</summary>
+    private sealed class SingleCall<T>(ReplyParser<T> parse) : Call<T>
     {
-        protected override bool Take(ReadOnlySpan<byte> reply, out RespValue result)
+        protected override bool Take(ReadOnlySpan<byte> reply, out T result)
         {
-            result = RespValueParser.Parse(reply);
+            result = parse(reply);
             return true;
         }
     }
 
-    /// <summary>A batch of plain commands: their replies in order.</summary>
-    private sealed class ValueBatchCall(int count) : Call<RespValue[]>
+    /// <summary>A batch of commands: their parsed replies in order, or the first refusal.</summary>
+    private sealed class BatchCall<T>(int count, ReplyParser<T> parse) : Call<T[]>
     {
-        private readonly RespValue[] _replies = new RespValue[count];
+        private readonly T[] _results = new T[count];
         private int _received;
 
-        protected override bool Take(ReadOnlySpan<byte> reply, out RespValue[] result)
+        protected override bool Take(ReadOnlySpan<byte> reply, out T[] result)
         {
-            result = _replies;
-            _replies[_received++] = RespValueParser.Parse(reply);
-            return _received == _replies.Length;
+            result = _results;
+            int index = _received++; // counted first: a refused reply must not put the later ones out of step
+            _results[index] = parse(reply);
+            return _received == _results.Length;
         }
     }
 }

@@ -55,7 +55,7 @@ public sealed partial class EventLoopClient
     public Task<DeliveryOutcome> AckAsync(FetchedTask task, ReadOnlyMemory<byte> result)
     {
         ArgumentNullException.ThrowIfNull(task);
-        return Send(new OutcomeCall(), 1, new AckRequest(task, result));
+        return Send(new SingleCall<DeliveryOutcome>(OutcomeReply), 1, new AckRequest(task, result));
     }
 
     /// <summary>ACKs a batch of deliveries in one write (one reply task for all): how a worker settles what one FETCH gave it.</summary>
@@ -67,7 +67,7 @@ public sealed partial class EventLoopClient
         ArgumentNullException.ThrowIfNull(deliveries);
         return deliveries.Count == 0
             ? Task.FromResult<DeliveryOutcome[]>([])
-            : Send(new OutcomeBatchCall(deliveries.Count), deliveries.Count, new AckBatchRequest(deliveries));
+            : Send(new BatchCall<DeliveryOutcome>(deliveries.Count, OutcomeReply), deliveries.Count, new AckBatchRequest(deliveries));
     }
 
     /// <summary><c>FAIL id attempt message [NORETRY]</c>: the delivery failed; retried after backoff if it has retries left and <paramref name="noRetry"/> is false.</summary>
@@ -88,7 +88,7 @@ public sealed partial class EventLoopClient
             ? [Bytes("TOUCH"), Bytes(task.Id), Bytes(Attempt(task)), Bytes("LEASE"), Bytes(Milliseconds(leaseTime))]
             : [Bytes("TOUCH"), Bytes(task.Id), Bytes(Attempt(task))]);
 
-    private Task<DeliveryOutcome> SettleAsync(ReadOnlyMemory<byte>[] command) => Send(new OutcomeCall(), 1, new CommandRequest(command));
+    private Task<DeliveryOutcome> SettleAsync(ReadOnlyMemory<byte>[] command) => Send(new SingleCall<DeliveryOutcome>(OutcomeReply), 1, new CommandRequest(command));
 
     /// <summary>
     /// An ACK, FAIL, NACK or TOUCH reply: <c>+OK</c>, <c>-STALE</c> or <c>-CANCELLED</c>, read without allocating.
@@ -163,27 +163,6 @@ public sealed partial class EventLoopClient
         }
     }
 
-    private sealed class OutcomeCall : Call<DeliveryOutcome>
-    {
-        protected override bool Take(ReadOnlySpan<byte> reply, out DeliveryOutcome result)
-        {
-            result = ParseOutcome(reply);
-            return true;
-        }
-    }
-
-    /// <summary>A batch of settlements: every outcome in order, or the first refusal.</summary>
-    private sealed class OutcomeBatchCall(int count) : Call<DeliveryOutcome[]>
-    {
-        private readonly DeliveryOutcome[] _outcomes = new DeliveryOutcome[count];
-        private int _received;
-
-        protected override bool Take(ReadOnlySpan<byte> reply, out DeliveryOutcome[] result)
-        {
-            result = _outcomes;
-            int index = _received++; // counted first: a refusal must not put the later replies out of step
-            _outcomes[index] = ParseOutcome(reply);
-            return _received == _outcomes.Length;
-        }
-    }
+    /// <summary>An ACK's, FAIL's, NACK's or TOUCH's reply as the delivery's outcome.</summary>
+    private static readonly ReplyParser<DeliveryOutcome> OutcomeReply = ParseOutcome;
 }

@@ -88,7 +88,7 @@ public sealed partial class EventLoopClient : IAsyncDisposable
             throw new ArgumentException("a command needs at least its name", nameof(arguments));
         if (cancellationToken.IsCancellationRequested)
             return Task.FromCanceled<RespValue>(cancellationToken);
-        var call = new ValueCall();
+        var call = new SingleCall<RespValue>(ValueReply);
         call.CancelWith(cancellationToken); // before the receive loop can see the call
         return Send(call, 1, new CommandRequest(arguments));
     }
@@ -287,6 +287,6 @@ public sealed partial class EventLoopClient : IAsyncDisposable
     public Task<RespValue[]> ExecuteBatchAsync(IReadOnlyList<ReadOnlyMemory<byte>[]> commands)
     {
         ArgumentNullException.ThrowIfNull(commands);
-        return commands.Count == 0 ? Task.FromResult<RespValue[]>([]) : Send(new ValueBatchCall(commands.Count), commands.Count, new CommandBatchRequest(commands));
+        return commands.Count == 0 ? Task.FromResult<RespValue[]>([]) : Send(new BatchCall<RespValue>(commands.Count, ValueReply), commands.Count, new CommandBatchRequest(commands));
     }
 }
