@@ -13,7 +13,8 @@ public sealed class HaproxyFailoverTests : IDisposable
 {
     // The config checks every 500 ms and needs 2 results in a row: 0.5-1.5 s, with room for a loaded machine.
     private static readonly TimeSpan CheckBound = TimeSpan.FromSeconds(6);
-    // The killed node's clients see their connections close at once and reconnect through HAProxy to the survivor.
+    // A killed node's clients see their connections close at once (a hung node's once it is marked down) and
+    // reconnect through HAProxy to the survivor: each step of that within this.
     private static readonly TimeSpan ResumeBound = TimeSpan.FromSeconds(3);
     private readonly string _directory = Directory.CreateTempSubdirectory("eventloop-haproxy-").FullName;
 
@@ -30,12 +31,10 @@ public sealed class HaproxyFailoverTests : IDisposable
             int onNode2 = await OpenSessionsAsync(balancer, "node2");
             Assert.True(onNode2 > 0, "leastconn gave the second node none of the 8 clients");
 
-            long killedAt = Stopwatch.GetTimestamp();
             node2.Kill();
-            await WaitUntilAsync(() => load.AllAnsweredSince(killedAt), ResumeBound, "every client answered again after the kill", load);
+            await ResumeOnTheOtherNodeAsync(load, onNode2);
             await balancer.WaitForAsync("node2", "DOWN", CheckBound);
             Assert.Contains(balancer.Log, line => line.Contains("Server eventloop/node2 is DOWN"));
-            Assert.True(load.Disconnects >= onNode2, $"{onNode2} clients were on the killed node, {load.Disconnects} saw a close");
             Assert.Equal(8, await OpenSessionsAsync(balancer, "node1"));
 
             await node2.RestartAsync();
@@ -51,6 +50,35 @@ public sealed class HaproxyFailoverTests : IDisposable
             Assert.True(await RunsServedAsync(node2.Port) >= 4, "the restarted node ran none of the new clients' requests");
         }
         Assert.Empty(load.Failures);
+    }
+
+    [Fact]
+    public async Task Clients_of_a_node_that_hangs_are_disconnected_once_the_check_marks_it_down_and_go_on_on_the_other()
+    {
+        using ServeNode node1 = await ServeNode.StartAsync();
+        using ServeNode node2 = await ServeNode.StartAsync();
+        using HaproxyBalancer balancer = await HaproxyBalancer.StartAsync(_directory, node1.Port, node2.Port, CheckBound);
+        var load = new EchoClients(balancer.Port, clients: 8);
+        await using (load)
+        {
+            await WaitUntilAsync(() => load.AllAnsweredSince(0), CheckBound, "every client answered", load);
+            int onNode2 = await OpenSessionsAsync(balancer, "node2");
+            Assert.True(onNode2 > 0, "leastconn gave the second node none of the 8 clients");
+
+            node2.Pause(); // its sockets stay open: only the failed checks, then shutdown-sessions, free its clients
+            try
+            {
+                await balancer.WaitForAsync("node2", "DOWN", CheckBound);
+                await ResumeOnTheOtherNodeAsync(load, onNode2);
+                Assert.Equal(8, await OpenSessionsAsync(balancer, "node1"));
+            }
+            finally
+            {
+                node2.Resume();
+            }
+            await balancer.WaitForAsync("node2", "UP", CheckBound);
+        }
+        Assert.Empty(load.Failures); // no request waited EchoClients.HangLimit for a reply that never came
     }
 
     [Fact]
@@ -78,6 +106,17 @@ public sealed class HaproxyFailoverTests : IDisposable
         Assert.Equal(8, root.GetProperty("answered_connections").GetInt32());
         Assert.True(root.GetProperty("connects").GetInt64() > 8, "no connection was opened again"); // the lost ones reconnected
         Assert.True(root.GetProperty("requests").GetInt64() > 1000, output.ToString());
+    }
+
+    /// <summary>
+    /// Waits for each of the <paramref name="lostClients"/> to see its connection close, then for every client to be
+    /// answered after that: the lost ones through new connections, which HAProxy can only have given to the other node.
+    /// </summary>
+    private static async Task ResumeOnTheOtherNodeAsync(EchoClients load, int lostClients)
+    {
+        await WaitUntilAsync(() => load.Disconnects >= lostClients, ResumeBound, $"the {lostClients} clients of the lost node saw a close", load);
+        long closedAt = Stopwatch.GetTimestamp();
+        await WaitUntilAsync(() => load.AllAnsweredSince(closedAt), ResumeBound, "every client answered after the closes", load);
     }
 
     /// <summary>Connections HAProxy holds open to <paramref name="server"/> (<c>scur</c>).</summary>

@@ -43,6 +43,19 @@ internal sealed class ServeNode : IDisposable
         _process.WaitForExit(10_000);
     }
 
+    /// <summary>SIGSTOP: the node hangs with its sockets open, as a node stuck in a stall or cut off by the network does.</summary>
+    public void Pause() => Signal("-STOP");
+
+    /// <summary>SIGCONT: the paused node goes on.</summary>
+    public void Resume() => Signal("-CONT");
+
+    private void Signal(string signal)
+    {
+        using Process kill = Process.Start("kill", [signal, _process.Id.ToString()])!;
+        kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
     /// <summary>Starts the node again on its port (after <see cref="Kill"/>).</summary>
     public async Task RestartAsync()
     {
