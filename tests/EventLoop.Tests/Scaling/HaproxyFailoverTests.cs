@@ -21,9 +21,8 @@ public sealed class HaproxyFailoverTests : IDisposable
     [Fact]
     public async Task Clients_of_a_killed_node_go_on_on_the_other_and_the_node_takes_new_clients_once_it_is_back()
     {
-        using ServeNode node1 = await ServeNode.StartAsync();
-        using ServeNode node2 = await ServeNode.StartAsync();
-        using HaproxyBalancer balancer = await HaproxyBalancer.StartAsync(_directory, node1.Port, node2.Port, CheckBound);
+        using var cluster = await Cluster.StartAsync(_directory);
+        (ServeNode node2, HaproxyBalancer balancer) = (cluster.Node2, cluster.Balancer);
         var load = new EchoClients(balancer.Port, clients: 8);
         await using (load)
         {
@@ -55,9 +54,8 @@ public sealed class HaproxyFailoverTests : IDisposable
     [Fact]
     public async Task Clients_of_a_node_that_hangs_are_disconnected_once_the_check_marks_it_down_and_go_on_on_the_other()
     {
-        using ServeNode node1 = await ServeNode.StartAsync();
-        using ServeNode node2 = await ServeNode.StartAsync();
-        using HaproxyBalancer balancer = await HaproxyBalancer.StartAsync(_directory, node1.Port, node2.Port, CheckBound);
+        using var cluster = await Cluster.StartAsync(_directory);
+        (ServeNode node2, HaproxyBalancer balancer) = (cluster.Node2, cluster.Balancer);
         var load = new EchoClients(balancer.Port, clients: 8);
         await using (load)
         {
@@ -84,9 +82,8 @@ public sealed class HaproxyFailoverTests : IDisposable
     [Fact]
     public async Task The_load_generator_rides_through_a_node_killed_mid_run_reopening_what_it_lost()
     {
-        using ServeNode node1 = await ServeNode.StartAsync();
-        using ServeNode node2 = await ServeNode.StartAsync();
-        using HaproxyBalancer balancer = await HaproxyBalancer.StartAsync(_directory, node1.Port, node2.Port, CheckBound);
+        using var cluster = await Cluster.StartAsync(_directory);
+        (ServeNode node2, HaproxyBalancer balancer) = (cluster.Node2, cluster.Balancer);
         string json = Path.Combine(_directory, "load.json");
         var output = new StringWriter();
         var errors = new StringWriter();
@@ -146,4 +143,35 @@ public sealed class HaproxyFailoverTests : IDisposable
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    /// <summary>Two nodes and HAProxy in front of them, all stopped on dispose.</summary>
+    private sealed class Cluster(ServeNode node1, ServeNode node2, HaproxyBalancer balancer) : IDisposable
+    {
+        public ServeNode Node2 { get; } = node2;
+        public HaproxyBalancer Balancer { get; } = balancer;
+
+        public static async Task<Cluster> StartAsync(string directory)
+        {
+            ServeNode node1 = await ServeNode.StartAsync();
+            ServeNode? node2 = null;
+            try
+            {
+                node2 = await ServeNode.StartAsync();
+                return new Cluster(node1, node2, await HaproxyBalancer.StartAsync(directory, node1.Port, node2.Port, CheckBound));
+            }
+            catch
+            {
+                node2?.Dispose();
+                node1.Dispose();
+                throw;
+            }
+        }
+
+        public void Dispose()
+        {
+            Balancer.Dispose();
+            Node2.Dispose();
+            node1.Dispose();
+        }
+    }
 }
