@@ -74,8 +74,7 @@ internal sealed class HaproxyBalancer : IDisposable
         {
             if (_process.HasExited)
                 throw new InvalidOperationException($"haproxy exited ({_process.ExitCode}): {string.Join(" | ", _log)}");
-            if (File.Exists(_statsSocket) && await ServerStatAsync(server) is { } stat
-                && stat["status"] == status && stat["check_status"] is not ("" or "INI"))
+            if (await TryServerStatAsync(server) is { } stat && stat["status"] == status && stat["check_status"] is not ("" or "INI"))
                 return;
             if (clock.Elapsed > within)
                 throw new TimeoutException($"haproxy did not mark {server} {status} within {within.TotalSeconds} s: {string.Join(" | ", _log)}");
@@ -92,6 +91,19 @@ internal sealed class HaproxyBalancer : IDisposable
             .Where(fields => fields.Length >= columns.Length && fields[0] == "eventloop" && fields[1] == server)
             .Select(fields => columns.Zip(fields).ToDictionary(pair => pair.First, pair => pair.Second))
             .FirstOrDefault();
+    }
+
+    /// <summary>As <see cref="ServerStatAsync"/>, or null while HAProxy is not listening on its runtime socket yet.</summary>
+    private async Task<Dictionary<string, string>?> TryServerStatAsync(string server)
+    {
+        try
+        {
+            return await ServerStatAsync(server);
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Sends one command to the runtime API and returns its whole answer (HAProxy closes after it).</summary>
