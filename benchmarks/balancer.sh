@@ -13,8 +13,11 @@
 # requests the generator measured (the warm-up's CPU is included, its requests are not: a small overcount). Nothing
 # is pinned: on a 2-core machine the nodes, HAProxy and the generator share both cores, so the ratios say what a
 # balancer costs on one box, not how 2 machines scale. Raw rows go to artifacts/bench/balancer-<time>.tsv.
+# Then FAILOVER_ROUNDS times: node 2 SIGKILLed (seconds until HAProxy shows it DOWN), restarted on its port (until
+# UP), SIGSTOPped (until DOWN), SIGCONTinued (until UP).
 #
-# Environment: ROUNDS (3), DURATION (5s), CONNECTIONS (50), PIPELINES ("1 16"), EVENTLOOP (artifacts/bin/eventloop).
+# Environment: ROUNDS (3), DURATION (5s), CONNECTIONS (50), PIPELINES ("1 16"), FAILOVER_ROUNDS (3),
+# EVENTLOOP (artifacts/bin/eventloop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benchmarks/tools/lib.sh
@@ -23,6 +26,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
 CONNECTIONS=${CONNECTIONS:-50}
 PIPELINES=${PIPELINES:-1 16}
+FAILOVER_ROUNDS=${FAILOVER_ROUNDS:-3}
 EVENTLOOP=${EVENTLOOP:-artifacts/bin/eventloop}
 PAYLOAD=$(printf 'x%.0s' $(seq 64))
 CLK_TCK=$(getconf CLK_TCK)
@@ -140,3 +144,41 @@ for (pipeline, cell), rs in cells.items():
 print(f'load average (1 min) over the runs: {min(float(r["load1"]) for r in rows):.1f}-{max(float(r["load1"]) for r in rows):.1f}')
 EOF
 echo "raw rows: $RAW"
+
+# How fast the checks react: from node 2's SIGKILL to DOWN, from its restart on its port to UP, from SIGSTOP to DOWN,
+# from SIGCONT to UP. $1: the EPOCHREALTIME the event happened at; $2: the status awaited. Prints the seconds.
+seconds_until() {
+  python3 - "$STATS" "$1" "$2" <<'EOF'
+import socket, sys, time
+path, since, want = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+def status():
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.sendall(b"show stat\n")
+    answer = b""
+    while chunk := s.recv(65536):
+        answer += chunk
+    lines = answer.decode().splitlines()
+    column = lines[0].lstrip("# ").split(",").index("status")
+    return next(l.split(",")[column] for l in lines[1:] if l.startswith("eventloop,node2,"))
+deadline = time.time() + 10
+while status() != want:
+    if time.time() > deadline:
+        sys.exit(f"node2 was not {want} within 10 s")
+    time.sleep(0.01)
+print(f"{time.time() - since:.2f}")
+EOF
+}
+
+for round in $(seq "$FAILOVER_ROUNDS"); do
+  at=$EPOCHREALTIME; kill -KILL "$NODE2_PID"; wait "$NODE2_PID" 2>/dev/null || true
+  down=$(seconds_until "$at" DOWN)
+  at=$EPOCHREALTIME
+  "$EVENTLOOP" serve --port "$NODE2" >>"$WORKDIR/node2.log" 2>&1 & NODE2_PID=$!; PIDS[1]=$NODE2_PID
+  up=$(seconds_until "$at" UP)
+  at=$EPOCHREALTIME; kill -STOP "$NODE2_PID"
+  hung=$(seconds_until "$at" DOWN)
+  at=$EPOCHREALTIME; kill -CONT "$NODE2_PID"
+  resumed=$(seconds_until "$at" UP)
+  echo "failover $round: SIGKILL to DOWN $down s, restart to UP $up s, SIGSTOP to DOWN $hung s, SIGCONT to UP $resumed s (load average $(cut -d' ' -f1 /proc/loadavg))"
+done
