@@ -55,7 +55,10 @@ internal sealed class EchoClients : IAsyncDisposable
                     string payload = $"client{client}-request{sequence++}";
                     string reply = Encoding.UTF8.GetString(await connection.RunAsync("echo", payload).WaitAsync(HangLimit));
                     if (reply != payload)
+                    {
                         Failures.Enqueue($"client {client}: '{payload}' came back as '{reply}'");
+                        return;
+                    }
                     Interlocked.Increment(ref _replies);
                     Volatile.Write(ref _lastReplyAt[client], Stopwatch.GetTimestamp());
                 }
