@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Text.RegularExpressions;
 using EventLoop.Tests.Support;
 
 namespace EventLoop.Tests.Scaling;
@@ -64,32 +63,8 @@ internal sealed class ServeNode : IDisposable
         (_process, _) = await LaunchAsync(Port, _log);
     }
 
-    private static async Task<(Process Process, int Port)> LaunchAsync(int port, ConcurrentQueue<string> log)
-    {
-        var start = new ProcessStartInfo(ExternalProcess.EventLoopProgram(), ["serve", "--port", port.ToString()])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        Process process = Process.Start(start)!;
-        process.ErrorDataReceived += (_, line) => { if (line.Data is not null) log.Enqueue(line.Data); };
-        process.BeginErrorReadLine();
-        try
-        {
-            string? banner = await process.StandardOutput.ReadLineAsync().WaitAsync(StartTimeout);
-            Match listening = Regex.Match(banner ?? "", @"listening on 127\.0\.0\.1:(\d+)");
-            if (!listening.Success)
-                throw new InvalidOperationException($"unexpected banner '{banner}'; log: {string.Join(" | ", log)}");
-            return (process, int.Parse(listening.Groups[1].Value));
-        }
-        catch
-        {
-            process.Kill();
-            process.WaitForExit(10_000);
-            process.Dispose();
-            throw;
-        }
-    }
+    private static Task<(Process Process, int Port)> LaunchAsync(int port, ConcurrentQueue<string> log) =>
+        CliServer.LaunchAsync(new ProcessStartInfo(ExternalProcess.EventLoopProgram(), ["serve", "--port", port.ToString()]), log, StartTimeout);
 
     public void Dispose()
     {

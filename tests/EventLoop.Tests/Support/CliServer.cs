@@ -59,19 +59,29 @@ public sealed class CliServer : IDisposable
 
     private static async Task<CliServer> StartAsync(ProcessStartInfo start)
     {
+        var log = new ConcurrentQueue<string>();
+        (Process process, int port) = await LaunchAsync(start, log, TimeSpan.FromSeconds(30));
+        return new CliServer(process, log, port);
+    }
+
+    /// <summary>
+    /// Starts <paramref name="start"/> (an <c>eventloop serve</c>), collects its standard error into <paramref name="log"/>
+    /// and waits for its banner: the process and the port it listens on. A process that gives no banner is stopped.
+    /// </summary>
+    internal static async Task<(Process Process, int Port)> LaunchAsync(ProcessStartInfo start, ConcurrentQueue<string> log, TimeSpan timeout)
+    {
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
         Process process = Process.Start(start)!;
-        var log = new ConcurrentQueue<string>();
         process.ErrorDataReceived += (_, line) => { if (line.Data is not null) log.Enqueue(line.Data); };
         process.BeginErrorReadLine();
         try
         {
-            string? banner = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            string? banner = await process.StandardOutput.ReadLineAsync().WaitAsync(timeout);
             Match port = Regex.Match(banner ?? "", @"listening on 127\.0\.0\.1:(\d+)");
             if (!port.Success)
                 throw new InvalidOperationException($"unexpected banner '{banner}'; log: {string.Join(" | ", log)}");
-            return new CliServer(process, log, int.Parse(port.Groups[1].Value));
+            return (process, int.Parse(port.Groups[1].Value));
         }
         catch
         {
