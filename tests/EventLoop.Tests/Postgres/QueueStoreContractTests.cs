@@ -174,6 +174,28 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Pipelined_acks_each_answer_as_alone_and_a_repeat_inside_the_burst_is_stale()
+    {
+        using RawConnection client = Connect();
+        string[] ids = [.. Enumerable.Range(0, 5).Select(i => client.Submit("resize", "QUEUE", "acks", "ARGS", $"v{i}"))];
+        Assert.StartsWith("*5\r\n", client.Call("FETCH", "COUNT", "5", "LEASE", "60000", "FROM", "acks"));
+        string cancelled = ids[3];
+        Assert.Equal(":1\r\n", client.Call("CANCEL", cancelled));
+        client.Send([.. RawConnection.Encode("ACK", ids[0], "1", "r0"), .. RawConnection.Encode("ACK", ids[1], "2", "wrong attempt"),
+                     .. RawConnection.Encode("ACK", ids[2], "1", "r2"), .. RawConnection.Encode("ACK", ids[0], "1", "again"),
+                     .. RawConnection.Encode("ACK", cancelled, "1"), .. RawConnection.Encode("ACK", "999999", "1"),
+                     .. RawConnection.Encode("ACK", ids[1], "1", "r1"), .. RawConnection.Encode("ACK", ids[4], "1")]);
+        string[] expected = ["+OK\r\n", "-STALE\r\n", "+OK\r\n", "-STALE\r\n", "-CANCELLED\r\n", "-STALE\r\n", "+OK\r\n", "+OK\r\n"];
+        string[] replies = [.. expected.Select(_ => client.ReadReply(TimeSpan.FromSeconds(30)))];
+        Assert.Equal(expected, replies);
+        Assert.Equal(Bulk("r0"), client.Call("RESULT", ids[0]));
+        Assert.Equal(Bulk("r1"), client.Call("RESULT", ids[1]));
+        Assert.Equal(Bulk("r2"), client.Call("RESULT", ids[2]));
+        Assert.Equal(Bulk(""), client.Call("RESULT", ids[4]));
+        Assert.Equal("-CANCELLED\r\n", client.Call("RESULT", cancelled));
+    }
+
+    [Fact]
     public void A_closed_workers_deliveries_go_back_at_once_and_a_timed_out_attempt_fails()
     {
         using RawConnection client = Connect();

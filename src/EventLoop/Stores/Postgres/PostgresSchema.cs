@@ -146,6 +146,19 @@ internal static class PostgresSchema
     public static readonly string Ack = Settle($"state = 4, result = $4, finished_ms = $3, expires_ms = $3 + result_ttl_s * 1000::bigint, lease_losses = 0, {EndLease}");
 
     /// <summary>
+    /// Consecutive ACKs of one batch as one statement ($1 ids, $2 attempts, $3 results, $4 now; no id twice): per row,
+    /// in order, what <see cref="Ack"/>'s shape answers. A lifecycle settles with one statement per batch, not per task.
+    /// </summary>
+    public const string AckMany = """
+        WITH a AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::bytea[]) WITH ORDINALITY AS a(id, attempt, result, ord)),
+             cur AS (SELECT a.ord, t.state, t.attempt FROM a JOIN eventloop_tasks t ON t.id = a.id),
+             u AS (UPDATE eventloop_tasks t SET state = 4, result = a.result, finished_ms = $4, expires_ms = $4 + t.result_ttl_s * 1000::bigint,
+                          lease_losses = 0, lease_node = NULL, lease_until_ms = 0
+                   FROM a WHERE t.id = a.id AND t.state = 2 AND t.attempt = a.attempt RETURNING a.ord, t.state, t.queue, t.result, t.error)
+        SELECT u.state, u.queue, u.result, u.error, cur.state, cur.attempt FROM a LEFT JOIN cur ON cur.ord = a.ord LEFT JOIN u ON u.ord = a.ord ORDER BY a.ord
+        """;
+
+    /// <summary>
     /// FAIL, a handler's failure and a timeout ($4 error, $5 retry allowed, $6 dead-set ms): retrying after
     /// BACKOFF × 2^(failures−1) jittered within ½–1½× and capped at an hour, as in memory; else failed.
     /// </summary>
