@@ -196,6 +196,23 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Pipelined_reads_of_known_unknown_and_repeated_ids_each_answer_as_alone()
+    {
+        using RawConnection client = Connect();
+        string done = client.Submit("echo", "ARGS", "hi");
+        Assert.Equal(Bulk("hi"), client.Result(done, 20_000));
+        string waiting = client.Submit("resize", "QUEUE", "reads");
+        client.Send([.. RawConnection.Encode("RESULT", done), .. RawConnection.Encode("STATUS", "999999"), .. RawConnection.Encode("RESULT", done),
+                     .. RawConnection.Encode("RESULT", waiting), .. RawConnection.Encode("RESULT", "999998"), .. RawConnection.Encode("STATUS", waiting)]);
+        Assert.Equal(Bulk("hi"), client.ReadReply());
+        AssertNil(client.ReadReply());
+        Assert.Equal(Bulk("hi"), client.ReadReply());
+        Assert.Equal("-PENDING queued\r\n", client.ReadReply());
+        AssertNil(client.ReadReply());
+        Assert.Contains(Bulk("queued"), client.ReadReply());
+    }
+
+    [Fact]
     public void A_closed_workers_deliveries_go_back_at_once_and_a_timed_out_attempt_fails()
     {
         using RawConnection client = Connect();

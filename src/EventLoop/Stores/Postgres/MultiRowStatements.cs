@@ -9,56 +9,69 @@ namespace EventLoop.Stores.Postgres;
 /// </summary>
 internal static class MultiRowStatements
 {
+    private enum Kind { Alone, Submit, Ack, Find }
+
     public static List<StoreRequest> Combine(List<StoreRequest> pending)
     {
         var combined = new List<StoreRequest>(pending.Count);
-        List<SubmitRequest>? submits = null;
-        List<SettleRequest>? acks = null;
-        HashSet<long>? acked = null;
+        var run = new List<StoreRequest>();
+        var acked = new HashSet<long>();
+        Kind running = Kind.Alone;
         foreach (StoreRequest request in pending)
         {
-            if (request is SubmitRequest submit)
+            Kind kind = KindOf(request);
+            // The same delivery acknowledged twice in one run: the second must see the first's change (-STALE).
+            bool repeated = kind == Kind.Ack && !acked.Add(((SettleRequest)request).Id);
+            if (kind != running || kind == Kind.Alone || repeated)
             {
-                EndAcks(combined, ref acks, acked);
-                (submits ??= []).Add(submit);
-                continue;
+                End(combined, run, running);
+                running = kind;
+                acked.Clear();
+                if (kind == Kind.Ack)
+                    acked.Add(((SettleRequest)request).Id);
             }
-            EndSubmits(combined, ref submits);
-            if (request is SettleRequest { IsAck: true } ack)
-            {
-                // The same delivery acknowledged twice in one run: the second must see the first's change (-STALE).
-                acked ??= [];
-                if (!acked.Add(ack.Id))
-                {
-                    EndAcks(combined, ref acks, acked);
-                    acked.Add(ack.Id);
-                }
-                (acks ??= []).Add(ack);
-                continue;
-            }
-            EndAcks(combined, ref acks, acked);
-            combined.Add(request);
+            run.Add(request);
         }
-        EndSubmits(combined, ref submits);
-        EndAcks(combined, ref acks, acked);
+        End(combined, run, running);
         return combined;
     }
 
-    private static void EndSubmits(List<StoreRequest> into, ref List<SubmitRequest>? run)
+    private static Kind KindOf(StoreRequest request) => request switch
     {
-        if (run is null)
-            return;
-        into.Add(run.Count == 1 ? run[0] : new SubmitBatch(run));
-        run = null;
-    }
+        SubmitRequest => Kind.Submit,
+        SettleRequest { IsAck: true } => Kind.Ack,
+        FindRequest => Kind.Find,
+        _ => Kind.Alone,
+    };
 
-    private static void EndAcks(List<StoreRequest> into, ref List<SettleRequest>? run, HashSet<long>? ids)
+    private static void End(List<StoreRequest> into, List<StoreRequest> run, Kind kind)
     {
-        ids?.Clear();
-        if (run is null)
-            return;
-        into.Add(run.Count == 1 ? run[0] : new AckBatch(run));
-        run = null;
+        if (run.Count == 1 || kind == Kind.Alone)
+            into.AddRange(run);
+        else if (run.Count > 1)
+            into.Add(kind switch
+            {
+                Kind.Submit => new SubmitBatch([.. run.Cast<SubmitRequest>()]),
+                Kind.Ack => new AckBatch([.. run.Cast<SettleRequest>()]),
+                _ => new FindBatch([.. run.Cast<FindRequest>()]),
+            });
+        run.Clear();
+    }
+}
+
+/// <summary>One statement for a run of requests: each member completes in order, with the statement's failure if it failed.</summary>
+internal abstract class MultiRowRequest<T>(List<T> members) : StoreRequest where T : StoreRequest
+{
+    protected List<T> Members { get; } = members;
+
+    public sealed override void Complete()
+    {
+        foreach (T member in Members)
+        {
+            member.Failure ??= Failure;
+            member.InFlight = false;
+            member.Complete();
+        }
     }
 }
 
@@ -66,7 +79,7 @@ internal static class MultiRowStatements
 /// Consecutive SUBMITs of one batch as one multi-row statement (<see cref="PostgresSchema.SubmitMany"/>): one statement
 /// for a burst instead of one per task. Only consecutive ones: a request between them keeps its place in the order.
 /// </summary>
-internal sealed class SubmitBatch(List<SubmitRequest> submits) : StoreRequest
+internal sealed class SubmitBatch(List<SubmitRequest> submits) : MultiRowRequest<SubmitRequest>(submits)
 {
     public override void AddTo(NpgsqlBatch batch)
     {
@@ -86,56 +99,49 @@ internal sealed class SubmitBatch(List<SubmitRequest> submits) : StoreRequest
         batch.BatchCommands.Add(Command(PostgresSchema.SubmitMany, columns));
     }
 
-    private T[] Column<T>(int index) => [.. submits.Select(s => (T)s.Values[index]!)];
+    private T[] Column<T>(int index) => [.. Members.Select(s => (T)s.Values[index]!)];
 
     public override void Read(NpgsqlDataReader reader)
     {
         int row = 0;
         while (reader.Read())
-            submits[row++].Answered(reader.IsDBNull(1) ? null : reader.GetInt64(1));
-    }
-
-    public override void Complete()
-    {
-        foreach (SubmitRequest submit in submits)
-        {
-            submit.Failure ??= Failure;
-            submit.InFlight = false;
-            submit.Complete();
-        }
+            Members[row++].Answered(reader.IsDBNull(1) ? null : reader.GetInt64(1));
     }
 }
 
 /// <summary>Consecutive ACKs of one batch as one statement (<see cref="PostgresSchema.AckMany"/>); each answers as it would alone.</summary>
-internal sealed class AckBatch(List<SettleRequest> acks) : StoreRequest
+internal sealed class AckBatch(List<SettleRequest> acks) : MultiRowRequest<SettleRequest>(acks)
 {
     public override void AddTo(NpgsqlBatch batch)
     {
-        var ids = new long[acks.Count];
-        var attempts = new int[acks.Count];
-        var results = new byte[acks.Count][];
-        for (int i = 0; i < acks.Count; i++)
+        var ids = new long[Members.Count];
+        var attempts = new int[Members.Count];
+        var results = new byte[Members.Count][];
+        for (int i = 0; i < Members.Count; i++)
         {
-            object?[] values = acks[i].Values;
+            object?[] values = Members[i].Values;
             (ids[i], attempts[i], results[i]) = ((long)values[0]!, (int)values[1]!, (byte[])values[3]!);
         }
         // One time for the run: the ACKs came in within one loop iteration.
-        batch.BatchCommands.Add(Command(PostgresSchema.AckMany, ids, attempts, results, (long)acks[0].Values[2]!));
+        batch.BatchCommands.Add(Command(PostgresSchema.AckMany, ids, attempts, results, (long)Members[0].Values[2]!));
     }
 
     public override void Read(NpgsqlDataReader reader)
     {
-        foreach (SettleRequest ack in acks)
+        foreach (SettleRequest ack in Members)
             ack.ReadRow(reader);
     }
+}
 
-    public override void Complete()
+/// <summary>Consecutive STATUS and RESULT reads of one batch as one statement (<see cref="PostgresSchema.FindMany"/>).</summary>
+internal sealed class FindBatch(List<FindRequest> finds) : MultiRowRequest<FindRequest>(finds)
+{
+    public override void AddTo(NpgsqlBatch batch) =>
+        batch.BatchCommands.Add(Command(PostgresSchema.FindMany, Members.Select(f => f.Id).ToArray(), Members[0].Now));
+
+    public override void Read(NpgsqlDataReader reader)
     {
-        foreach (SettleRequest ack in acks)
-        {
-            ack.Failure ??= Failure;
-            ack.InFlight = false;
-            ack.Complete();
-        }
+        foreach (FindRequest find in Members)
+            find.ReadRow(reader);
     }
 }

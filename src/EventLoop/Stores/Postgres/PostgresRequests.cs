@@ -79,9 +79,12 @@ internal sealed class SubmitRequest(StoreReply reply, PostgresQueueStore store, 
 /// <summary>One task's row as STATUS and RESULT read it, made into a detached record the reply writers take.</summary>
 internal static class TaskRow
 {
-    public static TaskRecord? Read(NpgsqlDataReader reader, PostgresQueueStore store)
+    public static TaskRecord? Read(NpgsqlDataReader reader, PostgresQueueStore store) => reader.Read() ? Current(reader, store) : null;
+
+    /// <summary>The row the reader is on (null when its id is: <see cref="PostgresSchema.FindMany"/>'s row for an unknown id).</summary>
+    public static TaskRecord? Current(NpgsqlDataReader reader, PostgresQueueStore store)
     {
-        if (!reader.Read())
+        if (reader.IsDBNull(0))
             return null;
         return store.Detached(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(11) ? null : reader.GetFieldValue<byte[]>(11),
             state: (TaskState)reader.GetInt16(3), attempt: reader.GetInt32(4), priority: reader.GetInt16(5), created: reader.GetInt64(6),
@@ -101,7 +104,14 @@ internal sealed class FindRequest(StoreReply reply, PostgresQueueStore store, lo
 
     public override void Prepare(long now) => _now = now;
 
+    public long Id => id;
+
+    public long Now => _now;
+
     public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(PostgresSchema.Find, id, _now));
+
+    /// <summary>Store thread: this request's row of <see cref="FindBatch"/>'s statement.</summary>
+    public void ReadRow(NpgsqlDataReader reader) => _task = reader.Read() ? TaskRow.Current(reader, store) : null;
 
     public override void Read(NpgsqlDataReader reader)
     {

@@ -97,6 +97,15 @@ internal static class PostgresSchema
         FROM eventloop_tasks WHERE id = $1 AND {Live}
         """;
 
+    /// <summary>Consecutive STATUS and RESULT reads of one batch ($1 ids, $2 now): <see cref="Find"/>'s row per id, in order (all nulls: unknown).</summary>
+    public const string FindMany = $"""
+        SELECT t.id, t.task, t.queue, CASE WHEN t.state IN (0, 3) AND t.run_at_ms <= $2 THEN 1 ELSE t.state END, t.attempt, t.priority,
+               t.created_ms, t.run_at_ms, t.started_ms, t.finished_ms, t.error, t.result
+        FROM unnest($1::bigint[]) WITH ORDINALITY AS f(id, ord)
+             LEFT JOIN eventloop_tasks t ON t.id = f.id AND NOT (t.state >= 4 AND t.expires_ms <= $2)
+        ORDER BY f.ord
+        """;
+
     /// <summary>WAIT and the safety poll ($1 ids, $2 now): which of these are finished (a missing id counts as neither).</summary>
     public const string Finished = $"SELECT id FROM eventloop_tasks WHERE id = ANY($1) AND state >= 4 AND {Live}";
 
