@@ -65,6 +65,20 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Fetch_from_several_queues_takes_the_highest_priority_across_them_then_the_queues_in_listed_order()
+    {
+        using RawConnection client = Connect();
+        string a1 = client.Submit("resize", "QUEUE", "qa", "PRIORITY", "1");
+        string b5 = client.Submit("resize", "QUEUE", "qb", "PRIORITY", "5");
+        string a5 = client.Submit("resize", "QUEUE", "qa", "PRIORITY", "5");
+        string b1 = client.Submit("resize", "QUEUE", "qb", "PRIORITY", "1");
+        client.Submit("resize", "QUEUE", "qc", "PRIORITY", "9");
+        string fetched = client.Call("FETCH", "COUNT", "3", "FROM", "qa", "qb", "unknown");
+        Assert.Equal($"*3\r\n*4\r\n{Bulk(a5)}:1\r\n{Bulk("resize")}*0\r\n*4\r\n{Bulk(b5)}:1\r\n{Bulk("resize")}*0\r\n*4\r\n{Bulk(a1)}:1\r\n{Bulk("resize")}*0\r\n", fetched);
+        Assert.Equal($"*1\r\n*4\r\n{Bulk(b1)}:1\r\n{Bulk("resize")}*0\r\n", client.Call("FETCH", "COUNT", "3", "FROM", "qb", "qa"));
+    }
+
+    [Fact]
     public void Fail_retries_after_backoff_then_noretry_fails_into_the_dead_set()
     {
         using RawConnection client = Connect();

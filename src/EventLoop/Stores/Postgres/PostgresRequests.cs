@@ -305,12 +305,12 @@ internal readonly record struct ClaimedRow(long Id, int Attempt, string Task, st
 /// <summary>Reads the rows a claim returned, highest priority first, oldest first.</summary>
 internal static class ClaimedRows
 {
+    /// <summary>The rows in the claim's order (<see cref="PostgresSchema.ClaimFromQueues"/> sorts them).</summary>
     public static List<ClaimedRow> Read(NpgsqlDataReader reader)
     {
         var rows = new List<ClaimedRow>();
         while (reader.Read())
             rows.Add(new ClaimedRow(reader.GetInt64(0), reader.GetInt32(1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<byte[]>(4), reader.GetInt16(5)));
-        rows.Sort((a, b) => a.Priority != b.Priority ? b.Priority.CompareTo(a.Priority) : a.Id.CompareTo(b.Id));
         return rows;
     }
 }
