@@ -11,6 +11,9 @@
 #               echo handlers claim the tasks from PostgreSQL; CONSUMERS connections collect every result with
 #               RESULT <id> TIMEOUT 10000. With 2 nodes, one queue_bench per node, half the jobs each, at once:
 #               tasks/s is all jobs over the slower one's time.
+#   fetch-ack   a .NET worker (benchmarks/EventLoop.Benchmarks consume: 4 connections, FETCH COUNT 64 + one ACK per
+#               task, pipelined) drains JOBS external tasks from one node; tasks/s over the draining alone, PostgreSQL
+#               CPU and statements per task over the filling SUBMITs and the draining together.
 #   single      one SUBMIT at a time on one connection: p50 SUBMIT latency, also against the in-memory store
 #               with the journal under --appendfsync always.
 # Statements per task: PostgreSQL's committed transactions in the cell's database (pg_stat_database.xact_commit;
@@ -39,6 +42,8 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
 mkdir -p artifacts/bench
 BENCH=artifacts/bench/queue_bench
+CONSUME=artifacts/bin/EventLoop.Benchmarks/Release/net10.0/EventLoop.Benchmarks.dll
+[ -f "$CONSUME" ] || die "$CONSUME is missing: run ./build.sh"
 cc -O2 -Wall -Wextra -Werror -o "$BENCH" benchmarks/tools/queue_bench.c
 RAW=artifacts/bench/scaling-$(date -u +%Y%m%dT%H%M%SZ).tsv
 WORKDIR=$(mktemp -d /tmp/eventloop-scaling.XXXXXX)
@@ -130,6 +135,27 @@ stop_nodes() {
   NODES=()
 }
 
+fetch_ack_cell() {
+  local json pid before_commits before_ticks
+  sql "CREATE DATABASE fetchack" >/dev/null
+  start_node --store "postgres://postgres@127.0.0.1:$PGPORT/fetchack"
+  pid=${NODES[-1]}
+  before_commits=$(commits fetchack)
+  before_ticks=$(pg_ticks)
+  json=$(timeout 300 dotnet "$CONSUME" consume --system eventloop --port "$NODE_PORT" --tasks "$JOBS" --count 64 --workers 4 \
+    --warmup "$WARMUP_JOBS" --server-pid "$pid") || die "the fetch-ack run failed (logs in $WORKDIR)"
+  local pg_us statements
+  pg_us=$(python3 -c "print(f'{($(pg_ticks) - $before_ticks) * 1e6 / $(getconf CLK_TCK) / ($JOBS + $WARMUP_JOBS):.1f}')")
+  sleep 2
+  statements=$(python3 -c "print(f'{($(commits fetchack) - $before_commits) / ($JOBS + $WARMUP_JOBS):.2f}')")
+  python3 - "$json" "$JOBS" "$statements" "$pg_us" >>"$RAW" <<'PY'
+import json, sys
+raw, jobs = json.loads(sys.argv[1]), int(sys.argv[2])
+print(f"fetch-ack\t1\t{jobs}\t{jobs / raw['tasks_per_second']:.3f}\t{raw['tasks_per_second']:.0f}\t\t\t{sys.argv[3]}\t{sys.argv[4]}")
+PY
+  stop_nodes
+}
+
 single_cell() { # $1 label, then serve options
   local label=$1 port line; shift
   start_node "$@"
@@ -142,6 +168,7 @@ single_cell() { # $1 label, then serve options
 
 lifecycle_cell 1
 lifecycle_cell 2
+fetch_ack_cell
 sql "CREATE DATABASE single" >/dev/null
 single_cell postgres --store "postgres://postgres@127.0.0.1:$PGPORT/single"
 mkdir -p "$WORKDIR/journal"

@@ -65,6 +65,20 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Fetch_from_several_queues_takes_the_highest_priority_across_them_then_the_queues_in_listed_order()
+    {
+        using RawConnection client = Connect();
+        string a1 = client.Submit("resize", "QUEUE", "qa", "PRIORITY", "1");
+        string b5 = client.Submit("resize", "QUEUE", "qb", "PRIORITY", "5");
+        string a5 = client.Submit("resize", "QUEUE", "qa", "PRIORITY", "5");
+        string b1 = client.Submit("resize", "QUEUE", "qb", "PRIORITY", "1");
+        client.Submit("resize", "QUEUE", "qc", "PRIORITY", "9");
+        string fetched = client.Call("FETCH", "COUNT", "3", "FROM", "qa", "qb", "unknown");
+        Assert.Equal($"*3\r\n*4\r\n{Bulk(a5)}:1\r\n{Bulk("resize")}*0\r\n*4\r\n{Bulk(b5)}:1\r\n{Bulk("resize")}*0\r\n*4\r\n{Bulk(a1)}:1\r\n{Bulk("resize")}*0\r\n", fetched);
+        Assert.Equal($"*1\r\n*4\r\n{Bulk(b1)}:1\r\n{Bulk("resize")}*0\r\n", client.Call("FETCH", "COUNT", "3", "FROM", "qb", "qa"));
+    }
+
+    [Fact]
     public void Fail_retries_after_backoff_then_noretry_fails_into_the_dead_set()
     {
         using RawConnection client = Connect();
@@ -171,6 +185,45 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
         Assert.StartsWith("*150\r\n", fetched);
         for (int i = 0; i < 150; i++)
             Assert.Contains($"{Bulk(ids[i])}:1\r\n{Bulk("resize")}*1\r\n{Bulk($"v{i}")}", fetched);
+    }
+
+    [Fact]
+    public void Pipelined_acks_each_answer_as_alone_and_a_repeat_inside_the_burst_is_stale()
+    {
+        using RawConnection client = Connect();
+        string[] ids = [.. Enumerable.Range(0, 5).Select(i => client.Submit("resize", "QUEUE", "acks", "ARGS", $"v{i}"))];
+        Assert.StartsWith("*5\r\n", client.Call("FETCH", "COUNT", "5", "LEASE", "60000", "FROM", "acks"));
+        string cancelled = ids[3];
+        Assert.Equal(":1\r\n", client.Call("CANCEL", cancelled));
+        client.Send([.. RawConnection.Encode("ACK", ids[0], "1", "r0"), .. RawConnection.Encode("ACK", ids[1], "2", "wrong attempt"),
+                     .. RawConnection.Encode("ACK", ids[2], "1", "r2"), .. RawConnection.Encode("ACK", ids[0], "1", "again"),
+                     .. RawConnection.Encode("ACK", cancelled, "1"), .. RawConnection.Encode("ACK", "999999", "1"),
+                     .. RawConnection.Encode("ACK", ids[1], "1", "r1"), .. RawConnection.Encode("ACK", ids[4], "1")]);
+        string[] expected = ["+OK\r\n", "-STALE\r\n", "+OK\r\n", "-STALE\r\n", "-CANCELLED\r\n", "-STALE\r\n", "+OK\r\n", "+OK\r\n"];
+        string[] replies = [.. expected.Select(_ => client.ReadReply(TimeSpan.FromSeconds(30)))];
+        Assert.Equal(expected, replies);
+        Assert.Equal(Bulk("r0"), client.Call("RESULT", ids[0]));
+        Assert.Equal(Bulk("r1"), client.Call("RESULT", ids[1]));
+        Assert.Equal(Bulk("r2"), client.Call("RESULT", ids[2]));
+        Assert.Equal(Bulk(""), client.Call("RESULT", ids[4]));
+        Assert.Equal("-CANCELLED\r\n", client.Call("RESULT", cancelled));
+    }
+
+    [Fact]
+    public void Pipelined_reads_of_known_unknown_and_repeated_ids_each_answer_as_alone()
+    {
+        using RawConnection client = Connect();
+        string done = client.Submit("echo", "ARGS", "hi");
+        Assert.Equal(Bulk("hi"), client.Result(done, 20_000));
+        string waiting = client.Submit("resize", "QUEUE", "reads");
+        client.Send([.. RawConnection.Encode("RESULT", done), .. RawConnection.Encode("STATUS", "999999"), .. RawConnection.Encode("RESULT", done),
+                     .. RawConnection.Encode("RESULT", waiting), .. RawConnection.Encode("RESULT", "999998"), .. RawConnection.Encode("STATUS", waiting)]);
+        Assert.Equal(Bulk("hi"), client.ReadReply());
+        AssertNil(client.ReadReply());
+        Assert.Equal(Bulk("hi"), client.ReadReply());
+        Assert.Equal("-PENDING queued\r\n", client.ReadReply());
+        AssertNil(client.ReadReply());
+        Assert.Contains(Bulk("queued"), client.ReadReply());
     }
 
     [Fact]

@@ -46,6 +46,10 @@ internal static class PostgresAddress
                 return false;
             }
         }
+        // A queue's statistics are always stale (the backlog comes and goes faster than ANALYZE): with too low an
+        // estimate the planner claims by bitmap-scanning and sorting the whole backlog, a cost that grows with the very
+        // backlog the claim is there to drain. Without bitmap scans every claim walks its index in order and stops at LIMIT.
+        built.Options = $"-c enable_bitmapscan=off {built.Options}".TrimEnd();
         settings = built;
         return true;
     }

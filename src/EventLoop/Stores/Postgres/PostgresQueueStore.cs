@@ -363,36 +363,9 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
         TellOtherNodes();
         if (_pending.Count == 0)
             return;
-        List<StoreRequest> batch = CombineSubmits(_pending);
+        List<StoreRequest> batch = MultiRowStatements.Combine(_pending);
         _pending = [];
         _thread.Hand(batch);
-    }
-
-    /// <summary>Each run of two or more consecutive SUBMITs becomes one multi-row statement.</summary>
-    private static List<StoreRequest> CombineSubmits(List<StoreRequest> pending)
-    {
-        var combined = new List<StoreRequest>(pending.Count);
-        List<SubmitRequest>? run = null;
-        foreach (StoreRequest request in pending)
-        {
-            if (request is SubmitRequest submit)
-            {
-                (run ??= []).Add(submit);
-                continue;
-            }
-            EndRun(combined, ref run);
-            combined.Add(request);
-        }
-        EndRun(combined, ref run);
-        return combined;
-
-        static void EndRun(List<StoreRequest> into, ref List<SubmitRequest>? run)
-        {
-            if (run is null)
-                return;
-            into.Add(run.Count == 1 ? run[0] : new SubmitBatch(run));
-            run = null;
-        }
     }
 
     /// <summary>

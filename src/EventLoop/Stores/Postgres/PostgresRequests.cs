@@ -76,56 +76,15 @@ internal sealed class SubmitRequest(StoreReply reply, PostgresQueueStore store, 
     }
 }
 
-/// <summary>
-/// Consecutive SUBMITs of one batch as one multi-row statement (<see cref="PostgresSchema.SubmitMany"/>): one statement
-/// for a burst instead of one per task. Only consecutive ones: a request between them keeps its place in the order.
-/// </summary>
-internal sealed class SubmitBatch(List<SubmitRequest> submits) : StoreRequest
-{
-    public override void AddTo(NpgsqlBatch batch)
-    {
-        var columns = new object?[12];
-        columns[0] = Column<string>(0);
-        columns[1] = Column<string>(1);
-        columns[2] = Column<bool>(2);
-        columns[3] = Column<long>(3);
-        columns[4] = Column<long>(4);
-        columns[5] = Column<short>(5);
-        columns[6] = Column<int>(6);
-        columns[7] = Column<int>(7);
-        columns[8] = Column<int>(8);
-        columns[9] = Column<int>(9);
-        columns[10] = Column<string?>(10);
-        columns[11] = Column<byte[]>(11);
-        batch.BatchCommands.Add(Command(PostgresSchema.SubmitMany, columns));
-    }
-
-    private T[] Column<T>(int index) => [.. submits.Select(s => (T)s.Values[index]!)];
-
-    public override void Read(NpgsqlDataReader reader)
-    {
-        int row = 0;
-        while (reader.Read())
-            submits[row++].Answered(reader.IsDBNull(1) ? null : reader.GetInt64(1));
-    }
-
-    public override void Complete()
-    {
-        foreach (SubmitRequest submit in submits)
-        {
-            submit.Failure ??= Failure;
-            submit.InFlight = false;
-            submit.Complete();
-        }
-    }
-}
-
 /// <summary>One task's row as STATUS and RESULT read it, made into a detached record the reply writers take.</summary>
 internal static class TaskRow
 {
-    public static TaskRecord? Read(NpgsqlDataReader reader, PostgresQueueStore store)
+    public static TaskRecord? Read(NpgsqlDataReader reader, PostgresQueueStore store) => reader.Read() ? Current(reader, store) : null;
+
+    /// <summary>The row the reader is on (null when its id is: <see cref="PostgresSchema.FindMany"/>'s row for an unknown id).</summary>
+    public static TaskRecord? Current(NpgsqlDataReader reader, PostgresQueueStore store)
     {
-        if (!reader.Read())
+        if (reader.IsDBNull(0))
             return null;
         return store.Detached(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(11) ? null : reader.GetFieldValue<byte[]>(11),
             state: (TaskState)reader.GetInt16(3), attempt: reader.GetInt32(4), priority: reader.GetInt16(5), created: reader.GetInt64(6),
@@ -145,7 +104,14 @@ internal sealed class FindRequest(StoreReply reply, PostgresQueueStore store, lo
 
     public override void Prepare(long now) => _now = now;
 
+    public long Id => id;
+
+    public long Now => _now;
+
     public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(PostgresSchema.Find, id, _now));
+
+    /// <summary>Store thread: this request's row of <see cref="FindBatch"/>'s statement.</summary>
+    public void ReadRow(NpgsqlDataReader reader) => _task = reader.Read() ? TaskRow.Current(reader, store) : null;
 
     public override void Read(NpgsqlDataReader reader)
     {
@@ -339,12 +305,12 @@ internal readonly record struct ClaimedRow(long Id, int Attempt, string Task, st
 /// <summary>Reads the rows a claim returned, highest priority first, oldest first.</summary>
 internal static class ClaimedRows
 {
+    /// <summary>The rows in the claim's order (<see cref="PostgresSchema.ClaimFromQueues"/> sorts them).</summary>
     public static List<ClaimedRow> Read(NpgsqlDataReader reader)
     {
         var rows = new List<ClaimedRow>();
         while (reader.Read())
             rows.Add(new ClaimedRow(reader.GetInt64(0), reader.GetInt32(1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<byte[]>(4), reader.GetInt16(5)));
-        rows.Sort((a, b) => a.Priority != b.Priority ? b.Priority.CompareTo(a.Priority) : a.Id.CompareTo(b.Id));
         return rows;
     }
 }
@@ -421,12 +387,23 @@ internal sealed class SettleRequest(StoreReply? reply, PostgresQueueStore store,
     private TaskState? _before;
     private int _attemptBefore;
 
+    /// <summary>The statement's parameters: id, attempt, now, then the verb's own.</summary>
+    public object?[] Values => values;
+
+    public long Id => (long)values[0]!;
+
+    /// <summary>An ACK that <see cref="AckBatch"/> can carry with its neighbours (an oversized result fails instead).</summary>
+    public bool IsAck => ReferenceEquals(sql, PostgresSchema.Ack) && ackFailure is null;
+
     public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(sql, values));
 
-    public override void Read(NpgsqlDataReader reader)
+    public override void Read(NpgsqlDataReader reader) => ReadRow(reader);
+
+    /// <summary>Store thread: reads this request's row of <see cref="PostgresSchema.Ack"/>'s shape, if the reader has one.</summary>
+    public void ReadRow(NpgsqlDataReader reader)
     {
         _after = _before = null;
-        if (!reader.Read())
+        if (!reader.Read() || reader.IsDBNull(4))
             return; // no such task
         _after = reader.IsDBNull(0) ? null : (TaskState)reader.GetInt16(0);
         _queue = reader.IsDBNull(1) ? null : reader.GetString(1);
@@ -438,7 +415,7 @@ internal sealed class SettleRequest(StoreReply? reply, PostgresQueueStore store,
 
     public override void Complete()
     {
-        long id = (long)values[0]!;
+        long id = Id;
         if (_after is { } state && Failure is null)
         {
             if (state.IsFinished())

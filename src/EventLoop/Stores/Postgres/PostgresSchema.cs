@@ -97,6 +97,15 @@ internal static class PostgresSchema
         FROM eventloop_tasks WHERE id = $1 AND {Live}
         """;
 
+    /// <summary>Consecutive STATUS and RESULT reads of one batch ($1 ids, $2 now): <see cref="Find"/>'s row per id, in order (all nulls: unknown).</summary>
+    public const string FindMany = $"""
+        SELECT t.id, t.task, t.queue, CASE WHEN t.state IN (0, 3) AND t.run_at_ms <= $2 THEN 1 ELSE t.state END, t.attempt, t.priority,
+               t.created_ms, t.run_at_ms, t.started_ms, t.finished_ms, t.error, t.result
+        FROM unnest($1::bigint[]) WITH ORDINALITY AS f(id, ord)
+             LEFT JOIN eventloop_tasks t ON t.id = f.id AND NOT (t.state >= 4 AND t.expires_ms <= $2)
+        ORDER BY f.ord
+        """;
+
     /// <summary>WAIT and the safety poll ($1 ids, $2 now): which of these are finished (a missing id counts as neither).</summary>
     public const string Finished = $"SELECT id FROM eventloop_tasks WHERE id = ANY($1) AND state >= 4 AND {Live}";
 
@@ -112,21 +121,33 @@ internal static class PostgresSchema
 
     /// <summary>
     /// FETCH ($1 queues, $2 now, $3 count, $4 lease ms, $5 node): tasks no handler here runs, SKIP LOCKED so that
-    /// nodes claiming together never wait for each other.
+    /// nodes claiming together never wait for each other; highest priority first, then the queues in the order listed,
+    /// then oldest first, as in memory. One ordered index walk per queue (PostgreSQL before 17 cannot
+    /// walk <c>queue = ANY(…)</c> in index order: it would sort the queues' whole backlog for every FETCH); each walk
+    /// locks at most $3 rows, so a FETCH from several queues with work briefly holds more than it takes.
     /// </summary>
-    public static readonly string ClaimFromQueues = Claim("queue = ANY($1) AND NOT in_process");
+    public static readonly string ClaimFromQueues = Claim("""
+        SELECT r.id, q.ord AS rank FROM unnest($1::text[]) WITH ORDINALITY AS q(name, ord) CROSS JOIN LATERAL (
+            SELECT id, priority FROM eventloop_tasks
+            WHERE queue = q.name AND NOT in_process AND state IN (0, 1, 3) AND run_at_ms <= $2
+            ORDER BY priority DESC, id LIMIT $3 FOR UPDATE SKIP LOCKED) r
+        ORDER BY r.priority DESC, q.ord, r.id LIMIT $3
+        """);
 
     /// <summary>The in-process workers' claim ($1 the task names this node runs, then as <see cref="ClaimFromQueues"/>), from any queue.</summary>
-    public static readonly string ClaimForHandlers = Claim("in_process AND task = ANY($1)");
+    public static readonly string ClaimForHandlers = Claim("""
+        SELECT id, 0 AS rank FROM eventloop_tasks
+        WHERE in_process AND task = ANY($1) AND state IN (0, 1, 3) AND run_at_ms <= $2
+        ORDER BY priority DESC, id LIMIT $3 FOR UPDATE SKIP LOCKED
+        """);
 
-    private static string Claim(string which) => $"""
-        WITH c AS (
-            SELECT id FROM eventloop_tasks
-            WHERE {which} AND state IN (0, 1, 3) AND run_at_ms <= $2
-            ORDER BY priority DESC, id LIMIT $3 FOR UPDATE SKIP LOCKED)
-        UPDATE eventloop_tasks t SET state = 2, attempt = t.attempt + 1, started_ms = $2, lease_node = $5, lease_ms = $4, lease_until_ms = $2 + $4
-        FROM c WHERE t.id = c.id
-        RETURNING t.id, t.attempt, t.task, t.queue, t.args, t.priority
+    /// <summary>Claims the candidates (id, rank: the listed queue's place); an UPDATE returns rows in no set order, so they are sorted after.</summary>
+    private static string Claim(string candidates) => $"""
+        WITH c AS ({candidates}),
+             u AS (UPDATE eventloop_tasks t SET state = 2, attempt = t.attempt + 1, started_ms = $2, lease_node = $5, lease_ms = $4, lease_until_ms = $2 + $4
+                   FROM c WHERE t.id = c.id
+                   RETURNING t.id, t.attempt, t.task, t.queue, t.args, t.priority, c.rank)
+        SELECT id, attempt, task, queue, args, priority FROM u ORDER BY priority DESC, rank, id
         """;
 
     /// <summary>
@@ -144,6 +165,19 @@ internal static class PostgresSchema
 
     /// <summary>ACK ($4 the RESP bulk of the result).</summary>
     public static readonly string Ack = Settle($"state = 4, result = $4, finished_ms = $3, expires_ms = $3 + result_ttl_s * 1000::bigint, lease_losses = 0, {EndLease}");
+
+    /// <summary>
+    /// Consecutive ACKs of one batch as one statement ($1 ids, $2 attempts, $3 results, $4 now; no id twice): per row,
+    /// in order, what <see cref="Ack"/>'s shape answers. A lifecycle settles with one statement per batch, not per task.
+    /// </summary>
+    public const string AckMany = """
+        WITH a AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::bytea[]) WITH ORDINALITY AS a(id, attempt, result, ord)),
+             cur AS (SELECT a.ord, t.state, t.attempt FROM a JOIN eventloop_tasks t ON t.id = a.id),
+             u AS (UPDATE eventloop_tasks t SET state = 4, result = a.result, finished_ms = $4, expires_ms = $4 + t.result_ttl_s * 1000::bigint,
+                          lease_losses = 0, lease_node = NULL, lease_until_ms = 0
+                   FROM a WHERE t.id = a.id AND t.state = 2 AND t.attempt = a.attempt RETURNING a.ord, t.state, t.queue, t.result, t.error)
+        SELECT u.state, u.queue, u.result, u.error, cur.state, cur.attempt FROM a LEFT JOIN cur ON cur.ord = a.ord LEFT JOIN u ON u.ord = a.ord ORDER BY a.ord
+        """;
 
     /// <summary>
     /// FAIL, a handler's failure and a timeout ($4 error, $5 retry allowed, $6 dead-set ms): retrying after
