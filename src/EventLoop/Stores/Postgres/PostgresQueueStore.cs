@@ -23,7 +23,7 @@ namespace EventLoop.Stores.Postgres;
 /// woken by this node's own changes, by the other nodes' NOTIFY (<see cref="PostgresListener"/>), or by the
 /// safety poll. Reactor-owned, except where a member says otherwise.
 /// </summary>
-internal sealed class PostgresQueueStore : IQueueStore, IDisposable
+internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
 {
     /// <summary>The sweep (expired leases, timeouts, expired results) and the safety poll run this often.</summary>
     private const int TickMs = 250;
@@ -35,6 +35,7 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
     private readonly PostgresStoreThread _thread;
     private readonly PostgresListener _listener;
     private readonly InProcessRuns _runs;
+    private readonly PostgresScheduleLeader _leader;
     private readonly Action _flush;
     private readonly CallbackTimer _tick;
     private List<StoreRequest> _pending = [];
@@ -48,7 +49,7 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
     private readonly Dictionary<string, TaskQueue> _queues = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TaskDefinition> _definitions = new(StringComparer.Ordinal);
 
-    private PostgresQueueStore(ReactorLoop reactor, TaskRegistry tasks, NpgsqlDataSource source)
+    private PostgresQueueStore(ReactorLoop reactor, TaskRegistry tasks, NpgsqlDataSource source, NpgsqlConnectionStringBuilder settings)
     {
         _reactor = reactor;
         _source = source;
@@ -63,15 +64,12 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
                 reactor.Post(() => Heard(channel, payload));
         }, Log);
         _runs = new InProcessRuns(this, reactor, tasks);
+        _leader = new PostgresScheduleLeader(settings, reactor.Store, () => _full, Log);
         _tick = new CallbackTimer(Tick);
         reactor.Timers.Schedule(_tick, Clock.TicksAfter(TickMs));
         // The reactor has no stop hook for a store yet: its completion is when the threads and connections go.
         _ = reactor.Completion.ContinueWith(_ => Dispose(), TaskScheduler.Default);
     }
-
-    public string Name => "postgres";
-
-    public bool ServesAdministration => false;
 
     /// <summary>This node's name in the leases it takes (lease_node).</summary>
     public string Node { get; }
@@ -104,13 +102,15 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
             source.Dispose();
             throw new InvalidOperationException($"PostgreSQL store {settings.Host}:{settings.Port}/{settings.Database} is unreachable: {failed.Message}", failed);
         }
-        return new PostgresQueueStore(reactor, tasks, source);
+        return new PostgresQueueStore(reactor, tasks, source, settings);
     }
 
     // ---------------------------------------------------------------- the verbs
 
     public void Submit(Connection connection, in SubmitSpec spec)
     {
+        if (RefusedAsFull(connection))
+            return;
         long now = Now;
         TaskDefinition? handler = _tasks.TryGet(spec.Task, out TaskDefinition? found) && found!.IsInProcess ? found : null;
         string task = handler?.Name ?? Encoding.Latin1.GetString(spec.Task);
@@ -447,6 +447,7 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
         }
         if (_ticks % 40 == 0)
             Enqueue(new HousekeepingRequest(this, PostgresSchema.Expire, [now], returnsChanges: false));
+        CountTasksIfDue();
         _reactor.Timers.Schedule(_tick, Clock.TicksAfter(TickMs));
     }
 
@@ -509,6 +510,7 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
 
     public void Dispose()
     {
+        _leader.Dispose();
         _listener.Dispose();
         _thread.Dispose();
         _source.Dispose();

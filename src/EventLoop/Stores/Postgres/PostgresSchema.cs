@@ -9,7 +9,7 @@ namespace EventLoop.Stores.Postgres;
 /// Every statement returns exactly one result set: the store thread reads a batch's result sets in request order,
 /// and Npgsql skips statements that return none, which would shift every later answer onto the wrong request.
 /// </summary>
-internal static class PostgresSchema
+internal static partial class PostgresSchema
 {
     /// <summary>Every node takes this advisory lock while it migrates, so two nodes starting together migrate once.</summary>
     private const long MigrationLock = 0x45564c4f4f50; // "EVLOOP"
@@ -51,6 +51,7 @@ internal static class PostgresSchema
         CREATE INDEX eventloop_tasks_running ON eventloop_tasks (lease_until_ms) WHERE state = 2;
         CREATE INDEX eventloop_tasks_finished ON eventloop_tasks (expires_ms) WHERE state >= 4;
         """,
+        AdministrationMigration,
     ];
 
     public const string ReadyChannel = "eventloop_ready";
@@ -122,7 +123,7 @@ internal static class PostgresSchema
     private static string Claim(string which) => $"""
         WITH c AS (
             SELECT id FROM eventloop_tasks
-            WHERE {which} AND state IN (0, 1, 3) AND run_at_ms <= $2
+            WHERE {which} AND state IN (0, 1, 3) AND run_at_ms <= $2 AND {NotPaused}
             ORDER BY priority DESC, id LIMIT $3 FOR UPDATE SKIP LOCKED)
         UPDATE eventloop_tasks t SET state = 2, attempt = t.attempt + 1, started_ms = $2, lease_node = $5, lease_ms = $4, lease_until_ms = $2 + $4
         FROM c WHERE t.id = c.id
