@@ -1,24 +1,117 @@
 using EventLoop.Tests.Server;
+using EventLoop.Client;
 using EventLoop.Tests.Support;
+using Npgsql;
 using static EventLoop.Tests.Queueing.QueueKit;
 
 namespace EventLoop.Tests.Postgres;
 
-/// <summary>Several nodes on one database, the verbs not served on PostgreSQL yet, and a database that cannot be reached.</summary>
+/// <summary>Several nodes on one database (pauses, the dead set, the schedule leader), what is not served on PostgreSQL yet, and a database that cannot be reached.</summary>
 [Collection(nameof(PostgresCollection))]
 public sealed class PostgresNodesTests(PostgresCluster cluster)
 {
-    [Theory]
-    [InlineData("QUEUES")]
-    [InlineData("SCHEDULE LIST")]
-    [InlineData("DEAD LIST")]
-    [InlineData("QUEUE PAUSE images")]
-    public async Task A_verb_not_served_on_postgres_says_so(string words)
+    [Fact]
+    public async Task The_embedding_queue_api_is_not_served_on_postgres_and_says_so()
     {
         await using var server = new TestServer(new ServerOptions { Store = cluster.NewDatabase() });
-        using RawConnection client = server.Connect();
-        string verb = words.Split(' ')[0];
-        Assert.Equal($"-ERR {verb} is not supported with --store postgres yet\r\n", client.Call(words.Split(' ')));
+        var refused = await Assert.ThrowsAsync<NotSupportedException>(() => server.Server.Queue.SubmitAsync("echo"));
+        Assert.Contains("not supported with Store (PostgreSQL)", refused.Message);
+    }
+
+    [Fact]
+    public async Task A_queue_paused_on_one_node_is_not_claimed_on_the_other_until_resumed()
+    {
+        string database = cluster.NewDatabase();
+        await using var a = new TestServer(new ServerOptions { Store = database });
+        await using var b = new TestServer(new ServerOptions { Store = database });
+        using RawConnection onA = a.Connect();
+        using RawConnection onB = b.Connect();
+        Assert.Equal("+OK\r\n", onA.Call("QUEUE", "PAUSE", "shared"));
+        string external = onA.Submit("resize", "QUEUE", "shared");
+        string echo = onA.Submit("echo", "QUEUE", "shared", "ARGS", "e");
+        Assert.Equal("*0\r\n", onB.Call("FETCH", "FROM", "shared"));
+        Assert.Equal("-PENDING queued\r\n", onB.Result(echo, 1000)); // neither node's in-process workers take it
+        Assert.Equal((2, 0, 0, 1), onB.Queues()["shared"]);
+        onB.SendCommand("FETCH", "BLOCK", "20000", "FROM", "shared");
+        Thread.Sleep(300); // parked on B before the RESUME: A's NOTIFY wakes it
+        Assert.Equal("+OK\r\n", onA.Call("QUEUE", "RESUME", "shared"));
+        Assert.StartsWith($"*1\r\n*4\r\n{Bulk(external)}:1\r\n", onB.ReadReply(TimeSpan.FromSeconds(30)));
+        Assert.Equal(Bulk("e"), onA.Result(echo, 20_000));
+    }
+
+    [Fact]
+    public async Task The_dead_set_of_one_node_is_listed_and_retried_on_the_other()
+    {
+        string database = cluster.NewDatabase();
+        await using var a = new TestServer(new ServerOptions { Store = database });
+        await using var b = new TestServer(new ServerOptions { Store = database });
+        using RawConnection onA = a.Connect();
+        using RawConnection onB = b.Connect();
+        string id = onA.Submit("resize", "QUEUE", "dead");
+        Assert.StartsWith($"*1\r\n*4\r\n{Bulk(id)}:1\r\n", onA.Call("FETCH", "FROM", "dead"));
+        Assert.Equal("+OK\r\n", onA.Call("FAIL", id, "1", "gone"));
+        Assert.Equal([id], onB.DeadList("QUEUE", "dead"));
+        Assert.Equal(":1\r\n", onB.Call("DEAD", "RETRY", id));
+        Assert.StartsWith($"*1\r\n*4\r\n{Bulk(id)}:1\r\n", onA.Call("FETCH", "FROM", "dead"));
+    }
+
+    /// <summary>
+    /// The leader is the first node up; SIGKILLed, its session dies with it and the survivor takes the lock within
+    /// a lease period. Every firing is counted by its deterministic id (fired_as): none is stored twice, and the
+    /// firings go on after the kill with at most the takeover's gap.
+    /// </summary>
+    [Fact]
+    public async Task When_the_schedule_leader_is_killed_the_other_node_fires_within_a_lease_period_and_no_firing_runs_twice()
+    {
+        string database = cluster.NewDatabase();
+        using CliServer leader = await CliServer.StartAsync("--store", database);
+        WaitForLine(leader, "leads the schedules");
+        await using var survivor = new TestServer(new ServerOptions { Store = database });
+        using RawConnection client = survivor.Connect();
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "beat", "EVERY", "200", "tick", "QUEUE", "beats"));
+        Thread.Sleep(1200);
+        long killed = NowMs;
+        leader.Kill();
+        Thread.Sleep(3000);
+        Assert.Equal(":1\r\n", client.Call("SCHEDULE", "DEL", "beat"));
+        Thread.Sleep(300);
+
+        List<long> fired = FireTimes(database, "beat");
+        Assert.Equal(fired.Count, fired.Distinct().Count()); // counted by id: no fire time stored twice
+        Assert.All(fired, t => Assert.Equal(0, t % 200));
+        Assert.Contains(fired, t => t < killed); // the killed leader fired
+        long lease = EventLoop.Stores.Postgres.PostgresScheduleLeader.TryEveryMs + 1000; // the survivor's next try, plus a loaded machine's delay
+        Assert.Contains(fired, t => t > killed && t <= killed + lease + 200); // the survivor took over within a lease period
+        Assert.True(fired.Max() >= killed + 2000, $"the survivor kept firing: last {fired.Max()}, killed at {killed}");
+        List<RespValue> tasks = [.. Parse(client.Call("FETCH", "COUNT", "1000", "FROM", "beats")).Elements];
+        Assert.Equal(fired.Count, tasks.Count); // each firing is one task, run once
+        Assert.All(tasks, t => Assert.Equal(1, t.Elements[1].IntegerValue));
+    }
+
+    /// <summary>The fire times of a schedule's stored firings, by their deterministic ids <c>name@fire-ms</c>.</summary>
+    private List<long> FireTimes(string database, string schedule)
+    {
+        var address = new Uri(database);
+        using var connection = new NpgsqlConnection($"Host=127.0.0.1;Port={cluster.Port};Username=postgres;Database={address.AbsolutePath.TrimStart('/')};Pooling=false");
+        connection.Open();
+        using var read = new NpgsqlCommand("SELECT fired_as FROM eventloop_tasks WHERE fired_as LIKE @prefix", connection);
+        read.Parameters.AddWithValue("prefix", schedule + "@%");
+        var times = new List<long>();
+        using NpgsqlDataReader reader = read.ExecuteReader();
+        while (reader.Read())
+            times.Add(long.Parse(reader.GetString(0)[(schedule.Length + 1)..]));
+        return times;
+    }
+
+    private static void WaitForLine(CliServer server, string text)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!server.Log.Any(line => line.Contains(text)))
+        {
+            if (clock.Elapsed > Patience)
+                throw new TimeoutException($"the server never logged '{text}': {string.Join(" | ", server.Log)}");
+            Thread.Sleep(20);
+        }
     }
 
     [Fact]
