@@ -91,9 +91,7 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
     /// <summary>The fire times of a schedule's stored firings, by their deterministic ids <c>name@fire-ms</c>.</summary>
     private List<long> FireTimes(string database, string schedule)
     {
-        var address = new Uri(database);
-        using var connection = new NpgsqlConnection($"Host=127.0.0.1;Port={cluster.Port};Username=postgres;Database={address.AbsolutePath.TrimStart('/')};Pooling=false");
-        connection.Open();
+        using NpgsqlConnection connection = cluster.Open(database);
         using var read = new NpgsqlCommand("SELECT fired_as FROM eventloop_tasks WHERE fired_as LIKE @prefix", connection);
         read.Parameters.AddWithValue("prefix", schedule + "@%");
         var times = new List<long>();
@@ -101,6 +99,35 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
         while (reader.Read())
             times.Add(long.Parse(reader.GetString(0)[(schedule.Length + 1)..]));
         return times;
+    }
+
+    [Fact]
+    public async Task A_version_1_database_is_migrated_to_version_2_keeping_its_tasks_and_a_newer_one_is_refused()
+    {
+        string database = cluster.NewDatabase();
+        string kept;
+        await using (var first = new TestServer(new ServerOptions { Store = database }))
+        {
+            using RawConnection client = first.Connect();
+            kept = client.Submit("resize", "QUEUE", "kept", "ARGS", "old");
+        }
+        // Back to what version 1 left: version 2 is exactly these tables, this column and its index.
+        cluster.Execute(database, """
+            DROP TABLE eventloop_queues; DROP TABLE eventloop_schedules; DROP INDEX eventloop_tasks_fired_as;
+            ALTER TABLE eventloop_tasks DROP COLUMN fired_as; UPDATE eventloop_schema SET version = 1
+            """);
+        await using (var second = new TestServer(new ServerOptions { Store = database }))
+        {
+            Assert.Equal(2, cluster.Execute(database, "SELECT version FROM eventloop_schema"));
+            using RawConnection client = second.Connect();
+            Assert.Equal((1, 0, 0, 0), client.Queues()["kept"]);
+            Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "later", "EVERY", "3600000", "resize"));
+            Assert.Equal($"*1\r\n*4\r\n{Bulk(kept)}:1\r\n{Bulk("resize")}*1\r\n{Bulk("old")}", client.Call("FETCH", "FROM", "kept"));
+        }
+        cluster.Execute(database, "UPDATE eventloop_schema SET version = 3");
+        ExternalProcess.Result refused = ExternalProcess.Run(ExternalProcess.EventLoopProgram(), ["serve", "--port", "0", "--store", database], timeoutMs: 60_000);
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("the database's schema is version 3, newer than this server's 2", refused.Error);
     }
 
     private static void WaitForLine(CliServer server, string text)
