@@ -305,9 +305,12 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
         client.SendCommand("FETCH", "BLOCK", "10000", "FROM", "cronq");
         string id = Parse(client.ReadReply(Patience)).Elements.Single().Elements[0].Text!;
         client.Call("SCHEDULE", "DEL", "sec");
-        TaskStatusInfo status = client.RequireStatus(id);
-        Assert.Equal(("tick", "cronq", 7), (status.Task, status.Queue, status.Priority));
+        TaskStatusInfo status = client.RequireStatus($"sec@{next}"); // a firing is found by its firing id
+        Assert.Equal((id, "tick", "cronq", 7), (status.Id, status.Task, status.Queue, status.Priority));
         Assert.InRange(status.CreatedAt!.Value.ToUnixTimeMilliseconds(), next - 50, next + 5_000);
+        Assert.Equal("+OK\r\n", client.Call("ACK", $"sec@{next}", "1", "done"));
+        Assert.Equal(Bulk("done"), client.Call("RESULT", id));
+        AssertNil(client.Call("STATUS", $"sec@{next - 500}")); // no firing at that time
     }
 
     [Fact]

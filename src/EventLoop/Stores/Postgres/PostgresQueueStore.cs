@@ -501,9 +501,10 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         return made;
     }
 
-    /// <summary>Ids this store hands out are decimal numbers without a leading zero.</summary>
+    /// <summary>Ids this store hands out are decimal numbers without a leading zero; a firing's <c>name@fire-ms</c> names its number too.</summary>
     private static bool TryId(ReadOnlySpan<byte> id, out long number) =>
-        Utf8Parser.TryParse(id, out number, out int consumed) && consumed == id.Length && id.Length > 0 && id[0] is >= (byte)'1' and <= (byte)'9';
+        (Utf8Parser.TryParse(id, out number, out int consumed) && consumed == id.Length && id.Length > 0 && id[0] is >= (byte)'1' and <= (byte)'9')
+        || FiringIds.TryParse(id, out number);
 
     /// <summary>Any thread (the store's threads report here).</summary>
     private void Log(string message) => _logger.LogWarning("{Message}", message);

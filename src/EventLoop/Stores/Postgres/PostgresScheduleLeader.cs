@@ -10,8 +10,8 @@ namespace EventLoop.Stores.Postgres;
 /// of its own, outside the pool (a pooled connection would keep the lock after its user let it go); PostgreSQL
 /// releases it when the leader's session ends, so a node that dies (or loses its connection) is replaced within a
 /// second of PostgreSQL noticing. The leader looks for due schedules every <see cref="LookEveryMs"/> (sooner when one
-/// is due sooner) and fires each with <see cref="PostgresSchema.Fire"/>, which stores the firing under its unique id
-/// <c>name@fire-ms</c>: two leaders at once (the old one's last statement racing the new one's first) cannot store a
+/// is due sooner) and fires each with <see cref="PostgresSchema.Fire"/>, which stores the firing under the row id
+/// derived from <c>name@fire-ms</c> (<see cref="FiringIds"/>): two leaders at once (the old one's last statement racing the new one's first) cannot store a
 /// firing twice. Its own thread; touches no reactor state (the clock is read, the full flag is volatile).
 /// </summary>
 internal sealed class PostgresScheduleLeader : IDisposable
@@ -71,9 +71,12 @@ internal sealed class PostgresScheduleLeader : IDisposable
                 if (_leading)
                     waitMs = FireDue();
             }
-            catch (Exception failed) when (!_stopping.IsSet)
+            catch (Exception failed)
             {
-                // Whatever failed, the session is suspect: drop it (and the lock with it) and try again.
+                // Whatever failed, this thread must not die with it (it would take the process): when stopping, stop;
+                // otherwise the session is suspect: drop it (and the lock with it) and try again.
+                if (_stopping.IsSet)
+                    break;
                 if (_leading)
                     _log($"PostgreSQL store: this node no longer leads the schedules ({failed.Message}); it tries again every {TryEveryMs} ms");
                 _leading = false;
@@ -118,10 +121,10 @@ internal sealed class PostgresScheduleLeader : IDisposable
             _log($"schedule '{definition.Name}' cannot be computed on this node ({unusable.Message}): it stays listed but will not fire again");
         }
         bool full = _full();
-        using NpgsqlCommand fire = Command(PostgresSchema.Fire, definition.Name, fireMs, next, now, !full);
+        using NpgsqlCommand fire = Command(PostgresSchema.Fire, definition.Name, fireMs, next, now, !full, FiringIds.Of(definition.Name, fireMs));
         using NpgsqlDataReader reader = fire.ExecuteReader();
-        if (full && reader.Read() && reader.GetInt64(0) > 0)
-            _log($"schedule '{definition.Name}' skipped its firing at {fireMs}: max-tasks reached");
+        if (reader.Read() && reader.GetInt64(0) > 0 && reader.IsDBNull(1))
+            _log($"schedule '{definition.Name}' skipped its firing at {fireMs}: {(full ? "max-tasks reached" : "a task of its id exists already")}");
     }
 
     private object? Scalar(string sql)
@@ -141,7 +144,8 @@ internal sealed class PostgresScheduleLeader : IDisposable
     public void Dispose()
     {
         _stopping.Set();
-        _thread.Join(TimeSpan.FromSeconds(10));
+        if (!_thread.Join(TimeSpan.FromSeconds(10)))
+            return; // a statement outlived its timeout: the connection is still the thread's, and goes with the process
         _connection?.Dispose(); // an unpooled session: closing it releases the lock at once
         _stopping.Dispose();
     }

@@ -8,8 +8,8 @@ namespace EventLoop.Stores.Postgres;
 internal static partial class PostgresSchema
 {
     /// <summary>
-    /// Version 2: paused queues, schedules, and the column that makes a schedule's firing unique (its deterministic id
-    /// <c>name@fire-ms</c>), so no firing is ever stored twice, whichever node fires it and however often.
+    /// Version 2: paused queues, schedules, and which firing a task is (<c>name@fire-ms</c>; its row id is derived from
+    /// it, <see cref="FiringIds"/>, so no firing is ever stored twice, whichever node fires it and however often).
     /// </summary>
     private const string AdministrationMigration = """
         CREATE TABLE eventloop_queues (
@@ -32,7 +32,6 @@ internal static partial class PostgresSchema
             args bytea NOT NULL,
             next_fire_ms bigint NOT NULL);
         ALTER TABLE eventloop_tasks ADD COLUMN fired_as text;
-        CREATE UNIQUE INDEX eventloop_tasks_fired_as ON eventloop_tasks (fired_as) WHERE fired_as IS NOT NULL;
         """;
 
     /// <summary>What both claims add: a paused queue hands nothing out, on any node (the pause is a row, not a node's memory).</summary>
@@ -122,17 +121,18 @@ internal static partial class PostgresSchema
     public const string NextFire = "SELECT min(next_fire_ms) FROM eventloop_schedules";
 
     /// <summary>
-    /// One firing ($1 name, $2 fire ms, $3 the next fire ms, $4 now, $5 store the task: false when --max-tasks is reached):
-    /// moves the schedule on only if it still waits for this fire time, stores its task under the unique
-    /// <c>name@fire-ms</c> (ON CONFLICT DO NOTHING: a firing cannot be stored twice, even by two leaders during a
-    /// failover), and wakes every node's fetchers and workers for its queue. Returns (moved on, the task's id or null).
+    /// One firing ($1 name, $2 fire ms, $3 the next fire ms, $4 now, $5 store the task: false when --max-tasks is reached,
+    /// $6 the firing's row id, <see cref="FiringIds"/>): moves the schedule on only if it still waits for this fire time,
+    /// stores its task under the id derived from <c>name@fire-ms</c> (ON CONFLICT DO NOTHING: a firing cannot be stored
+    /// twice, even by two leaders during a failover), and wakes every node's fetchers and workers for its queue.
+    /// Returns (moved on, the task's id or null).
     /// </summary>
     public const string Fire = $"""
         WITH s AS (UPDATE eventloop_schedules SET next_fire_ms = $3 WHERE name = $1 AND next_fire_ms = $2 RETURNING *),
         ins AS (
-            INSERT INTO eventloop_tasks (task, queue, in_process, state, priority, created_ms, run_at_ms, retries, backoff_ms, timeout_ms, result_ttl_s, args, fired_as)
-            SELECT task, queue, in_process, 1, priority, $4, $4, retries, backoff_ms, timeout_ms, result_ttl_s, args, name || '@' || $2::bigint FROM s WHERE $5
-            ON CONFLICT (fired_as) WHERE fired_as IS NOT NULL DO NOTHING
+            INSERT INTO eventloop_tasks (id, task, queue, in_process, state, priority, created_ms, run_at_ms, retries, backoff_ms, timeout_ms, result_ttl_s, args, fired_as)
+            SELECT $6, task, queue, in_process, 1, priority, $4, $4, retries, backoff_ms, timeout_ms, result_ttl_s, args, name || '@' || $2::bigint FROM s WHERE $5
+            ON CONFLICT DO NOTHING
             RETURNING id, queue)
         SELECT (SELECT count(*) FROM s), (SELECT id FROM ins), (SELECT pg_notify('{ReadyChannel}', queue) FROM ins)
         """;
