@@ -207,6 +207,8 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
             string down = client.Call("SUBMIT", "resize", "QUEUE", "restart");
             Assert.StartsWith("-ERR store: ", down); // an error, never an id for a task that was not stored
             Assert.StartsWith("-ERR store: ", client.Call("STATUS", before));
+            Assert.StartsWith("-ERR store: ", client.Call("QUEUES"));
+            Assert.StartsWith("-ERR store: ", client.Call("SCHEDULE", "ADD", "down", "EVERY", "100", "tick"));
         }
         finally
         {
@@ -221,6 +223,11 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
         Assert.StartsWith($"*1\r\n*4\r\n{Bulk(before)}:1\r\n", worker.Call("FETCH", "FROM", "restart"));
         Assert.Equal("+OK\r\n", worker.Call("ACK", before, "1", "survived"));
         Assert.Equal(Bulk("survived"), client.Call("RESULT", before));
+        // The schedule leader lost its session with the database: it leads again and fires.
+        Assert.Equal("*0\r\n", client.Call("SCHEDULE", "LIST")); // the ADD during the outage stored nothing
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "after", "EVERY", "100", "tick", "QUEUE", "after"));
+        worker.SendCommand("FETCH", "BLOCK", "20000", "FROM", "after");
+        Assert.StartsWith("*1\r\n*4\r\n", worker.ReadReply(TimeSpan.FromSeconds(30)));
     }
 
     [Theory]
