@@ -10,7 +10,7 @@ namespace EventLoop.Stores.Postgres;
 /// of its own, outside the pool (a pooled connection would keep the lock after its user let it go); PostgreSQL
 /// releases it when the leader's session ends, so a node that dies (or loses its connection) is replaced within a
 /// second of PostgreSQL noticing. The leader looks for due schedules every <see cref="LookEveryMs"/> (sooner when one
-/// is due sooner) and fires each with <see cref="PostgresSchema.Fire"/>, which stores the firing under the row id
+/// is due sooner: one statement a look) and fires each with <see cref="PostgresSchema.Fire"/>, which stores the firing under the row id
 /// derived from <c>name@fire-ms</c> (<see cref="FiringIds"/>): two leaders at once (the old one's last statement racing the new one's first) cannot store a
 /// firing twice. Its own thread; touches no reactor state (the clock is read, the full flag is volatile).
 /// </summary>
@@ -91,24 +91,30 @@ internal sealed class PostgresScheduleLeader : IDisposable
     private int FireDue()
     {
         long now = Now;
+        long nextFire = now + LookEveryMs;
         var due = new List<(string Name, long EveryMs, string? Cron, string? Zone, long FireMs)>();
         using (NpgsqlCommand look = Command(PostgresSchema.DueSchedules, now))
         using (NpgsqlDataReader reader = look.ExecuteReader())
         {
             while (reader.Read())
-                due.Add((reader.GetString(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2),
-                         reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetInt64(4)));
+            {
+                if (reader.IsDBNull(0))
+                    nextFire = reader.IsDBNull(4) ? nextFire : Math.Min(nextFire, reader.GetInt64(4));
+                else
+                    due.Add((reader.GetString(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2),
+                             reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetInt64(4)));
+            }
         }
         foreach ((string name, long everyMs, string? cron, string? zone, long fireMs) in due)
-            Fire(new ScheduleDefinition(name, everyMs, cron, zone, Unused), fireMs, now);
-        return Scalar(PostgresSchema.NextFire) is long next ? (int)Math.Clamp(next - Now, 0, LookEveryMs) : LookEveryMs;
+            nextFire = Math.Min(nextFire, Fire(new ScheduleDefinition(name, everyMs, cron, zone, Unused), fireMs, now));
+        return (int)Math.Clamp(nextFire - Now, 0, LookEveryMs);
     }
 
     /// <summary>
-    /// One firing, then the first fire time after it (or after now: firings missed while no node led collapse into
-    /// this one, as in memory).
+    /// One firing; returns the schedule's next fire time: the first after this one, or after now (firings missed while
+    /// no node led collapse into this one, as in memory).
     /// </summary>
-    private void Fire(ScheduleDefinition definition, long fireMs, long now)
+    private long Fire(ScheduleDefinition definition, long fireMs, long now)
     {
         long next;
         try
@@ -125,6 +131,7 @@ internal sealed class PostgresScheduleLeader : IDisposable
         using NpgsqlDataReader reader = fire.ExecuteReader();
         if (reader.Read() && reader.GetInt64(0) > 0 && reader.IsDBNull(1))
             _log($"schedule '{definition.Name}' skipped its firing at {fireMs}: {(full ? "max-tasks reached" : "a task of its id exists already")}");
+        return next;
     }
 
     private object? Scalar(string sql)

@@ -113,12 +113,15 @@ internal static partial class PostgresSchema
 
     public static readonly string TryLead = $"SELECT pg_try_advisory_lock({LeaderLock})";
 
-    /// <summary>The leader's look ($1 now): the schedules due, and when the next one is due after them.</summary>
+    /// <summary>
+    /// The leader's look ($1 now), one statement: the schedules due (name, every ms, cron, zone, fire ms), then one row
+    /// without a name whose last column is when the first schedule not due yet is (null: none).
+    /// </summary>
     public const string DueSchedules = """
-        SELECT name, every_ms, cron, zone, next_fire_ms FROM eventloop_schedules WHERE next_fire_ms <= $1 ORDER BY next_fire_ms LIMIT 100
+        (SELECT name, every_ms, cron, zone, next_fire_ms FROM eventloop_schedules WHERE next_fire_ms <= $1 ORDER BY next_fire_ms LIMIT 100)
+        UNION ALL
+        SELECT NULL, 0, NULL, NULL, min(next_fire_ms) FROM eventloop_schedules WHERE next_fire_ms > $1
         """;
-
-    public const string NextFire = "SELECT min(next_fire_ms) FROM eventloop_schedules";
 
     /// <summary>
     /// One firing ($1 name, $2 fire ms, $3 the next fire ms, $4 now, $5 store the task: false when --max-tasks is reached,
