@@ -21,7 +21,8 @@ namespace EventLoop.Stores.Postgres;
 /// iteration's requests go to the <see cref="PostgresStoreThread"/> as one batch. Answers come back through the
 /// completion queue into reply slots held in request order. RESULT … TIMEOUT, WAIT and FETCH … BLOCK park and are
 /// woken by this node's own changes, by the other nodes' NOTIFY (<see cref="PostgresListener"/>), or by the
-/// safety poll. Reactor-owned, except where a member says otherwise.
+/// safety poll. The administration verbs and the --max-tasks estimate are in PostgresAdministration.cs; schedules
+/// fire on one node of all, the <see cref="PostgresScheduleLeader"/>. Reactor-owned, except where a member says otherwise.
 /// </summary>
 internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
 {
