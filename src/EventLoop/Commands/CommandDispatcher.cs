@@ -106,8 +106,6 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks,
         else if (command.Is(0, "WAIT"u8)) _queue.Wait(connection, command);
         else if (command.Is(0, "CANCEL"u8)) _queue.Cancel(connection, command);
         else if (command.Is(0, "INFO"u8)) Info(connection, command);
-        else if (IsAdministration(command) && !store.ServesAdministration)
-            Error(connection, $"ERR {Printable.Of(command[0]).ToUpperInvariant()} is not supported with --store {store.Name} yet");
         else if (command.Is(0, "SCHEDULE"u8)) _queue.Schedule(connection, command);
         else if (command.Is(0, "QUEUES"u8)) _queue.Queues(connection, command);
         else if (command.Is(0, "QUEUE"u8)) _queue.Queue(connection, command);
@@ -124,10 +122,6 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks,
         else if (command.Is(0, "DEBUG"u8) && command.Count == 2 && command.Is(1, "JOURNAL-REWRITE"u8)) RewriteJournal(connection);
         else Error(connection, $"ERR unknown command '{Printable.Of(command[0])}'");
     }
-
-    /// <summary>The verbs only the in-memory store serves so far (docs/scaling.md lists what PostgreSQL serves).</summary>
-    private static bool IsAdministration(in RespCommand command) =>
-        command.Is(0, "SCHEDULE"u8) || command.Is(0, "QUEUES"u8) || command.Is(0, "QUEUE"u8) || command.Is(0, "DEAD"u8);
 
     private void Run(Connection connection, in RespCommand command)
     {

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text;
 using EventLoop.Protocol;
 using EventLoop.Queueing;
@@ -10,15 +9,12 @@ namespace EventLoop.Commands;
 
 /// <summary>
 /// The task queue's verbs (../shared/TASKS.md): each parses and checks its words, then hands them to the
-/// queue's store (<see cref="IQueueStore"/>: in memory or in PostgreSQL), which decides and answers. The
-/// administration verbs (SCHEDULE, QUEUES, QUEUE, DEAD) are the in-memory <see cref="TaskStore"/>'s only.
+/// queue's store (<see cref="IQueueStore"/>: in memory or in PostgreSQL), which decides and answers.
 /// Runs on the reactor thread.
 /// </summary>
 internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueueStore queue) : CommandGroup(reactor)
 {
     private const int DefaultDeadListCount = 100;
-
-    private static ReadOnlySpan<byte> Ok => "+OK\r\n"u8;
 
     /// <summary>SUBMIT task [options] [ARGS arg…] → the task's id.</summary>
     public void Submit(Connection connection, in RespCommand command)
@@ -105,9 +101,9 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
         if (command.Is(1, "ADD"u8))
             AddSchedule(connection, command);
         else if (command.Is(1, "DEL"u8) && command.Count == 3)
-            RespWriter.WriteInteger(Reply(connection), store.RemoveSchedule(Encoding.UTF8.GetString(command[2])) ? 1 : 0);
+            queue.RemoveSchedule(connection, Encoding.UTF8.GetString(command[2]));
         else if (command.Is(1, "LIST"u8) && command.Count == 2)
-            ListSchedules(connection);
+            queue.ListSchedules(connection);
         else
             Error(connection, "ERR syntax error: SCHEDULE ADD | DEL name | LIST");
     }
@@ -143,17 +139,15 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
             return;
         }
         int next = 5;
-        TimeZoneInfo zone = TimeZoneInfo.Utc;
         string? zoneName = null;
         if (!every && command.Is(next, "TZ"u8) && next + 1 < command.Count)
         {
             zoneName = Encoding.UTF8.GetString(command[next + 1]);
-            if (!TimeZoneInfo.TryFindSystemTimeZoneById(zoneName, out TimeZoneInfo? found))
+            if (!TimeZoneInfo.TryFindSystemTimeZoneById(zoneName, out _))
             {
                 Error(connection, $"ERR unknown time zone '{Printable.Of(command[next + 1])}'");
                 return;
             }
-            zone = found;
             next += 2;
         }
         if (next >= command.Count || !SubmitOptions.IsName(command[next]))
@@ -169,13 +163,11 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
         }
         var template = new TaskTemplate(Encoding.UTF8.GetString(spec.Task), spec.Queue.IsEmpty ? "default" : Encoding.UTF8.GetString(spec.Queue),
             spec.Priority, spec.Retries, spec.BackoffMs, spec.TimeoutMs, spec.ResultTtlSeconds, spec.Arguments);
-        string name = Encoding.UTF8.GetString(rawName);
+        var definition = new ScheduleDefinition(Encoding.UTF8.GetString(rawName), everyMs, every ? null : Encoding.UTF8.GetString(command[4]), zoneName, template);
         Queueing.Schedule schedule;
         try
         {
-            schedule = every
-                ? Queueing.Schedule.Every(store, name, everyMs, template)
-                : Queueing.Schedule.Cron(store, name, Encoding.UTF8.GetString(command[4]), zone, zoneName, template);
+            schedule = definition.Build(store);
         }
         catch (Cronos.CronFormatException malformed)
         {
@@ -187,43 +179,14 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
             Error(connection, "ERR CRON expression never fires");
             return;
         }
-        if (store.AddSchedule(schedule))
-            Reply(connection).Write(Ok);
-        else
-            Error(connection, $"FULL max-schedules ({Reactor.Options.MaxSchedules}) reached");
-    }
-
-    private void ListSchedules(Connection connection)
-    {
-        IBufferWriter<byte> reply = Reply(connection);
-        RespWriter.WriteArrayHeader(reply, store.ScheduleCount);
-        foreach (Queueing.Schedule schedule in store.Schedules)
-        {
-            RespWriter.WriteArrayHeader(reply, 4);
-            RespWriter.WriteBulkString(reply, schedule.Name);
-            RespWriter.WriteBulkString(reply, schedule.Spec);
-            RespWriter.WriteBulkString(reply, schedule.Template.Task);
-            RespWriter.WriteInteger(reply, schedule.NextFireMs);
-        }
+        queue.AddSchedule(connection, definition, schedule);
     }
 
     /// <summary>QUEUES → [queue, queued, running, scheduled, paused] per queue.</summary>
     public void Queues(Connection connection, in RespCommand command)
     {
-        if (!CheckArity(connection, command, 1, 1))
-            return;
-        List<TaskQueue> queues = [.. store.Queues];
-        IBufferWriter<byte> reply = Reply(connection);
-        RespWriter.WriteArrayHeader(reply, queues.Count);
-        foreach (TaskQueue each in queues)
-        {
-            RespWriter.WriteArrayHeader(reply, 5);
-            RespWriter.WriteBulkString(reply, each.Name);
-            RespWriter.WriteInteger(reply, each.Queued);
-            RespWriter.WriteInteger(reply, each.Running);
-            RespWriter.WriteInteger(reply, each.Waiting);
-            RespWriter.WriteInteger(reply, each.Paused ? 1 : 0);
-        }
+        if (CheckArity(connection, command, 1, 1))
+            queue.Queues(connection);
     }
 
     /// <summary>QUEUE PAUSE q | QUEUE RESUME q.</summary>
@@ -240,11 +203,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
             Error(connection, "ERR QUEUE must be 1 to 128 printable characters without spaces");
             return;
         }
-        store.Pause(command[2], pause, out bool full);
-        if (full)
-            Error(connection, $"FULL max-queues ({Reactor.Options.MaxQueues}) reached");
-        else
-            Reply(connection).Write(Ok);
+        queue.Pause(connection, command[2], pause);
     }
 
     /// <summary>DEAD LIST [QUEUE q] [COUNT n] | DEAD RETRY id | DEAD DROP id.</summary>
@@ -261,15 +220,12 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
             Error(connection, "ERR syntax error: DEAD LIST [QUEUE q] [COUNT n] | DEAD RETRY id | DEAD DROP id");
             return;
         }
-        TaskRecord? task = store.Find(command[2]);
-        bool done = task is not null && (retry ? store.RetryDead(task) : store.DropDead(task));
-        RespWriter.WriteInteger(Reply(connection), done ? 1 : 0);
+        queue.Dead(connection, command[2], retry);
     }
 
     private void ListDead(Connection connection, in RespCommand command)
     {
-        TaskQueue? only = null;
-        bool filtered = false;
+        string? only = null;
         long count = DefaultDeadListCount;
         for (int i = 2; i < command.Count; i += 2)
         {
@@ -280,8 +236,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
             }
             if (command.Is(i, "QUEUE"u8))
             {
-                filtered = true;
-                only = store.FindQueue(command[i + 1]);
+                only = Encoding.Latin1.GetString(command[i + 1]);
             }
             else if (command.Is(i, "COUNT"u8))
             {
@@ -297,10 +252,6 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
                 return;
             }
         }
-        List<TaskRecord> dead = filtered && only is null ? [] : [.. store.Dead(only).Take((int)Math.Min(count, int.MaxValue))];
-        IBufferWriter<byte> reply = Reply(connection);
-        RespWriter.WriteArrayHeader(reply, dead.Count);
-        foreach (TaskRecord task in dead)
-            task.WriteId(reply);
+        queue.ListDead(connection, only, count);
     }
 }

@@ -12,12 +12,6 @@ namespace EventLoop.Stores;
 /// </summary>
 internal interface IQueueStore
 {
-    /// <summary>The store's name as <c>--store</c> spells it, for error texts.</summary>
-    string Name { get; }
-
-    /// <summary>The verbs this store serves besides the ones below (QUEUES, SCHEDULE, DEAD…); others answer "not supported".</summary>
-    bool ServesAdministration { get; }
-
     /// <summary>SUBMIT: answers the task's id (or -FULL).</summary>
     void Submit(Connection connection, in SubmitSpec spec);
 
@@ -50,4 +44,25 @@ internal interface IQueueStore
 
     /// <summary>A connection that fetched closed: the deliveries it held go back to their queues.</summary>
     void ConnectionClosed(Connection connection);
+
+    /// <summary>QUEUES: <c>[queue, queued, running, scheduled, paused]</c> per queue, by name.</summary>
+    void Queues(Connection connection);
+
+    /// <summary>QUEUE PAUSE q / QUEUE RESUME q: +OK (or -FULL max-queues).</summary>
+    void Pause(Connection connection, ReadOnlySpan<byte> queue, bool paused);
+
+    /// <summary>DEAD LIST [QUEUE q] [COUNT n]: failed tasks' ids, oldest failure first (<paramref name="queue"/> null: every queue).</summary>
+    void ListDead(Connection connection, string? queue, long count);
+
+    /// <summary>DEAD RETRY id (<paramref name="retry"/>) or DEAD DROP id: 1, or 0 when the id is not in the dead set.</summary>
+    void Dead(Connection connection, ReadOnlySpan<byte> id, bool retry);
+
+    /// <summary>SCHEDULE ADD, already checked (<paramref name="schedule"/> fires at least once): +OK, replacing one of that name, or -FULL max-schedules.</summary>
+    void AddSchedule(Connection connection, ScheduleDefinition definition, Schedule schedule);
+
+    /// <summary>SCHEDULE DEL name: 1 or 0.</summary>
+    void RemoveSchedule(Connection connection, string name);
+
+    /// <summary>SCHEDULE LIST: <c>[name, spec, task, next_fire_ms]</c> per schedule, by name.</summary>
+    void ListSchedules(Connection connection);
 }

@@ -19,10 +19,6 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
 
     private readonly TaskStore _store = reactor.Store;
 
-    public string Name => "memory";
-
-    public bool ServesAdministration => true;
-
     public void Submit(Connection connection, in SubmitSpec spec)
     {
         switch (_store.Submit(spec, out TaskRecord? task))
@@ -144,6 +140,73 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
     }
 
     public void ConnectionClosed(Connection connection) => _store.LoseAll(connection.Leases!);
+
+    public void Queues(Connection connection)
+    {
+        List<TaskQueue> queues = [.. _store.Queues];
+        IBufferWriter<byte> reply = Reply(connection);
+        RespWriter.WriteArrayHeader(reply, queues.Count);
+        foreach (TaskQueue each in queues)
+        {
+            RespWriter.WriteArrayHeader(reply, 5);
+            RespWriter.WriteBulkString(reply, each.Name);
+            RespWriter.WriteInteger(reply, each.Queued);
+            RespWriter.WriteInteger(reply, each.Running);
+            RespWriter.WriteInteger(reply, each.Waiting);
+            RespWriter.WriteInteger(reply, each.Paused ? 1 : 0);
+        }
+    }
+
+    public void Pause(Connection connection, ReadOnlySpan<byte> queue, bool paused)
+    {
+        _store.Pause(queue, paused, out bool full);
+        if (full)
+            Error(connection, $"FULL max-queues ({Reactor.Options.MaxQueues}) reached");
+        else
+            Reply(connection).Write(Ok);
+    }
+
+    public void ListDead(Connection connection, string? queue, long count)
+    {
+        TaskQueue? only = queue is null ? null : _store.FindQueue(Encoding.Latin1.GetBytes(queue));
+        List<TaskRecord> dead = queue is not null && only is null ? [] : [.. _store.Dead(only).Take((int)Math.Min(count, int.MaxValue))];
+        IBufferWriter<byte> reply = Reply(connection);
+        RespWriter.WriteArrayHeader(reply, dead.Count);
+        foreach (TaskRecord task in dead)
+            task.WriteId(reply);
+    }
+
+    public void Dead(Connection connection, ReadOnlySpan<byte> id, bool retry)
+    {
+        TaskRecord? task = _store.Find(id);
+        bool done = task is not null && (retry ? _store.RetryDead(task) : _store.DropDead(task));
+        RespWriter.WriteInteger(Reply(connection), done ? 1 : 0);
+    }
+
+    public void AddSchedule(Connection connection, ScheduleDefinition definition, Schedule schedule)
+    {
+        if (_store.AddSchedule(schedule))
+            Reply(connection).Write(Ok);
+        else
+            Error(connection, $"FULL max-schedules ({Reactor.Options.MaxSchedules}) reached");
+    }
+
+    public void RemoveSchedule(Connection connection, string name) =>
+        RespWriter.WriteInteger(Reply(connection), _store.RemoveSchedule(name) ? 1 : 0);
+
+    public void ListSchedules(Connection connection)
+    {
+        IBufferWriter<byte> reply = Reply(connection);
+        RespWriter.WriteArrayHeader(reply, _store.ScheduleCount);
+        foreach (Schedule schedule in _store.Schedules)
+        {
+            RespWriter.WriteArrayHeader(reply, 4);
+            RespWriter.WriteBulkString(reply, schedule.Name);
+            RespWriter.WriteBulkString(reply, schedule.Spec);
+            RespWriter.WriteBulkString(reply, schedule.Template.Task);
+            RespWriter.WriteInteger(reply, schedule.NextFireMs);
+        }
+    }
 
     /// <summary>The (id, attempt) a worker names is the current delivery; otherwise answers -STALE or -CANCELLED itself.</summary>
     private bool IsCurrent(Connection connection, ReadOnlySpan<byte> id, int attempt, out Lease? lease)

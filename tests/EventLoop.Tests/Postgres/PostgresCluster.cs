@@ -45,6 +45,22 @@ public sealed class PostgresCluster : IDisposable
 
     public string Address(string database) => $"postgres://postgres@127.0.0.1:{Port}/{database}";
 
+    /// <summary>A connection of its own to the database a store address (<see cref="NewDatabase"/>) names, to look under the store.</summary>
+    public NpgsqlConnection Open(string address)
+    {
+        var connection = new NpgsqlConnection($"Host=127.0.0.1;Port={Port};Username=postgres;Database={new Uri(address).AbsolutePath.TrimStart('/')};Pooling=false");
+        connection.Open();
+        return connection;
+    }
+
+    /// <summary>Runs one SQL text on the database <paramref name="address"/> names; returns the first column of the first row.</summary>
+    public object? Execute(string address, string sql)
+    {
+        using NpgsqlConnection connection = Open(address);
+        using var command = new NpgsqlCommand(sql, connection);
+        return command.ExecuteScalar();
+    }
+
     /// <summary>Starts the cluster (again), waiting until it accepts connections.</summary>
     public void Start() =>
         AsPostgres("pg_ctl", ["-D", _data, "-l", Path.Combine(_root, "server.log"), "-w", "-t", "60", "start",

@@ -1,24 +1,145 @@
 using EventLoop.Tests.Server;
+using EventLoop.Client;
 using EventLoop.Tests.Support;
+using Npgsql;
 using static EventLoop.Tests.Queueing.QueueKit;
 
 namespace EventLoop.Tests.Postgres;
 
-/// <summary>Several nodes on one database, the verbs not served on PostgreSQL yet, and a database that cannot be reached.</summary>
+/// <summary>Several nodes on one database (pauses, the dead set, the schedule leader), what is not served on PostgreSQL yet, and a database that cannot be reached.</summary>
 [Collection(nameof(PostgresCollection))]
 public sealed class PostgresNodesTests(PostgresCluster cluster)
 {
-    [Theory]
-    [InlineData("QUEUES")]
-    [InlineData("SCHEDULE LIST")]
-    [InlineData("DEAD LIST")]
-    [InlineData("QUEUE PAUSE images")]
-    public async Task A_verb_not_served_on_postgres_says_so(string words)
+    [Fact]
+    public async Task The_embedding_queue_api_is_not_served_on_postgres_and_says_so()
     {
         await using var server = new TestServer(new ServerOptions { Store = cluster.NewDatabase() });
-        using RawConnection client = server.Connect();
-        string verb = words.Split(' ')[0];
-        Assert.Equal($"-ERR {verb} is not supported with --store postgres yet\r\n", client.Call(words.Split(' ')));
+        var refused = await Assert.ThrowsAsync<NotSupportedException>(() => server.Server.Queue.SubmitAsync("echo"));
+        Assert.Contains("not supported with Store (PostgreSQL)", refused.Message);
+    }
+
+    [Fact]
+    public async Task A_queue_paused_on_one_node_is_not_claimed_on_the_other_until_resumed()
+    {
+        string database = cluster.NewDatabase();
+        await using var a = new TestServer(new ServerOptions { Store = database });
+        await using var b = new TestServer(new ServerOptions { Store = database });
+        using RawConnection onA = a.Connect();
+        using RawConnection onB = b.Connect();
+        Assert.Equal("+OK\r\n", onA.Call("QUEUE", "PAUSE", "shared"));
+        string external = onA.Submit("resize", "QUEUE", "shared");
+        string echo = onA.Submit("echo", "QUEUE", "shared", "ARGS", "e");
+        Assert.Equal("*0\r\n", onB.Call("FETCH", "FROM", "shared"));
+        Assert.Equal("-PENDING queued\r\n", onB.Result(echo, 1000)); // neither node's in-process workers take it
+        Assert.Equal((2, 0, 0, 1), onB.Queues()["shared"]);
+        onB.SendCommand("FETCH", "BLOCK", "20000", "FROM", "shared");
+        Thread.Sleep(300); // parked on B before the RESUME: A's NOTIFY wakes it
+        Assert.Equal("+OK\r\n", onA.Call("QUEUE", "RESUME", "shared"));
+        Assert.StartsWith($"*1\r\n*4\r\n{Bulk(external)}:1\r\n", onB.ReadReply(TimeSpan.FromSeconds(30)));
+        Assert.Equal(Bulk("e"), onA.Result(echo, 20_000));
+    }
+
+    [Fact]
+    public async Task The_dead_set_of_one_node_is_listed_and_retried_on_the_other()
+    {
+        string database = cluster.NewDatabase();
+        await using var a = new TestServer(new ServerOptions { Store = database });
+        await using var b = new TestServer(new ServerOptions { Store = database });
+        using RawConnection onA = a.Connect();
+        using RawConnection onB = b.Connect();
+        string id = onA.Submit("resize", "QUEUE", "dead");
+        Assert.StartsWith($"*1\r\n*4\r\n{Bulk(id)}:1\r\n", onA.Call("FETCH", "FROM", "dead"));
+        Assert.Equal("+OK\r\n", onA.Call("FAIL", id, "1", "gone"));
+        Assert.Equal([id], onB.DeadList("QUEUE", "dead"));
+        Assert.Equal(":1\r\n", onB.Call("DEAD", "RETRY", id));
+        Assert.StartsWith($"*1\r\n*4\r\n{Bulk(id)}:1\r\n", onA.Call("FETCH", "FROM", "dead"));
+    }
+
+    /// <summary>
+    /// The leader is the first node up; SIGKILLed, its session dies with it and the survivor takes the lock within
+    /// a lease period. Every firing is counted by its deterministic id (fired_as): none is stored twice, and the
+    /// firings go on after the kill with at most the takeover's gap.
+    /// </summary>
+    [Fact]
+    public async Task When_the_schedule_leader_is_killed_the_other_node_fires_within_a_lease_period_and_no_firing_runs_twice()
+    {
+        string database = cluster.NewDatabase();
+        using CliServer leader = await CliServer.StartAsync("--store", database);
+        WaitForLine(leader, "leads the schedules");
+        await using var survivor = new TestServer(new ServerOptions { Store = database });
+        using RawConnection client = survivor.Connect();
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "beat", "EVERY", "200", "tick", "QUEUE", "beats"));
+        Thread.Sleep(1200);
+        long killed = NowMs;
+        leader.Kill();
+        Thread.Sleep(3000);
+        Assert.Equal(":1\r\n", client.Call("SCHEDULE", "DEL", "beat"));
+        Thread.Sleep(300);
+
+        List<long> fired = FireTimes(database, "beat");
+        Assert.Equal(fired.Count, fired.Distinct().Count()); // counted by id: no fire time stored twice
+        Assert.All(fired, t => Assert.Equal(0, t % 200));
+        Assert.Contains(fired, t => t < killed); // the killed leader fired
+        long lease = EventLoop.Stores.Postgres.PostgresScheduleLeader.TryEveryMs + 1000; // the survivor's next try, plus a loaded machine's delay
+        Assert.Contains(fired, t => t > killed && t <= killed + lease + 200); // the survivor took over within a lease period
+        Assert.True(fired.Max() >= killed + 2000, $"the survivor kept firing: last {fired.Max()}, killed at {killed}");
+        List<RespValue> tasks = [.. Parse(client.Call("FETCH", "COUNT", "1000", "FROM", "beats")).Elements];
+        Assert.All(tasks, t => Assert.Equal(1, t.Elements[1].IntegerValue));
+        // Each firing is one task, handed out once, under the id its firing id names.
+        Assert.Equal(fired.Select(t => client.RequireStatus($"beat@{t}").Id).Order(), tasks.Select(t => t.Elements[0].Text!).Order());
+    }
+
+    /// <summary>The fire times of a schedule's stored firings, by their deterministic ids <c>name@fire-ms</c>.</summary>
+    private List<long> FireTimes(string database, string schedule)
+    {
+        using NpgsqlConnection connection = cluster.Open(database);
+        using var read = new NpgsqlCommand("SELECT fired_as FROM eventloop_tasks WHERE fired_as LIKE @prefix", connection);
+        read.Parameters.AddWithValue("prefix", schedule + "@%");
+        var times = new List<long>();
+        using NpgsqlDataReader reader = read.ExecuteReader();
+        while (reader.Read())
+            times.Add(long.Parse(reader.GetString(0)[(schedule.Length + 1)..]));
+        return times;
+    }
+
+    [Fact]
+    public async Task A_version_1_database_is_migrated_to_version_2_keeping_its_tasks_and_a_newer_one_is_refused()
+    {
+        string database = cluster.NewDatabase();
+        string kept;
+        await using (var first = new TestServer(new ServerOptions { Store = database }))
+        {
+            using RawConnection client = first.Connect();
+            kept = client.Submit("resize", "QUEUE", "kept", "ARGS", "old");
+        }
+        // Back to what version 1 left: version 2 is exactly these tables and this column.
+        cluster.Execute(database, """
+            DROP TABLE eventloop_queues; DROP TABLE eventloop_schedules;
+            ALTER TABLE eventloop_tasks DROP COLUMN fired_as; UPDATE eventloop_schema SET version = 1
+            """);
+        await using (var second = new TestServer(new ServerOptions { Store = database }))
+        {
+            Assert.Equal(2, cluster.Execute(database, "SELECT version FROM eventloop_schema"));
+            using RawConnection client = second.Connect();
+            Assert.Equal((1, 0, 0, 0), client.Queues()["kept"]);
+            Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "later", "EVERY", "3600000", "resize"));
+            Assert.Equal($"*1\r\n*4\r\n{Bulk(kept)}:1\r\n{Bulk("resize")}*1\r\n{Bulk("old")}", client.Call("FETCH", "FROM", "kept"));
+        }
+        cluster.Execute(database, "UPDATE eventloop_schema SET version = 3");
+        ExternalProcess.Result refused = ExternalProcess.Run(ExternalProcess.EventLoopProgram(), ["serve", "--port", "0", "--store", database], timeoutMs: 60_000);
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("the database's schema is version 3, newer than this server's 2", refused.Error);
+    }
+
+    private static void WaitForLine(CliServer server, string text)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!server.Log.Any(line => line.Contains(text)))
+        {
+            if (clock.Elapsed > Patience)
+                throw new TimeoutException($"the server never logged '{text}': {string.Join(" | ", server.Log)}");
+            Thread.Sleep(20);
+        }
     }
 
     [Fact]
@@ -86,6 +207,8 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
             string down = client.Call("SUBMIT", "resize", "QUEUE", "restart");
             Assert.StartsWith("-ERR store: ", down); // an error, never an id for a task that was not stored
             Assert.StartsWith("-ERR store: ", client.Call("STATUS", before));
+            Assert.StartsWith("-ERR store: ", client.Call("QUEUES"));
+            Assert.StartsWith("-ERR store: ", client.Call("SCHEDULE", "ADD", "down", "EVERY", "100", "tick"));
         }
         finally
         {
@@ -100,6 +223,11 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
         Assert.StartsWith($"*1\r\n*4\r\n{Bulk(before)}:1\r\n", worker.Call("FETCH", "FROM", "restart"));
         Assert.Equal("+OK\r\n", worker.Call("ACK", before, "1", "survived"));
         Assert.Equal(Bulk("survived"), client.Call("RESULT", before));
+        // The schedule leader lost its session with the database: it leads again and fires.
+        Assert.Equal("*0\r\n", client.Call("SCHEDULE", "LIST")); // the ADD during the outage stored nothing
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "after", "EVERY", "100", "tick", "QUEUE", "after"));
+        worker.SendCommand("FETCH", "BLOCK", "20000", "FROM", "after");
+        Assert.StartsWith("*1\r\n*4\r\n", worker.ReadReply(TimeSpan.FromSeconds(30)));
     }
 
     [Theory]

@@ -240,6 +240,156 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
         Assert.Equal("-STALE\r\n", client.Call("ACK", slow, "1"));
     }
 
+    [Fact]
+    public void Queues_count_each_state_and_a_paused_queue_keeps_accepting_but_hands_nothing_out()
+    {
+        using RawConnection client = Connect();
+        string first = client.Submit("resize", "QUEUE", "images", "ARGS", "a");
+        client.Submit("resize", "QUEUE", "images", "DELAY", "600000");
+        client.Submit("resize", "QUEUE", "images", "ARGS", "b");
+        Assert.Equal(1, FetchOne(client, first, queue: "images"));
+        Assert.Equal("+OK\r\n", client.Call("QUEUE", "PAUSE", "images"));
+        Assert.Equal("+OK\r\n", client.Call("QUEUE", "PAUSE", "idle"));
+        string echo = client.Submit("echo", "QUEUE", "images", "ARGS", "later");
+        Dictionary<string, (long Queued, long Running, long Scheduled, long Paused)> queues = client.Queues();
+        Assert.Equal(["idle", "images"], queues.Keys);
+        Assert.Equal((2, 1, 1, 1), queues["images"]);
+        Assert.Equal((0, 0, 0, 1), queues["idle"]);
+        Assert.Equal("*0\r\n", client.Call("FETCH", "COUNT", "10", "FROM", "images"));
+        Assert.Equal("-PENDING queued\r\n", client.Result(echo, 500)); // in-process workers do not take from it either
+        Assert.Equal("+OK\r\n", client.Call("QUEUE", "RESUME", "images"));
+        Assert.Equal(Bulk("later"), client.Result(echo, 20_000));
+        Assert.StartsWith("*1\r\n*4\r\n", client.Call("FETCH", "FROM", "images"));
+        Assert.Equal(0, client.Queues()["images"].Paused);
+        Assert.Equal("-ERR syntax error: QUEUE PAUSE q | QUEUE RESUME q\r\n", client.Call("QUEUE", "STOP", "images"));
+        Assert.Equal("-ERR wrong number of arguments for 'queues' command\r\n", client.Call("QUEUES", "x"));
+    }
+
+    [Fact]
+    public void The_dead_set_lists_oldest_first_by_queue_and_count_and_retry_or_drop_take_a_task_out_once()
+    {
+        using RawConnection client = Connect();
+        string a = client.Submit("resize", "QUEUE", "d1");
+        string b = client.Submit("resize", "QUEUE", "d2");
+        Assert.Equal(1, FetchOne(client, a, queue: "d1"));
+        Assert.Equal("+OK\r\n", client.Call("FAIL", a, "1", "first", "NORETRY"));
+        Thread.Sleep(20); // b fails strictly later
+        Assert.Equal(1, FetchOne(client, b, queue: "d2"));
+        Assert.Equal("+OK\r\n", client.Call("FAIL", b, "1", "second"));
+        Assert.Equal([a, b], client.DeadList());
+        Assert.Equal([b], client.DeadList("QUEUE", "d2"));
+        Assert.Equal([a], client.DeadList("COUNT", "1"));
+        Assert.Empty(client.DeadList("QUEUE", "nowhere"));
+        Assert.Equal("-ERR COUNT must be a non-negative integer\r\n", client.Call("DEAD", "LIST", "COUNT", "-1"));
+        Assert.Equal(":1\r\n", client.Call("DEAD", "RETRY", a));
+        Assert.Equal(":0\r\n", client.Call("DEAD", "RETRY", a));
+        Assert.Equal("queued", StateOf(client, a));
+        Assert.Equal(1, FetchOne(client, a, queue: "d1")); // attempts reset
+        Assert.Equal(":1\r\n", client.Call("DEAD", "DROP", b));
+        Assert.Equal(":0\r\n", client.Call("DEAD", "DROP", b));
+        AssertNil(client.Call("STATUS", b));
+        Assert.Equal(":0\r\n", client.Call("DEAD", "RETRY", "12345"));
+        Assert.Equal(":0\r\n", client.Call("DEAD", "DROP", "not-an-id"));
+        Assert.Equal(":0\r\n", client.Call("DEAD", "DROP", a)); // running, not dead
+        Assert.Empty(client.DeadList());
+    }
+
+    [Fact]
+    public void Schedules_are_listed_by_name_replaced_by_add_removed_by_del_and_refused_past_the_limit()
+    {
+        using RawConnection client = Connect();
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "zeta", "EVERY", "60000", "echo", "ARGS", "z"));
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "alpha", "CRON", "0 3 * * *", "echo"));
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "paris", "CRON", "0 3 * * *", "TZ", "Europe/Paris", "echo", "QUEUE", "night"));
+        List<RespValue> rows = [.. Parse(client.Call("SCHEDULE", "LIST")).Elements];
+        Assert.Equal(["alpha", "paris", "zeta"], rows.Select(r => r.Elements[0].Text));
+        Assert.Equal(["CRON 0 3 * * *", "CRON 0 3 * * * TZ Europe/Paris", "EVERY 60000"], rows.Select(r => r.Elements[1].Text));
+        Assert.Equal(0, rows[2].Elements[3].IntegerValue % 60_000);
+        var paris = TimeZoneInfo.FindSystemTimeZoneById("Europe/Paris");
+        DateTimeOffset parisNext = TimeZoneInfo.ConvertTime(DateTimeOffset.FromUnixTimeMilliseconds(rows[1].Elements[3].IntegerValue), paris);
+        Assert.Equal((3, 0), (parisNext.Hour, parisNext.Minute));
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "zeta", "EVERY", "250", "tick"));
+        Assert.Equal(["zeta", "EVERY 250", "tick"], Parse(client.Call("SCHEDULE", "LIST")).Elements[2].Elements.Take(3).Select(e => e.Text));
+        Assert.Equal(":1\r\n", client.Call("SCHEDULE", "DEL", "zeta"));
+        Assert.Equal(":0\r\n", client.Call("SCHEDULE", "DEL", "zeta"));
+        Assert.Equal("-ERR CRON expression never fires\r\n", client.Call("SCHEDULE", "ADD", "never", "CRON", "0 0 30 2 *", "echo"));
+        Assert.Equal("-ERR unknown time zone 'Mars/Olympus'\r\n", client.Call("SCHEDULE", "ADD", "z", "CRON", "0 3 * * *", "TZ", "Mars/Olympus", "echo"));
+        Assert.Equal(2, Parse(client.Call("SCHEDULE", "LIST")).Elements.Count);
+    }
+
+    [Fact]
+    public async Task Past_max_schedules_a_new_schedule_is_refused_but_a_known_one_is_replaced()
+    {
+        await using var server = new TestServer(Options() with { MaxSchedules = 1 });
+        using RawConnection client = server.Connect();
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "a", "EVERY", "3600000", "echo"));
+        Assert.Equal("-FULL max-schedules (1) reached\r\n", client.Call("SCHEDULE", "ADD", "b", "EVERY", "3600000", "echo"));
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "a", "EVERY", "7200000", "echo"));
+        Assert.Equal("EVERY 7200000", Parse(client.Call("SCHEDULE", "LIST")).Elements.Single().Elements[1].Text);
+    }
+
+    [Fact]
+    public void An_every_schedule_fires_once_per_multiple_of_its_period_until_deleted()
+    {
+        using RawConnection client = Connect();
+        long added = NowMs;
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "s", "EVERY", "200", "tick", "QUEUE", "ticks", "ARGS", "x"));
+        Thread.Sleep(1500); // the firings are what is measured
+        Assert.Equal(":1\r\n", client.Call("SCHEDULE", "DEL", "s"));
+        long removed = NowMs;
+        Thread.Sleep(500); // a firing on its way when DEL answered lands now
+        string fetched = client.Call("FETCH", "COUNT", "1000", "FROM", "ticks");
+        List<RespValue> tasks = [.. Parse(fetched).Elements];
+        long expected = removed / 200 - added / 200;
+        Assert.InRange(tasks.Count, Math.Max(1, expected - 3), expected + 1); // a stalled machine may coalesce late firings
+        Assert.Equal(tasks.Count, tasks.Select(t => t.Elements[0].Text).Distinct().Count());
+        Assert.All(tasks, t => Assert.Equal(("tick", 1L, "x"), (t.Elements[2].Text, t.Elements[1].IntegerValue, t.Elements[3].Elements.Single().Text)));
+        Thread.Sleep(400);
+        Assert.Equal("*0\r\n", client.Call("FETCH", "FROM", "ticks")); // deleted: no more firings
+    }
+
+    [Fact]
+    public void A_six_field_cron_in_a_time_zone_fires_each_second_with_its_options()
+    {
+        using RawConnection client = Connect();
+        Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "sec", "CRON", "* * * * * *", "TZ", "America/New_York", "tick", "QUEUE", "cronq", "PRIORITY", "7"));
+        long next = Parse(client.Call("SCHEDULE", "LIST")).Elements[0].Elements[3].IntegerValue;
+        Assert.Equal(0, next % 1000);
+        client.SendCommand("FETCH", "BLOCK", "10000", "FROM", "cronq");
+        string id = Parse(client.ReadReply(Patience)).Elements.Single().Elements[0].Text!;
+        client.Call("SCHEDULE", "DEL", "sec");
+        TaskStatusInfo status = client.RequireStatus($"sec@{next}"); // a firing is found by its firing id
+        Assert.Equal((id, "tick", "cronq", 7), (status.Id, status.Task, status.Queue, status.Priority));
+        Assert.InRange(status.CreatedAt!.Value.ToUnixTimeMilliseconds(), next - 50, next + 5_000);
+        Assert.Equal("+OK\r\n", client.Call("ACK", $"sec@{next}", "1", "done"));
+        Assert.Equal(Bulk("done"), client.Call("RESULT", id));
+        AssertNil(client.Call("STATUS", $"sec@{next - 500}")); // no firing at that time
+    }
+
+    [Fact]
+    public async Task Past_max_tasks_submit_answers_full_and_stores_nothing()
+    {
+        await using var server = new TestServer(Options() with { MaxTasks = 3 });
+        using RawConnection client = server.Connect();
+        string[] ids = [.. Enumerable.Range(0, 3).Select(i => client.Submit("resize", "QUEUE", "full", "RESULT-TTL", "1", "ARGS", $"{i}"))];
+        Assert.Equal("-FULL max-tasks (3) reached\r\n", client.Call("SUBMIT", "resize", "QUEUE", "full"));
+        Assert.Equal("-FULL max-tasks (3) reached\r\n", client.Call("SUBMIT", "resize", "QUEUE", "other"));
+        Assert.Equal((3, 0, 0, 0), client.Queues()["full"]);
+        foreach (string id in ids)
+        {
+            Assert.Equal(1, FetchOne(client, id, queue: "full"));
+            Assert.Equal("+OK\r\n", client.Call("ACK", id, "1"));
+        }
+        foreach (string id in ids)
+            client.PollStatus(id, s => s is null, "expired after its RESULT-TTL");
+        // Expired results free their room (on PostgreSQL once the next count sees them gone).
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string again;
+        while ((again = client.Call("SUBMIT", "resize", "QUEUE", "full")).StartsWith("-FULL") && clock.Elapsed < Patience)
+            Thread.Sleep(100);
+        Assert.StartsWith("$", again);
+    }
+
     private static void TaskStatusInfoAssert(RawConnection client, string id, string state, int attempt, string task, string queue)
     {
         TaskStatusInfo status = client.RequireStatus(id);

@@ -21,9 +21,10 @@ namespace EventLoop.Stores.Postgres;
 /// iteration's requests go to the <see cref="PostgresStoreThread"/> as one batch. Answers come back through the
 /// completion queue into reply slots held in request order. RESULT … TIMEOUT, WAIT and FETCH … BLOCK park and are
 /// woken by this node's own changes, by the other nodes' NOTIFY (<see cref="PostgresListener"/>), or by the
-/// safety poll. Reactor-owned, except where a member says otherwise.
+/// safety poll. The administration verbs and the --max-tasks estimate are in PostgresAdministration.cs; schedules
+/// fire on one node of all, the <see cref="PostgresScheduleLeader"/>. Reactor-owned, except where a member says otherwise.
 /// </summary>
-internal sealed class PostgresQueueStore : IQueueStore, IDisposable
+internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
 {
     /// <summary>The sweep (expired leases, timeouts, expired results) and the safety poll run this often.</summary>
     private const int TickMs = 250;
@@ -35,6 +36,7 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
     private readonly PostgresStoreThread _thread;
     private readonly PostgresListener _listener;
     private readonly InProcessRuns _runs;
+    private readonly PostgresScheduleLeader _leader;
     private readonly Action _flush;
     private readonly CallbackTimer _tick;
     private List<StoreRequest> _pending = [];
@@ -48,7 +50,7 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
     private readonly Dictionary<string, TaskQueue> _queues = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TaskDefinition> _definitions = new(StringComparer.Ordinal);
 
-    private PostgresQueueStore(ReactorLoop reactor, TaskRegistry tasks, NpgsqlDataSource source)
+    private PostgresQueueStore(ReactorLoop reactor, TaskRegistry tasks, NpgsqlDataSource source, NpgsqlConnectionStringBuilder settings)
     {
         _reactor = reactor;
         _source = source;
@@ -63,15 +65,12 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
                 reactor.Post(() => Heard(channel, payload));
         }, Log);
         _runs = new InProcessRuns(this, reactor, tasks);
+        _leader = new PostgresScheduleLeader(settings, reactor.Store, () => _full, Log);
         _tick = new CallbackTimer(Tick);
         reactor.Timers.Schedule(_tick, Clock.TicksAfter(TickMs));
         // The reactor has no stop hook for a store yet: its completion is when the threads and connections go.
         _ = reactor.Completion.ContinueWith(_ => Dispose(), TaskScheduler.Default);
     }
-
-    public string Name => "postgres";
-
-    public bool ServesAdministration => false;
 
     /// <summary>This node's name in the leases it takes (lease_node).</summary>
     public string Node { get; }
@@ -104,13 +103,15 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
             source.Dispose();
             throw new InvalidOperationException($"PostgreSQL store {settings.Host}:{settings.Port}/{settings.Database} is unreachable: {failed.Message}", failed);
         }
-        return new PostgresQueueStore(reactor, tasks, source);
+        return new PostgresQueueStore(reactor, tasks, source, settings);
     }
 
     // ---------------------------------------------------------------- the verbs
 
     public void Submit(Connection connection, in SubmitSpec spec)
     {
+        if (RefusedAsFull(connection))
+            return;
         long now = Now;
         TaskDefinition? handler = _tasks.TryGet(spec.Task, out TaskDefinition? found) && found!.IsInProcess ? found : null;
         string task = handler?.Name ?? Encoding.Latin1.GetString(spec.Task);
@@ -420,6 +421,7 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
         }
         if (_ticks % 40 == 0)
             Enqueue(new HousekeepingRequest(this, PostgresSchema.Expire, [now], returnsChanges: false));
+        CountTasksIfDue();
         _reactor.Timers.Schedule(_tick, Clock.TicksAfter(TickMs));
     }
 
@@ -473,15 +475,17 @@ internal sealed class PostgresQueueStore : IQueueStore, IDisposable
         return made;
     }
 
-    /// <summary>Ids this store hands out are decimal numbers without a leading zero.</summary>
+    /// <summary>Ids this store hands out are decimal numbers without a leading zero; a firing's <c>name@fire-ms</c> names its number too.</summary>
     private static bool TryId(ReadOnlySpan<byte> id, out long number) =>
-        Utf8Parser.TryParse(id, out number, out int consumed) && consumed == id.Length && id.Length > 0 && id[0] is >= (byte)'1' and <= (byte)'9';
+        (Utf8Parser.TryParse(id, out number, out int consumed) && consumed == id.Length && id.Length > 0 && id[0] is >= (byte)'1' and <= (byte)'9')
+        || FiringIds.TryParse(id, out number);
 
     /// <summary>Any thread (the store's threads report here).</summary>
     private void Log(string message) => _logger.LogWarning("{Message}", message);
 
     public void Dispose()
     {
+        _leader.Dispose();
         _listener.Dispose();
         _thread.Dispose();
         _source.Dispose();

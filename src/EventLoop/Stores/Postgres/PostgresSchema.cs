@@ -9,7 +9,7 @@ namespace EventLoop.Stores.Postgres;
 /// Every statement returns exactly one result set: the store thread reads a batch's result sets in request order,
 /// and Npgsql skips statements that return none, which would shift every later answer onto the wrong request.
 /// </summary>
-internal static class PostgresSchema
+internal static partial class PostgresSchema
 {
     /// <summary>Every node takes this advisory lock while it migrates, so two nodes starting together migrate once.</summary>
     private const long MigrationLock = 0x45564c4f4f50; // "EVLOOP"
@@ -51,6 +51,7 @@ internal static class PostgresSchema
         CREATE INDEX eventloop_tasks_running ON eventloop_tasks (lease_until_ms) WHERE state = 2;
         CREATE INDEX eventloop_tasks_finished ON eventloop_tasks (expires_ms) WHERE state >= 4;
         """,
+        AdministrationMigration,
     ];
 
     public const string ReadyChannel = "eventloop_ready";
@@ -126,18 +127,18 @@ internal static class PostgresSchema
     /// walk <c>queue = ANY(…)</c> in index order: it would sort the queues' whole backlog for every FETCH); each walk
     /// locks at most $3 rows, so a FETCH from several queues with work briefly holds more than it takes.
     /// </summary>
-    public static readonly string ClaimFromQueues = Claim("""
+    public static readonly string ClaimFromQueues = Claim($"""
         SELECT r.id, q.ord AS rank FROM unnest($1::text[]) WITH ORDINALITY AS q(name, ord) CROSS JOIN LATERAL (
             SELECT id, priority FROM eventloop_tasks
-            WHERE queue = q.name AND NOT in_process AND state IN (0, 1, 3) AND run_at_ms <= $2
+            WHERE queue = q.name AND NOT in_process AND state IN (0, 1, 3) AND run_at_ms <= $2 AND {NotPaused}
             ORDER BY priority DESC, id LIMIT $3 FOR UPDATE SKIP LOCKED) r
         ORDER BY r.priority DESC, q.ord, r.id LIMIT $3
         """);
 
     /// <summary>The in-process workers' claim ($1 the task names this node runs, then as <see cref="ClaimFromQueues"/>), from any queue.</summary>
-    public static readonly string ClaimForHandlers = Claim("""
+    public static readonly string ClaimForHandlers = Claim($"""
         SELECT id, 0 AS rank FROM eventloop_tasks
-        WHERE in_process AND task = ANY($1) AND state IN (0, 1, 3) AND run_at_ms <= $2
+        WHERE in_process AND task = ANY($1) AND state IN (0, 1, 3) AND run_at_ms <= $2 AND {NotPaused}
         ORDER BY priority DESC, id LIMIT $3 FOR UPDATE SKIP LOCKED
         """);
 
