@@ -19,7 +19,7 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks,
     private static ReadOnlySpan<byte> Ok => "+OK\r\n"u8;
     private static ReadOnlySpan<byte> EmptyArray => "*0\r\n"u8;
 
-    private readonly InfoCommand _info = new(reactor, tasks);
+    private readonly InfoCommand _info = new(reactor, tasks, store);
     private readonly QueueCommands _queue = new(reactor, reactor.Store, store);
 
     /// <summary>

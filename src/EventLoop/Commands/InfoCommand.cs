@@ -12,7 +12,7 @@ namespace EventLoop.Commands;
 /// INFO [section]: what the server and its loop are doing, in Redis's "# Section" / "key:value" text
 /// format so existing tooling reads it. Runs on the reactor thread (it reads reactor-owned counters).
 /// </summary>
-internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
+internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks, Stores.IQueueStore store)
 {
     public const string Version = "0.1.0";
 
@@ -39,6 +39,16 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks)
                 text.Append("\r\n");
             text.Append("# Persistence\r\n");
             Persistence(text);
+        }
+        // The same for a store other than memory (which has nothing to add to # Queueing).
+        var storeLines = new StringBuilder();
+        if (wanted == "store" || all)
+            store.AppendInfo((key, value) => Line(storeLines, key, value));
+        if (storeLines.Length > 0)
+        {
+            if (text.Length > 0)
+                text.Append("\r\n");
+            text.Append("# Store\r\n").Append(storeLines);
         }
         return text.ToString();
     }

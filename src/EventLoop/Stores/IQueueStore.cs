@@ -12,6 +12,9 @@ namespace EventLoop.Stores;
 /// </summary>
 internal interface IQueueStore
 {
+    /// <summary>INFO's <c># Store</c> section: the store's own figures as key/value lines; none for the in-memory store, whose figures are in <c># Queueing</c>.</summary>
+    void AppendInfo(Action<string, object> line);
+
     /// <summary>SUBMIT: answers the task's id (or -FULL).</summary>
     void Submit(Connection connection, in SubmitSpec spec);
 

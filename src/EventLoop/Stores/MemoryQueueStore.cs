@@ -13,6 +13,10 @@ namespace EventLoop.Stores;
 /// </summary>
 internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(reactor), IQueueStore
 {
+    public void AppendInfo(Action<string, object> line)
+    {
+    }
+
     private static ReadOnlySpan<byte> Ok => "+OK\r\n"u8;
     private static ReadOnlySpan<byte> Stale => "-STALE\r\n"u8;
     private static ReadOnlySpan<byte> Cancelled => "-CANCELLED\r\n"u8;

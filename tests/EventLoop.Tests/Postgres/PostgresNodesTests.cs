@@ -209,6 +209,9 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
             Assert.StartsWith("-ERR store: ", client.Call("STATUS", before));
             Assert.StartsWith("-ERR store: ", client.Call("QUEUES"));
             Assert.StartsWith("-ERR store: ", client.Call("SCHEDULE", "ADD", "down", "EVERY", "100", "tick"));
+            Dictionary<string, string> store = StoreInfo(client);
+            Assert.Equal("0", store["store_connected"]);
+            Assert.True(long.Parse(store["store_failed_round_trips"]) >= 1, "no failed round trip counted");
         }
         finally
         {
@@ -228,6 +231,44 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
         Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "after", "EVERY", "100", "tick", "QUEUE", "after"));
         worker.SendCommand("FETCH", "BLOCK", "20000", "FROM", "after");
         Assert.StartsWith("*1\r\n*4\r\n", worker.ReadReply(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
+    public async Task Info_store_shows_the_database_the_round_trips_and_the_schedule_leader_and_is_absent_in_memory()
+    {
+        string database = cluster.NewDatabase();
+        await using var server = new TestServer(new ServerOptions { Store = database });
+        using RawConnection client = server.Connect();
+        long before = long.Parse(StoreInfo(client)["store_round_trips"]);
+        client.Submit("resize", "QUEUE", "info");
+        Dictionary<string, string> store = StoreInfo(client);
+        Assert.Equal("postgres", store["store"]);
+        Assert.Equal($"127.0.0.1:{cluster.Port}/{database[(database.LastIndexOf('/') + 1)..]}", store["store_database"]);
+        Assert.Equal("1", store["store_connected"]);
+        Assert.True(long.Parse(store["store_round_trips"]) > before, "the SUBMIT's round trip was not counted");
+        Assert.True(long.Parse(store["store_statements"]) >= long.Parse(store["store_round_trips"]));
+        Assert.Equal("0", store["store_failed_round_trips"]);
+        Assert.Equal("0", store["store_requests_pending"]); // INFO runs on the reactor: nothing of this connection waits
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (StoreInfo(client)["store_schedule_leader"] != "1" || StoreInfo(client)["store_listener_connected"] != "1")
+        {
+            Assert.True(clock.Elapsed < Patience, "the only node never led the schedules or never listened");
+            Thread.Sleep(50);
+        }
+        Assert.Contains("# Store\r\n", Parse(client.Call("INFO")).Text);
+
+        await using var memory = new TestServer(new ServerOptions());
+        using RawConnection plain = memory.Connect();
+        Assert.DoesNotContain("# Store", Parse(plain.Call("INFO")).Text);
+        Assert.Equal(Bulk(""), plain.Call("INFO", "store"));
+    }
+
+    private static Dictionary<string, string> StoreInfo(RawConnection client)
+    {
+        string text = Parse(client.Call("INFO", "store")).Text ?? "";
+        Assert.StartsWith("# Store\r\n", text);
+        return text.Split("\r\n", StringSplitOptions.RemoveEmptyEntries).Skip(1)
+            .Select(line => line.Split(':', 2)).ToDictionary(parts => parts[0], parts => parts[1]);
     }
 
     [Theory]

@@ -14,6 +14,7 @@ internal sealed class PostgresListener : IDisposable
     private readonly Action<string> _log;
     private readonly Thread _thread;
     private volatile bool _stopping;
+    private volatile bool _connected;
 
     /// <summary>Starts listening; <paramref name="heard"/> is called on this thread with (channel, payload, sending backend), or (null, null, 0) after a reconnection.</summary>
     public PostgresListener(NpgsqlDataSource source, Action<string?, string?, int> heard, Action<string> log)
@@ -24,6 +25,9 @@ internal sealed class PostgresListener : IDisposable
         _thread = new Thread(Run) { IsBackground = true, Name = "eventloop-postgres-listen" };
         _thread.Start();
     }
+
+    /// <summary>Any thread: LISTENing now (false while reconnecting).</summary>
+    public bool Connected => _connected;
 
     private void Run()
     {
@@ -39,11 +43,13 @@ internal sealed class PostgresListener : IDisposable
                 if (!first)
                     _heard(null, null, 0);
                 first = lost = false;
+                _connected = true;
                 while (!_stopping)
                     connection.Wait(TimeSpan.FromMilliseconds(250)); // bounded, so a stop is seen
             }
             catch (Exception failed)
             {
+                _connected = false;
                 if (_stopping)
                     return;
                 first = false;

@@ -49,6 +49,9 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     private readonly Dictionary<Connection, List<(long Id, int Attempt)>> _deliveries = [];
     private readonly Dictionary<string, TaskQueue> _queues = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TaskDefinition> _definitions = new(StringComparer.Ordinal);
+    private readonly string _database;
+    /// <summary>Statements handed to the store thread and not back yet.</summary>
+    private int _inFlight;
 
     private PostgresQueueStore(ReactorLoop reactor, TaskRegistry tasks, NpgsqlDataSource source, NpgsqlConnectionStringBuilder settings)
     {
@@ -58,6 +61,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         _logger = (reactor.Options.LoggerFactory ?? StandardErrorLoggerFactory.Instance).CreateLogger("EventLoop.Store");
         Node = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
         _flush = Flush;
+        _database = $"{settings.Host}:{settings.Port}/{settings.Database}";
         _thread = new PostgresStoreThread(source, done => reactor.Post(() => CompleteAll(done)), Log);
         _listener = new PostgresListener(source, (channel, payload, sender) =>
         {
@@ -70,6 +74,22 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         reactor.Timers.Schedule(_tick, Clock.TicksAfter(TickMs));
         // The reactor has no stop hook for a store yet: its completion is when the threads and connections go.
         _ = reactor.Completion.ContinueWith(_ => Dispose(), TaskScheduler.Default);
+    }
+
+    public void AppendInfo(Action<string, object> line)
+    {
+        line("store", "postgres");
+        line("store_database", _database);
+        line("store_node", Node);
+        line("store_connected", _thread.Connected ? 1 : 0);
+        line("store_listener_connected", _listener.Connected ? 1 : 0);
+        line("store_schedule_leader", _leader.Leading ? 1 : 0);
+        line("store_requests_pending", _pending.Count);
+        line("store_statements_in_flight", _inFlight);
+        line("store_round_trips", _thread.RoundTrips);
+        line("store_statements", _thread.Statements);
+        line("store_failed_round_trips", _thread.FailedRoundTrips);
+        line("store_last_round_trip_us", _thread.LastRoundTripMicros);
     }
 
     /// <summary>This node's name in the leases it takes (lease_node).</summary>
@@ -366,6 +386,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
             return;
         List<StoreRequest> batch = MultiRowStatements.Combine(_pending);
         _pending = [];
+        _inFlight += batch.Count;
         _thread.Hand(batch);
     }
 
@@ -394,8 +415,9 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         _doneToTell.Clear();
     }
 
-    private static void CompleteAll(List<StoreRequest> done)
+    private void CompleteAll(List<StoreRequest> done)
     {
+        _inFlight -= done.Count;
         foreach (StoreRequest request in done)
         {
             request.InFlight = false;

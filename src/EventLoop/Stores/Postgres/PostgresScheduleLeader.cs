@@ -31,7 +31,7 @@ internal sealed class PostgresScheduleLeader : IDisposable
     private readonly ManualResetEventSlim _stopping = new();
     private readonly Thread _thread;
     private NpgsqlConnection? _connection;
-    private bool _leading;
+    private volatile bool _leading;
 
     /// <summary>Starts trying to lead; <paramref name="full"/> says whether --max-tasks is reached (a firing is then skipped).</summary>
     public PostgresScheduleLeader(NpgsqlConnectionStringBuilder settings, TaskStore store, Func<bool> full, Action<string> log)
@@ -48,6 +48,9 @@ internal sealed class PostgresScheduleLeader : IDisposable
         _thread = new Thread(Run) { IsBackground = true, Name = "eventloop-postgres-schedules" };
         _thread.Start();
     }
+
+    /// <summary>Any thread: this node holds the lock and fires the schedules.</summary>
+    public bool Leading => _leading;
 
     private long Now => _store.Clock.ToUnixMs(Stopwatch.GetTimestamp());
 

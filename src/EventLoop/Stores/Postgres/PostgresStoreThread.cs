@@ -26,7 +26,11 @@ internal sealed class PostgresStoreThread : IDisposable
     private NpgsqlConnection? _connection;
     private volatile int _backendPid;
     /// <summary>The last batch failed: the next failure is not logged again, the next success is (one line per outage, not per batch).</summary>
-    private bool _failing;
+    private volatile bool _failing;
+    private long _roundTrips;
+    private long _statements;
+    private long _failedRoundTrips;
+    private long _lastRoundTripMicros;
 
     /// <summary>Starts the thread; <paramref name="completed"/> is called on it with each executed list, and posts the list to the reactor.</summary>
     public PostgresStoreThread(NpgsqlDataSource source, Action<List<StoreRequest>> completed, Action<string> log)
@@ -50,6 +54,18 @@ internal sealed class PostgresStoreThread : IDisposable
             Monitor.Pulse(_gate);
         }
     }
+
+    /// <summary>Any thread: the last round trip reached the database (none yet: true).</summary>
+    public bool Connected => !_failing;
+
+    /// <summary>Any thread: batches sent (each one round trip), statements in them, batches that failed, and the last one's time.</summary>
+    public long RoundTrips => Interlocked.Read(ref _roundTrips);
+
+    public long Statements => Interlocked.Read(ref _statements);
+
+    public long FailedRoundTrips => Interlocked.Read(ref _failedRoundTrips);
+
+    public long LastRoundTripMicros => Interlocked.Read(ref _lastRoundTripMicros);
 
     /// <summary>Any thread: the server process of this thread's connection, whose own NOTIFYs the listener ignores (the reactor acted on them already).</summary>
     public int BackendPid => _backendPid;
@@ -92,9 +108,12 @@ internal sealed class PostgresStoreThread : IDisposable
                     _log("PostgreSQL store: connected again");
                 _failing = false;
             }
+            long started = Stopwatch.GetTimestamp();
             using var batch = new NpgsqlBatch(_connection) { EnableErrorBarriers = true };
             for (int i = start; i < start + count; i++)
                 requests[i].AddTo(batch);
+            Interlocked.Increment(ref _roundTrips);
+            Interlocked.Add(ref _statements, count);
             using NpgsqlDataReader reader = batch.ExecuteReader();
             for (; read < start + count; read++)
             {
@@ -112,9 +131,11 @@ internal sealed class PostgresStoreThread : IDisposable
                 }
                 reader.NextResult();
             }
+            Interlocked.Exchange(ref _lastRoundTripMicros, (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds);
         }
         catch (Exception failed)
         {
+            Interlocked.Increment(ref _failedRoundTrips);
             // Whatever went wrong, this thread must live on: it is the only way to the database.
             // The connection is lost (the database restarted, the network failed): these requests answer an error
             // (a SUBMIT among them may still have been stored, never acknowledged and lost); the next batch reconnects.
