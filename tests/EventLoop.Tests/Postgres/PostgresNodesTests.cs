@@ -263,6 +263,38 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
         Assert.Equal(Bulk(""), plain.Call("INFO", "store"));
     }
 
+    [Fact]
+    public async Task Idle_blocked_fetchers_cost_the_database_one_look_a_tick_not_a_claim_each()
+    {
+        await using var server = new TestServer(new ServerOptions { Store = cluster.NewDatabase() });
+        using RawConnection client = server.Connect();
+        RawConnection[] fetchers = [.. Enumerable.Range(0, 100).Select(_ => server.Connect())];
+        try
+        {
+            foreach (RawConnection fetcher in fetchers)
+                fetcher.SendCommand("FETCH", "BLOCK", "0", "FROM", "idle");
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (long.Parse(StoreInfo(client)["store_statements_in_flight"]) > 0 || clock.Elapsed < TimeSpan.FromMilliseconds(500))
+                Thread.Sleep(50); // every first claim answered empty: all 100 are parked
+            long before = long.Parse(StoreInfo(client)["store_statements"]);
+            Thread.Sleep(2000);
+            long spent = long.Parse(StoreInfo(client)["store_statements"]) - before;
+            // 8 ticks in 2 s: a look and an in-process claim each, the 1 s sweeps, the result expiry; a claim per fetcher per tick would be 800.
+            Assert.InRange(spent, 1, 60);
+            // A SUBMIT wakes the oldest fetcher (one claim), whose full COUNT wakes the next, which finds the queue empty.
+            before = long.Parse(StoreInfo(client)["store_statements"]);
+            string[] ids = [client.Submit("resize", "QUEUE", "idle"), client.Submit("resize", "QUEUE", "idle")];
+            Assert.StartsWith($"*1\r\n*4\r\n{Bulk(ids[0])}:1\r\n", fetchers[0].ReadReply(TimeSpan.FromSeconds(30)));
+            Assert.StartsWith($"*1\r\n*4\r\n{Bulk(ids[1])}:1\r\n", fetchers[1].ReadReply(TimeSpan.FromSeconds(30)));
+            Assert.InRange(long.Parse(StoreInfo(client)["store_statements"]) - before, 2, 40);
+        }
+        finally
+        {
+            foreach (RawConnection fetcher in fetchers)
+                fetcher.Dispose();
+        }
+    }
+
     private static Dictionary<string, string> StoreInfo(RawConnection client)
     {
         string text = Parse(client.Call("INFO", "store")).Text ?? "";

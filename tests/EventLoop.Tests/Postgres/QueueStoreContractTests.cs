@@ -227,6 +227,19 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public void A_blocked_fetch_gets_a_delayed_task_once_it_is_due()
+    {
+        using RawConnection client = Connect();
+        using RawConnection worker = Connect();
+        worker.SendCommand("FETCH", "BLOCK", "20000", "FROM", "later");
+        Thread.Sleep(100);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string id = client.Submit("resize", "QUEUE", "later", "DELAY", "400");
+        Assert.StartsWith($"*1\r\n*4\r\n{Bulk(id)}:1\r\n", worker.ReadReply(TimeSpan.FromSeconds(30)));
+        Assert.True(clock.ElapsedMilliseconds >= 350, $"handed out after {clock.ElapsedMilliseconds} ms, before its delay");
+    }
+
+    [Fact]
     public void A_closed_workers_deliveries_go_back_at_once_and_a_timed_out_attempt_fails()
     {
         using RawConnection client = Connect();

@@ -277,13 +277,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     public void BecameReady(string queue, bool? inProcess, bool notify = true)
     {
         if (inProcess != true)
-        {
-            foreach (FetchRequest fetch in _blocked.ToList())
-            {
-                if (Array.IndexOf(fetch.Queues, queue) >= 0)
-                    fetch.Requery();
-            }
-        }
+            WakeOldest(fetch => Array.IndexOf(fetch.Queues, queue) >= 0);
         if (inProcess != false)
             _runs.Claim();
         if (notify && _readyToTell.Add(queue))
@@ -345,6 +339,40 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     }
 
     public void Block(FetchRequest fetch) => _blocked.Add(fetch);
+
+    /// <summary>The tick found work in these queues (a delayed task came due, or a NOTIFY was missed): their oldest blocked FETCH claims.</summary>
+    public void WorkIn(HashSet<string> queues)
+    {
+        foreach (string queue in queues)
+            WakeOldest(fetch => Array.IndexOf(fetch.Queues, queue) >= 0);
+    }
+
+    /// <summary>A woken FETCH filled its COUNT: more may be waiting in its queues, so the next oldest of them claims.</summary>
+    public void Filled(FetchRequest served) =>
+        WakeOldest(fetch => fetch != served && fetch.Queues.Any(queue => Array.IndexOf(served.Queues, queue) >= 0));
+
+    /// <summary>
+    /// Wakes the oldest blocked FETCH that <paramref name="reads"/> says can take the work and is not claiming already:
+    /// one claim per task that became ready here, and per NOTIFY, not one per fetcher; a claim that fills its COUNT
+    /// passes the wake-up on (<see cref="Filled"/>). When every such fetch is claiming, the oldest claims once more
+    /// after (its claim may have looked before the work was committed).
+    /// </summary>
+    private void WakeOldest(Func<FetchRequest, bool> reads)
+    {
+        FetchRequest? claiming = null;
+        foreach (FetchRequest fetch in _blocked)
+        {
+            if (!reads(fetch))
+                continue;
+            if (!fetch.InFlight)
+            {
+                fetch.Requery();
+                return;
+            }
+            claiming ??= fetch;
+        }
+        claiming?.Requery();
+    }
 
     /// <summary>A parked request asks again; if its statement is still out, once that answer is back.</summary>
     public void Requery(StoreRequest request, StoreReply reply)
@@ -431,8 +459,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     {
         long now = Now;
         _ticks++;
-        foreach (FetchRequest fetch in _blocked.ToList())
-            fetch.Requery(); // delayed tasks become due without a NOTIFY
+        if (_blocked.Count > 0)
+            Enqueue(new QueuesWithWorkRequest(this, [.. _blocked.SelectMany(f => f.Queues).Distinct(StringComparer.Ordinal)], now));
         _runs.Claim();
         if (_ticks % 4 == 0)
         {

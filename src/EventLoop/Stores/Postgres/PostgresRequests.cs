@@ -349,6 +349,8 @@ internal sealed class FetchRequest(StoreReply reply, PostgresQueueStore store, R
             return;
         }
         store.Leased(connection, _rows);
+        if (_blocked && _rows.Count == count)
+            store.Filled(this);
         RespWriter.WriteArrayHeader(Reply.Writer, _rows.Count);
         foreach (ClaimedRow row in _rows)
         {
@@ -364,10 +366,10 @@ internal sealed class FetchRequest(StoreReply reply, PostgresQueueStore store, R
         Reply.Send();
     }
 
-    /// <summary>Claimed for a client that left meanwhile (or a fetch whose time was up): give them back at once, no loss counted.</summary>
     /// <summary>A queue of this fetch got work: claim again (once the claim in flight, if any, is back).</summary>
     public void Requery() => store.Requery(this, Reply);
 
+    /// <summary>Claimed for a client that left meanwhile (or a fetch whose time was up): give them back at once, no loss counted.</summary>
     protected override void Abandoned()
     {
         if (_rows.Count > 0 && Failure is null)
@@ -495,6 +497,26 @@ internal sealed class FinishedPollRequest(PostgresQueueStore store, long[] ids, 
     {
         foreach (long id in _finished)
             store.Finished(id, notify: false);
+    }
+}
+
+/// <summary>The tick's look for blocked FETCHes (<see cref="PostgresSchema.QueuesWithWork"/>): those whose queues have work claim again.</summary>
+internal sealed class QueuesWithWorkRequest(PostgresQueueStore store, string[] queues, long now) : StoreRequest
+{
+    private readonly HashSet<string> _withWork = new(StringComparer.Ordinal);
+
+    public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(PostgresSchema.QueuesWithWork, queues, now));
+
+    public override void Read(NpgsqlDataReader reader)
+    {
+        while (reader.Read())
+            _withWork.Add(reader.GetString(0));
+    }
+
+    public override void Complete()
+    {
+        if (Failure is null)
+            store.WorkIn(_withWork);
     }
 }
 

@@ -110,6 +110,17 @@ internal static partial class PostgresSchema
     /// <summary>WAIT and the safety poll ($1 ids, $2 now): which of these are finished (a missing id counts as neither).</summary>
     public const string Finished = $"SELECT id FROM eventloop_tasks WHERE id = ANY($1) AND state >= 4 AND {Live}";
 
+    /// <summary>
+    /// The tick's look for blocked FETCHes ($1 the queues they read, $2 now): which of them have a task to claim. One
+    /// statement a tick for every blocked fetcher of the node, instead of a claim each: a delayed task becomes due
+    /// without a NOTIFY, and this also covers a notification that was lost.
+    /// </summary>
+    public const string QueuesWithWork = """
+        SELECT q.name FROM unnest($1::text[]) AS q(name)
+        WHERE q.name NOT IN (SELECT name FROM eventloop_queues WHERE paused)
+          AND EXISTS (SELECT 1 FROM eventloop_tasks WHERE queue = q.name AND NOT in_process AND state IN (0, 1, 3) AND run_at_ms <= $2)
+        """;
+
     /// <summary>WAIT ($1 ids, $2 now): which of these exist at all.</summary>
     public const string Known = $"SELECT id, state >= 4 FROM eventloop_tasks WHERE id = ANY($1) AND {Live}";
 
