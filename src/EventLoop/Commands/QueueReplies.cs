@@ -52,9 +52,9 @@ internal static class QueueReplies
     }
 
     /// <summary>FETCH: <c>[id, attempt, task, [arg…]]</c> per leased task.</summary>
-    public static void WriteFetched(IBufferWriter<byte> reply, List<Lease> leases)
+    public static void WriteFetched(IBufferWriter<byte> reply, ReadOnlySpan<Lease> leases)
     {
-        RespWriter.WriteArrayHeader(reply, leases.Count);
+        RespWriter.WriteArrayHeader(reply, leases.Length);
         foreach (Lease lease in leases)
         {
             TaskRecord task = lease.Task;
