@@ -160,6 +160,29 @@ public class ExternalWorkerTests
     }
 
     [Fact]
+    public async Task Leases_of_different_lengths_on_one_connection_each_run_out_at_their_own_time()
+    {
+        await using var server = new TestServer();
+        await using EventLoopClient worker = await ConnectAsync(server);
+        await using EventLoopClient other = await ConnectAsync(server);
+        string shortId = await SubmitAsync(worker, "resize", "QUEUE", "short");
+        string longId = await SubmitAsync(worker, "resize", "QUEUE", "long");
+        string touchedId = await SubmitAsync(worker, "resize", "QUEUE", "touched");
+        FetchedTask shortLease = (await worker.FetchAsync(["short"], lease: TimeSpan.FromMilliseconds(200))).Single();
+        FetchedTask longLease = (await worker.FetchAsync(["long"], lease: TimeSpan.FromMinutes(5))).Single();
+        FetchedTask touched = (await worker.FetchAsync(["touched"], lease: TimeSpan.FromMinutes(5))).Single();
+        Assert.Equal(DeliveryOutcome.Accepted, await worker.TouchAsync(touched, TimeSpan.FromMilliseconds(200)));
+
+        FetchedTask[] again = [(await other.FetchAsync(["short"], block: Patience)).Single(), (await other.FetchAsync(["touched"], block: Patience)).Single()];
+        Assert.Equal([shortId, touchedId], again.Select(t => t.Id));
+        Assert.All(again, t => Assert.Equal(2, t.Attempt));
+        Assert.Equal(DeliveryOutcome.Stale, await worker.AckAsync(shortLease, "late"u8.ToArray()));
+        Assert.Equal(DeliveryOutcome.Accepted, await worker.AckAsync(longLease, "kept"u8.ToArray()));
+        Assert.Equal("kept", (await worker.ExecuteAsync("RESULT", longId)).Text);
+        Assert.Equal("2", await InfoValueAsync(worker, "workers", "external_lease_expiries"));
+    }
+
+    [Fact]
     public async Task A_blocked_fetch_is_woken_by_a_submit_oldest_fetcher_first_and_costs_no_thread()
     {
         await using var server = new TestServer();
