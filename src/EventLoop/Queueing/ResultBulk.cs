@@ -12,10 +12,10 @@ internal static class ResultBulk
     private static readonly byte[] Empty = "$0\r\n\r\n"u8.ToArray();
 
     /// <summary>Frames <paramref name="payload"/> in an array of exactly its size (the shared one when empty).</summary>
-    public static byte[] Encode(ReadOnlySpan<byte> payload)
+    public static byte[] Encode(ReadOnlySpan<byte> payload) => payload.IsEmpty ? Empty : Frame(payload);
+
+    private static byte[] Frame(ReadOnlySpan<byte> payload)
     {
-        if (payload.IsEmpty)
-            return Empty;
         Span<byte> digits = stackalloc byte[11];
         Utf8Formatter.TryFormat(payload.Length, digits, out int length);
         byte[] bulk = new byte[1 + length + 2 + payload.Length + 2];

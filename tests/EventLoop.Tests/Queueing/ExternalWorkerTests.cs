@@ -183,6 +183,27 @@ public class ExternalWorkerTests
     }
 
     [Fact]
+    public async Task Fetch_frames_named_ids_empty_large_and_many_arguments_exactly()
+    {
+        await using var server = new TestServer();
+        await using EventLoopClient client = await ConnectAsync(server);
+        string large = new('L', 100_000);
+        string[] many = [.. Enumerable.Range(0, 300).Select(i => $"a{i}")];
+        string plain = await SubmitAsync(client, "resize", "QUEUE", "framing", "ARGS", "", large, "é");
+        string wide = await SubmitAsync(client, ["resize", "QUEUE", "framing", "ARGS", .. many]);
+        Assert.False((await client.ExecuteAsync("SCHEDULE", "ADD", "nightly", "EVERY", "100", "report", "QUEUE", "fired", "ARGS", "x")).IsError);
+
+        IReadOnlyList<FetchedTask> fetched = await client.FetchAsync(["framing"], count: 10);
+        Assert.Equal([plain, wide], fetched.Select(t => t.Id));
+        Assert.Equal(["", large, "é"], fetched[0].Arguments.Select(a => System.Text.Encoding.UTF8.GetString(a.Span)));
+        Assert.Equal(many, fetched[1].Arguments.Select(a => System.Text.Encoding.UTF8.GetString(a.Span)));
+        FetchedTask firing = (await client.FetchAsync(["fired"], block: Patience)).Single();
+        Assert.StartsWith("nightly@", firing.Id);
+        Assert.Equal("report", firing.Task);
+        Assert.Equal(DeliveryOutcome.Accepted, await client.AckAsync(firing, "done"u8.ToArray()));
+    }
+
+    [Fact]
     public async Task A_blocked_fetch_is_woken_by_a_submit_oldest_fetcher_first_and_costs_no_thread()
     {
         await using var server = new TestServer();
