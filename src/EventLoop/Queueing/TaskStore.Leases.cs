@@ -12,7 +12,11 @@ internal sealed partial class TaskStore
     private readonly HashSet<TaskQueue> _externalWork = [];
     /// <summary>Lanes by lease length; a lane is dropped when its timer finds it empty (idle for a whole lease).</summary>
     private readonly Dictionary<int, LeaseLane> _lanes = [];
-    /// <summary>The leases of the latest <see cref="Fetch"/>, reused so a FETCH allocates no list.</summary>
+    /// <summary>
+    /// The leases of the latest <see cref="Fetch"/>, reused so a FETCH allocates no list. Entries past the
+    /// latest count keep ended leases reachable until overwritten: at most the largest FETCH COUNT's (10,000),
+    /// a bounded cost the hot path does not pay to clear.
+    /// </summary>
     private Lease[] _fetched = new Lease[64];
 
     /// <summary>Totals of the external side, for INFO.</summary>
