@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Buffers.Text;
+using System.Text;
 using EventLoop.Protocol;
 using EventLoop.Queueing;
 
@@ -51,21 +53,80 @@ internal static class QueueReplies
         RespWriter.WriteBulkString(reply, task.Error ?? "");
     }
 
-    /// <summary>FETCH: <c>[id, attempt, task, [arg…]]</c> per leased task.</summary>
-    public static void WriteFetched(IBufferWriter<byte> reply, List<Lease> leases)
+    /// <summary>FETCH: <c>[id, attempt, task, [arg…]]</c> per leased task, each framed in one reservation of the reply.</summary>
+    public static void WriteFetched(IBufferWriter<byte> reply, ReadOnlySpan<Lease> leases)
     {
-        RespWriter.WriteArrayHeader(reply, leases.Count);
+        RespWriter.WriteArrayHeader(reply, leases.Length);
         foreach (Lease lease in leases)
         {
             TaskRecord task = lease.Task;
-            RespWriter.WriteArrayHeader(reply, 4);
-            task.WriteId(reply);
-            RespWriter.WriteInteger(reply, lease.Attempt);
-            RespWriter.WriteBulkString(reply, task.Name);
-            int count = PackedArguments.Count(task.Arguments);
-            RespWriter.WriteArrayHeader(reply, count);
+            byte[] name = task.Definition.NameUtf8;
+            ReadOnlySpan<byte> arguments = task.Arguments;
+            int count = PackedArguments.Count(arguments);
+            string? namedId = task.NamedId;
+            int idBytes = namedId is null ? Frame.MaxNumberBytes : Encoding.UTF8.GetMaxByteCount(namedId.Length);
+            int headers = 5 + count, bulks = 2 + count;
+            int bound = headers * Frame.MaxHeaderBytes + bulks * 2 + idBytes + name.Length + PackedArguments.Data(arguments).Length;
+            var frame = new Frame(reply.GetSpan(bound));
+            frame.Header((byte)'*', 4);
+            if (namedId is null)
+                frame.NumberBulk(task.Number);
+            else
+                frame.Bulk(namedId);
+            frame.Header((byte)':', lease.Attempt);
+            frame.Bulk(name);
+            frame.Header((byte)'*', count);
             for (int i = 0; i < count; i++)
-                RespWriter.WriteBulkString(reply, PackedArguments.Get(task.Arguments, i));
+                frame.Bulk(PackedArguments.Get(arguments, i));
+            reply.Advance(frame.Written);
+        }
+    }
+
+    /// <summary>RESP written into a span reserved for it whole: no writer call per element.</summary>
+    private ref struct Frame(Span<byte> span)
+    {
+        public const int MaxNumberBytes = 20;
+        /// <summary>A type byte, a 64-bit number with its sign, CRLF.</summary>
+        public const int MaxHeaderBytes = 1 + MaxNumberBytes + 2;
+
+        private readonly Span<byte> _span = span;
+
+        public int Written { get; private set; }
+
+        public void Header(byte type, long value)
+        {
+            _span[Written] = type;
+            Utf8Formatter.TryFormat(value, _span[(Written + 1)..], out int digits);
+            Written += 1 + digits;
+            EndLine();
+        }
+
+        public void Bulk(scoped ReadOnlySpan<byte> value)
+        {
+            Header((byte)'$', value.Length);
+            value.CopyTo(_span[Written..]);
+            Written += value.Length;
+            EndLine();
+        }
+
+        public void Bulk(string value)
+        {
+            Header((byte)'$', Encoding.UTF8.GetByteCount(value));
+            Written += Encoding.UTF8.GetBytes(value, _span[Written..]);
+            EndLine();
+        }
+
+        public void NumberBulk(long value)
+        {
+            Span<byte> digits = stackalloc byte[MaxNumberBytes];
+            Utf8Formatter.TryFormat(value, digits, out int length);
+            Bulk(digits[..length]);
+        }
+
+        private void EndLine()
+        {
+            "\r\n"u8.CopyTo(_span[Written..]);
+            Written += 2;
         }
     }
 

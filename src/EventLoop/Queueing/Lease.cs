@@ -4,60 +4,130 @@ namespace EventLoop.Queueing;
 
 /// <summary>
 /// One delivery of a task to an external worker: the task, the attempt that fences every answer about
-/// it (ACK, FAIL, NACK, TOUCH quote it), the connection's lease set it belongs to, and its expiry, which
-/// is its timer entry. Reactor-owned.
+/// it (ACK, FAIL, NACK, TOUCH quote it), the connection's lease set it belongs to, and its expiry, kept
+/// by the <see cref="LeaseLane"/> of its length. Reactor-owned.
 /// </summary>
 /// <remarks>
 /// A lease ends exactly once: settled (ACK, FAIL, NACK), lost (expired, or its connection closed: the
 /// task goes back to its queue as a new delivery), or ended by CANCEL (the lease stays until the worker
-/// hears <c>-CANCELLED</c> or the lease runs out, so it can be told).
+/// hears <c>-CANCELLED</c> or the lease runs out, so it can be told). It is a node of two intrusive lists,
+/// its lane and its connection's set, so handing it out and ending it touch no heap and allocate nothing
+/// beyond the lease itself.
 /// </remarks>
-internal sealed class Lease : TimerEntry, ITaskHolder
+internal sealed class Lease(TaskRecord task, int attempt, int leaseMs, LeaseSet owner) : ITaskHolder
 {
-    public Lease(TaskRecord task, int attempt, int leaseMs, LeaseSet owner)
-    {
-        Task = task;
-        Attempt = attempt;
-        LeaseMs = leaseMs;
-        Owner = owner;
-    }
+    public TaskRecord Task { get; } = task;
 
-    public TaskRecord Task { get; }
-
-    public int Attempt { get; }
+    public int Attempt { get; } = attempt;
 
     /// <summary>Length of the lease as asked by FETCH, or last renewed by TOUCH.</summary>
-    public int LeaseMs { get; set; }
+    public int LeaseMs { get; set; } = leaseMs;
 
-    public LeaseSet Owner { get; }
+    public LeaseSet Owner { get; } = owner;
 
     /// <summary>The task was cancelled while leased: the worker learns it from TOUCH (or ACK, FAIL, NACK).</summary>
     public bool Cancelled { get; private set; }
 
-    public void CancelRun() => Cancelled = true;
+    /// <summary>Stopwatch ticks when it runs out; meaningful while <see cref="IsArmed"/>.</summary>
+    internal long DueAt;
 
-    internal override void OnDue(long now) => Task.Queue.Store.ExpireLease(this);
+    /// <summary>The lane it waits in until it ends; null once ended.</summary>
+    internal LeaseLane? Lane;
+
+    internal Lease? LanePrevious, LaneNext;
+
+    internal Lease? OwnerPrevious, OwnerNext;
+
+    /// <summary>Not ended yet: it runs out at <see cref="DueAt"/>.</summary>
+    public bool IsArmed => Lane is not null;
+
+    public void CancelRun() => Cancelled = true;
+}
+
+/// <summary>
+/// The leases of one length, in the order they run out: each new or renewed lease of that length runs out
+/// last, so appending keeps the lane sorted and the head is always the next to expire. One timer entry per
+/// lane, armed no later than its head's expiry, replaces one per lease: an ACK unlinks its lease in O(1)
+/// and leaves the timer alone; a firing that finds its head gone (or not yet due) just re-arms for the
+/// head it finds. Reactor-owned.
+/// </summary>
+internal sealed class LeaseLane(int leaseMs, TaskStore store) : TimerEntry
+{
+    private Lease? _last;
+
+    public int LeaseMs { get; } = leaseMs;
+
+    public Lease? First { get; private set; }
+
+    public void Append(Lease lease, long dueAt)
+    {
+        lease.DueAt = dueAt;
+        lease.Lane = this;
+        lease.LanePrevious = _last;
+        lease.LaneNext = null;
+        if (_last is null)
+            First = lease;
+        else
+            _last.LaneNext = lease;
+        _last = lease;
+    }
+
+    public void Remove(Lease lease)
+    {
+        if (lease.LanePrevious is null)
+            First = lease.LaneNext;
+        else
+            lease.LanePrevious.LaneNext = lease.LaneNext;
+        if (lease.LaneNext is null)
+            _last = lease.LanePrevious;
+        else
+            lease.LaneNext.LanePrevious = lease.LanePrevious;
+        lease.LanePrevious = lease.LaneNext = null;
+        lease.Lane = null;
+    }
+
+    internal override void OnDue(long now) => store.OnLaneDue(this, now);
 }
 
 /// <summary>The leases one connection holds: returned to their queues at once when it closes. Reactor-owned.</summary>
 internal sealed class LeaseSet
 {
-    private readonly HashSet<Lease> _leases = [];
+    public int Count { get; private set; }
 
-    public int Count => _leases.Count;
+    /// <summary>The most recently added lease; the others follow through <see cref="Lease.OwnerNext"/>.</summary>
+    public Lease? First { get; private set; }
 
-    /// <summary>The leases held, in no particular order (for the dashboard's snapshot).</summary>
-    public IEnumerable<Lease> All => _leases;
-
-    public void Add(Lease lease) => _leases.Add(lease);
-
-    public bool Remove(Lease lease) => _leases.Remove(lease);
-
-    public List<Lease> TakeAll()
+    /// <summary>The leases held, newest first (for the dashboard's snapshot).</summary>
+    public IEnumerable<Lease> All
     {
-        List<Lease> all = [.. _leases];
-        _leases.Clear();
-        return all;
+        get
+        {
+            for (Lease? lease = First; lease is not null; lease = lease.OwnerNext)
+                yield return lease;
+        }
+    }
+
+    public void Add(Lease lease)
+    {
+        lease.OwnerPrevious = null;
+        lease.OwnerNext = First;
+        if (First is not null)
+            First.OwnerPrevious = lease;
+        First = lease;
+        Count++;
+    }
+
+    /// <summary>Takes out a lease this set holds (the caller knows it does: an ended lease is never removed twice).</summary>
+    public void Remove(Lease lease)
+    {
+        if (lease.OwnerPrevious is null)
+            First = lease.OwnerNext;
+        else
+            lease.OwnerPrevious.OwnerNext = lease.OwnerNext;
+        if (lease.OwnerNext is not null)
+            lease.OwnerNext.OwnerPrevious = lease.OwnerPrevious;
+        lease.OwnerPrevious = lease.OwnerNext = null;
+        Count--;
     }
 }
 
@@ -65,8 +135,11 @@ internal sealed class LeaseSet
 /// A FETCH waiting for work (<c>BLOCK</c>): registered with every queue it reads, oldest first, and served
 /// by the store as soon as one of them has an external task ready. Reactor-owned.
 /// </summary>
-internal sealed class BlockedFetch(TaskQueue[] queues, int count, int leaseMs, LeaseSet owner, Action<List<Lease>> serve)
+internal sealed class BlockedFetch(TaskQueue[] queues, int count, int leaseMs, LeaseSet owner, BlockedFetch.ServeLeases serve)
 {
+    /// <summary>Receives the leases a blocked fetch got; the span is the store's and is valid only during the call.</summary>
+    public delegate void ServeLeases(ReadOnlySpan<Lease> leases);
+
     public TaskQueue[] Queues { get; } = queues;
 
     public int Count { get; } = count;
@@ -79,5 +152,5 @@ internal sealed class BlockedFetch(TaskQueue[] queues, int count, int leaseMs, L
     public List<LinkedListNode<BlockedFetch>> Registrations { get; } = [];
 
     /// <summary>Called once with the leases it got; the fetch is no longer registered then.</summary>
-    public void Serve(List<Lease> leases) => serve(leases);
+    public void Serve(ReadOnlySpan<Lease> leases) => serve(leases);
 }

@@ -8,8 +8,13 @@ namespace EventLoop.Queueing;
 /// </summary>
 internal static class ResultBulk
 {
-    /// <summary>Frames <paramref name="payload"/> in an array of exactly its size.</summary>
-    public static byte[] Encode(ReadOnlySpan<byte> payload)
+    /// <summary>The empty result (an ACK without one), shared: results are never written to once stored.</summary>
+    private static readonly byte[] Empty = "$0\r\n\r\n"u8.ToArray();
+
+    /// <summary>Frames <paramref name="payload"/> in an array of exactly its size (the shared one when empty).</summary>
+    public static byte[] Encode(ReadOnlySpan<byte> payload) => payload.IsEmpty ? Empty : Frame(payload);
+
+    private static byte[] Frame(ReadOnlySpan<byte> payload)
     {
         Span<byte> digits = stackalloc byte[11];
         Utf8Formatter.TryFormat(payload.Length, digits, out int length);

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace EventLoop.Queueing;
 
 /// <summary>
@@ -8,6 +10,14 @@ namespace EventLoop.Queueing;
 internal sealed partial class TaskStore
 {
     private readonly HashSet<TaskQueue> _externalWork = [];
+    /// <summary>Lanes by lease length; a lane is dropped when its timer finds it empty (idle for a whole lease).</summary>
+    private readonly Dictionary<int, LeaseLane> _lanes = [];
+    /// <summary>
+    /// The leases of the latest <see cref="Fetch"/>, reused so a FETCH allocates no list. Entries past the
+    /// latest count keep ended leases reachable until overwritten: at most the largest FETCH COUNT's (10,000),
+    /// a bounded cost the hot path does not pay to clear.
+    /// </summary>
+    private Lease[] _fetched = new Lease[64];
 
     /// <summary>Totals of the external side, for INFO.</summary>
     public LeaseTotals Leases { get; } = new();
@@ -20,25 +30,32 @@ internal sealed partial class TaskStore
     /// <summary>
     /// Takes up to <paramref name="count"/> ready external tasks from <paramref name="queues"/>, highest
     /// priority first across them (oldest first within a priority, listed order between queues), and
-    /// leases each to <paramref name="owner"/> for <paramref name="leaseMs"/>.
+    /// leases each to <paramref name="owner"/> for <paramref name="leaseMs"/>. The leases are in a buffer
+    /// of the store's, valid until the next call: every caller writes its reply from them at once.
     /// </summary>
-    public List<Lease> Fetch(TaskQueue[] queues, int count, int leaseMs, LeaseSet owner)
+    public ReadOnlySpan<Lease> Fetch(ReadOnlySpan<TaskQueue> queues, int count, int leaseMs, LeaseSet owner)
     {
-        var leases = new List<Lease>(Math.Min(count, 64));
-        for (int priority = TaskQueue.Priorities - 1; priority >= 0 && leases.Count < count; priority--)
+        int taken = 0;
+        LeaseLane? lane = null;
+        for (int priority = TaskQueue.Priorities - 1; priority >= 0 && taken < count; priority--)
         {
             foreach (TaskQueue queue in queues)
             {
                 if (queue.Paused)
                     continue;
                 TaskList ready = queue.ExternalReady(priority);
-                while (leases.Count < count && ready.First is { } task)
-                    leases.Add(LeaseOut(task, leaseMs, owner));
-                if (leases.Count == count)
+                while (taken < count && ready.First is { } task)
+                {
+                    lane ??= LaneFor(leaseMs);
+                    if (taken == _fetched.Length)
+                        Array.Resize(ref _fetched, Math.Min(count, taken * 2));
+                    _fetched[taken++] = LeaseOut(task, lane, owner);
+                }
+                if (taken == count)
                     break;
             }
         }
-        return leases;
+        return _fetched.AsSpan(0, taken);
     }
 
     /// <summary>Registers a FETCH … BLOCK that found nothing; it is served as soon as one of its queues has work.</summary>
@@ -127,12 +144,13 @@ internal sealed partial class TaskStore
         Enter(task, delayMs > 0 ? TaskState.Scheduled : TaskState.Queued);
     }
 
-    /// <summary>TOUCH: the lease runs <paramref name="leaseMs"/> from now (0: as long as it was asked for).</summary>
+    /// <summary>TOUCH: the lease runs <paramref name="leaseMs"/> from now (0: as long as it was asked for), at the tail of its length's lane.</summary>
     public void Touch(Lease lease, int leaseMs)
     {
         if (leaseMs > 0)
             lease.LeaseMs = leaseMs;
-        _timers.Schedule(lease, Clock.TicksAfter(lease.LeaseMs));
+        lease.Lane!.Remove(lease);
+        Arm(lease, LaneFor(lease.LeaseMs));
     }
 
     /// <summary>
@@ -171,27 +189,59 @@ internal sealed partial class TaskStore
     /// <summary>A worker's connection closed: every lease it held is lost.</summary>
     public void LoseAll(LeaseSet owner)
     {
-        foreach (Lease lease in owner.TakeAll())
+        while (owner.First is { } lease)
         {
             if (IsCurrent(lease.Task, lease.Attempt))
                 Leases.RequeuedOnClose++;
-            LoseLease(lease, "lease lost: the worker's connection closed");
+            LoseLease(lease, "lease lost: the worker's connection closed"); // ends it: out of the set
         }
     }
 
-    private Lease LeaseOut(TaskRecord task, int leaseMs, LeaseSet owner)
+    /// <summary>
+    /// A lane's timer fired: its head, if due, expires (one per firing, so the heap's fire budget still
+    /// counts expiries and they stay in deadline order across lanes); then the lane re-arms for the head it
+    /// has now. A lane found empty has been idle since its last head ended and is forgotten.
+    /// </summary>
+    internal void OnLaneDue(LeaseLane lane, long now)
     {
-        var lease = new Lease(task, task.Attempt + 1, leaseMs, owner);
+        if (lane.First is { } head && head.DueAt <= now)
+            ExpireLease(head);
+        if (lane.First is { } next)
+            _timers.Schedule(lane, next.DueAt);
+        else
+            _lanes.Remove(lane.LeaseMs);
+    }
+
+    private Lease LeaseOut(TaskRecord task, LeaseLane lane, LeaseSet owner)
+    {
+        var lease = new Lease(task, task.Attempt + 1, lane.LeaseMs, owner);
         Start(task, lease);
         owner.Add(lease);
-        _timers.Schedule(lease, Clock.TicksAfter(leaseMs));
+        Arm(lease, lane);
         Leases.Fetched++;
         return lease;
     }
 
+    /// <summary>The lease runs out a lane's length from now, after every other lease of the lane.</summary>
+    private void Arm(Lease lease, LeaseLane lane)
+    {
+        lane.Append(lease, Clock.TicksAfter(lane.LeaseMs));
+        if (!lane.IsArmed)
+            _timers.Schedule(lane, lease.DueAt); // an armed lane is due no later than its head, so no later than this lease
+    }
+
+    private LeaseLane LaneFor(int leaseMs)
+    {
+        ref LeaseLane? lane = ref CollectionsMarshal.GetValueRefOrAddDefault(_lanes, leaseMs, out _);
+        return lane ??= new LeaseLane(leaseMs, this);
+    }
+
+    /// <summary>Out of its lane and its connection's set; a lease already ended (a cancelled one answered again) is left alone.</summary>
     private void EndLease(Lease lease)
     {
-        _timers.Cancel(lease);
+        if (lease.Lane is not { } lane)
+            return;
+        lane.Remove(lease);
         lease.Owner.Remove(lease);
     }
 

@@ -181,7 +181,7 @@ internal sealed class ParkedFetch : ParkedReply
         store.Block(_fetch);
     }
 
-    private void Served(List<Lease> leases)
+    private void Served(ReadOnlySpan<Lease> leases)
     {
         Commands.QueueReplies.WriteFetched(Slot.Reply, leases);
         Deliver();

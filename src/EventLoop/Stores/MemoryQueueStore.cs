@@ -22,6 +22,8 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
     private static ReadOnlySpan<byte> Cancelled => "-CANCELLED\r\n"u8;
 
     private readonly TaskStore _store = reactor.Store;
+    /// <summary>The queues a FETCH names, reused: only a FETCH that blocks keeps its own copy.</summary>
+    private TaskQueue[] _fetchQueues = new TaskQueue[1];
 
     public void Submit(Connection connection, in SubmitSpec spec)
     {
@@ -91,21 +93,24 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
 
     public void Fetch(Connection connection, in RespCommand command, int firstQueue, int count, long blockMs, int leaseMs)
     {
-        var queues = new TaskQueue[command.Count - firstQueue];
-        for (int i = firstQueue; i < command.Count; i++)
+        int queueCount = command.Count - firstQueue;
+        if (_fetchQueues.Length < queueCount)
+            _fetchQueues = new TaskQueue[queueCount];
+        Span<TaskQueue> queues = _fetchQueues.AsSpan(0, queueCount);
+        for (int i = 0; i < queueCount; i++)
         {
-            if (_store.GetOrCreateQueue(command[i]) is not { } queue)
+            if (_store.GetOrCreateQueue(command[firstQueue + i]) is not { } queue)
             {
                 Error(connection, $"FULL max-queues ({Reactor.Options.MaxQueues}) reached");
                 return;
             }
-            queues[i - firstQueue] = queue;
+            queues[i] = queue;
         }
-        List<Lease> leases = _store.Fetch(queues, count, leaseMs, connection.Leases!);
-        if (leases.Count > 0 || blockMs < 0)
+        ReadOnlySpan<Lease> leases = _store.Fetch(queues, count, leaseMs, connection.Leases!);
+        if (leases.Length > 0 || blockMs < 0)
             QueueReplies.WriteFetched(Reply(connection), leases);
         else
-            new ParkedFetch(Reactor.Parked, connection, Reactor.AppendReplySlot(connection), _store, queues, count, leaseMs)
+            new ParkedFetch(Reactor.Parked, connection, Reactor.AppendReplySlot(connection), _store, queues.ToArray(), count, leaseMs)
                 .ExpireAfter(blockMs, _store.Clock);
     }
 

@@ -23,6 +23,7 @@ public sealed class TaskDefinition
     internal TaskDefinition(string name, string description, TaskHandler? handler, AsyncTaskHandler? asyncHandler)
     {
         Name = name;
+        NameUtf8 = System.Text.Encoding.UTF8.GetBytes(name);
         Description = description;
         Handler = handler;
         AsyncHandler = asyncHandler;
@@ -30,6 +31,9 @@ public sealed class TaskDefinition
 
     /// <summary>The name clients pass to <c>RUN</c> (matched case-insensitively).</summary>
     public string Name { get; }
+
+    /// <summary><see cref="Name"/> encoded once: FETCH writes it into every task it hands out.</summary>
+    internal byte[] NameUtf8 { get; }
 
     /// <summary>One line shown by <c>TASKS</c>.</summary>
     public string Description { get; }

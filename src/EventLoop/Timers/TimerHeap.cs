@@ -18,7 +18,18 @@ internal sealed class TimerHeap
     /// <summary>Entries fired per <see cref="RunDue"/> call: a million deadlines due at once are spread over iterations, not one pause.</summary>
     public const int FireBudget = 4096;
 
-    private TimerEntry[] _heap = new TimerEntry[64];
+    /// <summary>
+    /// A heap position: the due time beside the entry, so sifting compares within the array (four siblings'
+    /// times on one cache line) instead of reading each entry, and a store is a plain struct copy, without the
+    /// covariance check a store into an array of a non-sealed class costs.
+    /// </summary>
+    private struct Slot
+    {
+        public long DueAt;
+        public TimerEntry Entry;
+    }
+
+    private Slot[] _heap = new Slot[64];
     private int _count;
 
     public int Count => _count;
@@ -26,10 +37,11 @@ internal sealed class TimerHeap
     /// <summary>Arms <paramref name="entry"/> for <paramref name="dueAt"/> (Stopwatch ticks), moving it if it is already armed.</summary>
     public void Schedule(TimerEntry entry, long dueAt)
     {
+        long previous = entry.DueAt;
+        entry.DueAt = dueAt;
         if (entry.IsArmed)
         {
-            long previous = entry.DueAt;
-            entry.DueAt = dueAt;
+            _heap[entry.HeapIndex].DueAt = dueAt;
             if (dueAt < previous)
                 SiftUp(entry.HeapIndex);
             else
@@ -38,10 +50,8 @@ internal sealed class TimerHeap
         }
         if (_count == _heap.Length)
             Array.Resize(ref _heap, _heap.Length * 2);
-        entry.DueAt = dueAt;
-        entry.HeapIndex = _count;
-        _heap[_count++] = entry;
-        SiftUp(entry.HeapIndex);
+        _heap[_count] = new Slot { DueAt = dueAt, Entry = entry };
+        SiftUp(_count++);
     }
 
     /// <summary>Runs <paramref name="callback"/> once <paramref name="delay"/> has passed (allocates: for the reactor's own periodic paths).</summary>
@@ -55,12 +65,11 @@ internal sealed class TimerHeap
         if (index < 0)
             return false;
         entry.HeapIndex = -1;
-        TimerEntry last = _heap[--_count];
-        _heap[_count] = null!;
+        Slot last = _heap[--_count];
+        _heap[_count] = default;
         if (index == _count)
             return true;
         _heap[index] = last;
-        last.HeapIndex = index;
         if (index > 0 && last.DueAt < _heap[(index - 1) / Arity].DueAt)
             SiftUp(index);
         else
@@ -82,32 +91,30 @@ internal sealed class TimerHeap
     {
         for (int fired = 0; fired < FireBudget && _count > 0 && _heap[0].DueAt <= now; fired++)
         {
-            TimerEntry due = _heap[0];
+            TimerEntry due = _heap[0].Entry;
             Cancel(due);
             due.OnDue(now);
         }
     }
 
+    /// <summary>Moves the slot at <paramref name="index"/> up to its place; every slot moved learns its new index.</summary>
     private void SiftUp(int index)
     {
-        TimerEntry entry = _heap[index];
+        Slot moving = _heap[index];
         while (index > 0)
         {
             int parent = (index - 1) / Arity;
-            TimerEntry above = _heap[parent];
-            if (above.DueAt <= entry.DueAt)
+            if (_heap[parent].DueAt <= moving.DueAt)
                 break;
-            _heap[index] = above;
-            above.HeapIndex = index;
+            Place(index, _heap[parent]);
             index = parent;
         }
-        _heap[index] = entry;
-        entry.HeapIndex = index;
+        Place(index, moving);
     }
 
     private void SiftDown(int index)
     {
-        TimerEntry entry = _heap[index];
+        Slot moving = _heap[index];
         while (true)
         {
             int first = index * Arity + 1;
@@ -120,13 +127,17 @@ internal sealed class TimerHeap
                 if (_heap[child].DueAt < _heap[smallest].DueAt)
                     smallest = child;
             }
-            if (_heap[smallest].DueAt >= entry.DueAt)
+            if (_heap[smallest].DueAt >= moving.DueAt)
                 break;
-            _heap[index] = _heap[smallest];
-            _heap[index].HeapIndex = index;
+            Place(index, _heap[smallest]);
             index = smallest;
         }
-        _heap[index] = entry;
-        entry.HeapIndex = index;
+        Place(index, moving);
+    }
+
+    private void Place(int index, Slot slot)
+    {
+        _heap[index] = slot;
+        slot.Entry.HeapIndex = index;
     }
 }

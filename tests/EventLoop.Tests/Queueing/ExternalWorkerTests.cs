@@ -160,6 +160,50 @@ public class ExternalWorkerTests
     }
 
     [Fact]
+    public async Task Leases_of_different_lengths_on_one_connection_each_run_out_at_their_own_time()
+    {
+        await using var server = new TestServer();
+        await using EventLoopClient worker = await ConnectAsync(server);
+        await using EventLoopClient other = await ConnectAsync(server);
+        string shortId = await SubmitAsync(worker, "resize", "QUEUE", "short");
+        string longId = await SubmitAsync(worker, "resize", "QUEUE", "long");
+        string touchedId = await SubmitAsync(worker, "resize", "QUEUE", "touched");
+        FetchedTask shortLease = (await worker.FetchAsync(["short"], lease: TimeSpan.FromMilliseconds(200))).Single();
+        FetchedTask longLease = (await worker.FetchAsync(["long"], lease: TimeSpan.FromMinutes(5))).Single();
+        FetchedTask touched = (await worker.FetchAsync(["touched"], lease: TimeSpan.FromMinutes(5))).Single();
+        Assert.Equal(DeliveryOutcome.Accepted, await worker.TouchAsync(touched, TimeSpan.FromMilliseconds(200)));
+
+        FetchedTask[] again = [(await other.FetchAsync(["short"], block: Patience)).Single(), (await other.FetchAsync(["touched"], block: Patience)).Single()];
+        Assert.Equal([shortId, touchedId], again.Select(t => t.Id));
+        Assert.All(again, t => Assert.Equal(2, t.Attempt));
+        Assert.Equal(DeliveryOutcome.Stale, await worker.AckAsync(shortLease, "late"u8.ToArray()));
+        Assert.Equal(DeliveryOutcome.Accepted, await worker.AckAsync(longLease, "kept"u8.ToArray()));
+        Assert.Equal("kept", (await worker.ExecuteAsync("RESULT", longId)).Text);
+        Assert.Equal("2", await InfoValueAsync(worker, "workers", "external_lease_expiries"));
+    }
+
+    [Fact]
+    public async Task Fetch_frames_named_ids_empty_large_and_many_arguments_exactly()
+    {
+        await using var server = new TestServer();
+        await using EventLoopClient client = await ConnectAsync(server);
+        string large = new('L', 100_000);
+        string[] many = [.. Enumerable.Range(0, 300).Select(i => $"a{i}")];
+        string plain = await SubmitAsync(client, "resize", "QUEUE", "framing", "ARGS", "", large, "é");
+        string wide = await SubmitAsync(client, ["resize", "QUEUE", "framing", "ARGS", .. many]);
+        Assert.False((await client.ExecuteAsync("SCHEDULE", "ADD", "nightly", "EVERY", "100", "report", "QUEUE", "fired", "ARGS", "x")).IsError);
+
+        IReadOnlyList<FetchedTask> fetched = await client.FetchAsync(["framing"], count: 10);
+        Assert.Equal([plain, wide], fetched.Select(t => t.Id));
+        Assert.Equal(["", large, "é"], fetched[0].Arguments.Select(a => System.Text.Encoding.UTF8.GetString(a.Span)));
+        Assert.Equal(many, fetched[1].Arguments.Select(a => System.Text.Encoding.UTF8.GetString(a.Span)));
+        FetchedTask firing = (await client.FetchAsync(["fired"], block: Patience)).Single();
+        Assert.StartsWith("nightly@", firing.Id);
+        Assert.Equal("report", firing.Task);
+        Assert.Equal(DeliveryOutcome.Accepted, await client.AckAsync(firing, "done"u8.ToArray()));
+    }
+
+    [Fact]
     public async Task A_blocked_fetch_is_woken_by_a_submit_oldest_fetcher_first_and_costs_no_thread()
     {
         await using var server = new TestServer();
