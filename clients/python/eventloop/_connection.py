@@ -21,7 +21,7 @@ from . import _resp
 from ._protocol import Arg
 
 RECEIVE_SIZE = 65536
-"""Bytes asked of one recv: a whole FETCH batch or a burst of replies usually arrives in one."""
+"""Bytes asked of one recv at least: a reply, or a burst of pipelined replies, usually arrives in one."""
 
 
 class Link:
@@ -78,7 +78,7 @@ class Link:
     def abort(self) -> None:
         """Shuts the connection down from any thread: the server sees it close (and requeues the leases fetched
         on it) and a call blocked on it fails; the thread that uses it still closes it."""
-        sock = self._socket
+        sock = self._connection._sock  # not self._socket: set only once a command was sent
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)

@@ -202,7 +202,7 @@ class Worker:
                 for task_id, attempt, task, args in fetched:
                     context = TaskContext(text(task_id), int(attempt), text(task), args)
                     if self._stopping.is_set():
-                        self._settle(slot, link, context, ["NACK", context.id, attempt])
+                        self._settle(slot, link, context, ["NACK", context.id, context.attempt])
                         continue
                     self._held[slot] = context
                     command = self._call(context)
