@@ -205,11 +205,11 @@ class Worker:
                         self._settle(slot, link, context, ["NACK", context.id, context.attempt])
                         continue
                     self._held[slot] = context
-                    command = self._call(context)
-                    if command is None:  # cancelled or lost: the server refuses any settlement
+                    outcome = self._call(context)
+                    if outcome is None:  # cancelled or lost: the server refuses any settlement
                         self._held[slot] = None
                     else:
-                        settlement = context, command
+                        settlement = context, outcome
             if settlement is not None and not self._done.is_set():  # after the drain gave up, it was requeued
                 self._settle(slot, link, *settlement)
         except BaseException as error:  # a bug or a refused FETCH: stop the worker, run() raises it

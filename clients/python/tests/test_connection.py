@@ -16,13 +16,17 @@ import eventloop
 from conftest import Server
 from eventloop import _resp
 from eventloop._connection import Link
+from eventloop._protocol import Arg
 
 ERRORS = Connection()._parser.parse_error  # redis-py's mapping, as a Link uses it
 
 
 def test_commands_are_encoded_as_redis_py_encodes_them() -> None:
-    for command in (["PING"], ["SUBMIT", "noop", "QUEUE", "q", "PRIORITY", 5, "ARGS", b"\x00\xff", "é", 1.5, -7, b""],
-                    ["ACK", "id", 3, 1e20]):
+    commands: list[list[Arg]] = [
+        ["PING"], ["SUBMIT", "noop", "QUEUE", "q", "PRIORITY", 5, "ARGS", b"\x00\xff", "é", 1.5, -7, b""],
+        ["ACK", "id", 3, 1e20],
+    ]
+    for command in commands:
         assert _resp.encode(command) == b"".join(Connection().pack_command(*command))
 
 

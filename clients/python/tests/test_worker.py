@@ -174,10 +174,11 @@ def test_a_task_fetched_after_stop_is_handed_back(app: eventloop.App, queue: str
 
 def test_a_task_outliving_the_grace_period_is_requeued_when_the_worker_returns(
         app: eventloop.App, queue: str) -> None:
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
 
     @app.task("stuck")
     def stuck() -> str:
+        started.set()
         release.wait(30)
         return "too late"
 
@@ -186,7 +187,7 @@ def test_a_task_outliving_the_grace_period_is_requeued_when_the_worker_returns(
     thread.start()
     try:
         handle = app.submit("stuck", queue=queue)
-        eventually(lambda: running(handle), what="the task to start")
+        assert started.wait(20)  # the function runs (RUNNING alone may be a FETCH reply still on its way)
         worker.stop()
         thread.join(10)
         assert not thread.is_alive()  # returned after the grace period, the function still running
