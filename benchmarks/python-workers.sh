@@ -73,8 +73,9 @@ wait_for() { # file pattern what: waits up to 30 s for a line in a log
 taskset -c 0 "$eventloop" serve --bind 127.0.0.1 --port 0 >"$work/eventloop.log" 2>&1 &
 pids+=($!)
 eventloop_pid=$!
-wait_for "$work/eventloop.log" "listening on" "eventloop serve"
-eventloop_url=$(grep -o 'listening on [0-9.]*:[0-9]*' "$work/eventloop.log" | cut -d' ' -f3)
+wait_for "$work/eventloop.log" "^eventloop .* listening on" "eventloop serve"
+# the banner line (the server's log also says "listening on")
+eventloop_url=$(grep -m1 -o '^eventloop .* listening on [0-9.]*:[0-9]*' "$work/eventloop.log" | grep -o '[0-9.]*:[0-9]*$')
 
 redis_port=$(free_port)
 taskset -c 0 redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work" --save "" --appendonly no \

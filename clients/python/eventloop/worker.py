@@ -1,7 +1,9 @@
-"""The worker: FETCHes tasks for an app's registered functions and runs them in a thread pool.
+"""The worker: runs an app's registered functions for tasks FETCHed from the server, in ``concurrency`` threads.
 
-One connection fetches (leases are tied to it: if the process dies, the server requeues its tasks at
-once); the app's pool ACKs, FAILs, NACKs and TOUCHes, since any connection may settle a delivery.
+Each thread fetches one task at a time on a connection of its own, runs it, and sends its ACK (FAIL,
+NACK) in the same write as its next FETCH: no hand-off between threads and one round trip per task.
+Leases are tied to the connection that fetched them, so if the process dies the server requeues its
+tasks at once. One more thread renews the leases of every running task with TOUCH.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from queue import Empty, SimpleQueue
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from . import _resp
 from ._connection import Link
 from ._protocol import Arg, text
 from .errors import NoRetry, Retry
@@ -30,10 +32,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("eventloop.worker")
 
 FETCH_BLOCK_MS = 500
-"""How long one FETCH waits for work, which bounds how long a stop request waits for the fetch loop."""
+"""How long one FETCH waits for work, which bounds how long a stop request waits for the fetching threads."""
 
 UNKNOWN_TASK_DELAY_MS = 1000
 """NACK delay for a task this worker has no function for, so it does not bounce between FETCH and NACK."""
+
+_cancel_lock = threading.Lock()  # orders a context's cancellation against the lazy creation of its event
 
 
 @dataclass(eq=False)
@@ -44,16 +48,28 @@ class TaskContext:
     attempt: int
     task: str
     args: list[bytes]
-    _cancelled: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _cancelled: bool = field(default=False, init=False, repr=False)
+    _event: threading.Event | None = field(default=None, init=False, repr=False)  # made by the first wait only
 
     @property
     def cancelled(self) -> bool:
         """True once the task was cancelled or this delivery's lease was lost: stop working, the result is refused."""
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def wait_cancelled(self, timeout: float | None = None) -> bool:
         """Sleeps up to ``timeout`` seconds or until :attr:`cancelled`; returns :attr:`cancelled`."""
-        return self._cancelled.wait(timeout)
+        with _cancel_lock:
+            if self._event is None:
+                self._event = threading.Event()
+                if self._cancelled:
+                    self._event.set()
+        return self._event.wait(timeout)
+
+    def _cancel(self) -> None:
+        with _cancel_lock:
+            self._cancelled = True
+            if self._event is not None:
+                self._event.set()
 
 
 class Worker:
@@ -61,9 +77,9 @@ class Worker:
 
     Each running task's lease (``lease_ms``) is renewed with TOUCH every third of it; a TOUCH that
     answers ``-CANCELLED`` sets the task's :attr:`TaskContext.cancelled`. :meth:`run` returns after
-    :meth:`stop` (SIGTERM or SIGINT when run in the main thread): fetching stops, tasks fetched but not
-    started are NACKed, running ones get ``grace_s`` seconds to finish (a second signal cuts it short);
-    tasks still running then are requeued by the server when the fetching connection closes.
+    :meth:`stop` (SIGTERM or SIGINT when run in the main thread): fetching stops, a task fetched after
+    that is NACKed, running ones get ``grace_s`` seconds to finish (a second signal cuts it short);
+    tasks still running then are requeued by the server when their fetching connections close.
     """
 
     def __init__(self, app: App, queues: Sequence[str], concurrency: int = 1, *,
@@ -80,127 +96,131 @@ class Worker:
         self.lease_ms = lease_ms
         self.grace_s = grace_s
         self._functions = app.tasks
-        self._settler = app.redis  # the app's pool: ACK, FAIL, NACK, TOUCH
         self._stopping = threading.Event()
         self._hurry = threading.Event()
         self._done = threading.Event()
-        self._changed = threading.Condition()
-        self._held: dict[tuple[str, int], TaskContext] = {}  # fetched, not yet settled
-        self._running = 0  # handed to the pool, function not yet returned
-        self._fetcher_waiting = False  # the fetch loop waits for a free slot: settlements go through _outbox
-        self._outbox: list[tuple[TaskContext, list[Arg]]] = []
+        self._exited = threading.Condition()  # notified as each fetching thread ends
+        self._serving = 0  # fetching threads not yet ended
+        self._failure: BaseException | None = None  # what ended a fetching thread early, raised by run
+        # each fetching thread's connection (None once the thread ended) and the delivery it holds (None between tasks)
+        self._links: list[Link | None] = [None] * concurrency
+        self._held: list[TaskContext | None] = [None] * concurrency
         self._unknown_tasks: set[str] = set()
-        self._jobs: SimpleQueue[TaskContext | None] = SimpleQueue()
 
     def stop(self) -> None:
         """Asks :meth:`run` to drain and return (thread-safe); a second call skips the grace period."""
         if self._stopping.is_set():
             self._hurry.set()
         self._stopping.set()
-        with self._changed:
-            self._changed.notify_all()
+        with self._exited:
+            self._exited.notify_all()
 
     def run(self) -> None:
         """Fetches and runs tasks until :meth:`stop`, then drains (see the class docstring)."""
+        self._links = self._connect()
         restore = self._install_signal_handlers()
-        fetcher = Link(self.app.new_connection())
-        threads = [threading.Thread(target=self._execute_loop, name=f"eventloop-task-{i}", daemon=True)
-                   for i in range(self.concurrency)]
+        self._serving = self.concurrency
+        threads = [threading.Thread(target=self._serve, args=(slot,), name=f"eventloop-task-{slot}", daemon=True)
+                   for slot in range(self.concurrency)]
         threads.append(threading.Thread(target=self._touch_loop, name="eventloop-touch", daemon=True))
         for thread in threads:
             thread.start()
         log.info("worker ready: queues %s, concurrency %d, tasks %s",
                  ",".join(self.queues), self.concurrency, ", ".join(sorted(self._functions)) or "none")
         try:
-            self._fetch_loop(fetcher)
+            self._stopping.wait()
         finally:
-            finished = self._drain(fetcher)
+            self._stopping.set()  # run interrupted (KeyboardInterrupt outside a signal handler): stop all the same
+            finished = self._drain()
             self._done.set()
-            fetcher.close()  # any lease still held goes back to its queue at once
             if finished:  # else some threads still run abandoned tasks: leave them (they are daemons)
                 for thread in threads:
                     thread.join()
             restore()
+        if self._failure is not None:
+            raise self._failure
 
-    # -- fetching -------------------------------------------------------------------------------
+    def _connect(self) -> list[Link | None]:
+        """A connection for each fetching thread (each on a client of its own, so none is shared)."""
+        links: list[Link | None] = []
+        try:
+            while len(links) < self.concurrency:
+                links.append(Link(self.app.new_connection()))
+        except BaseException:
+            for link in filter(None, links):
+                link.close()
+            raise
+        return links
 
-    def _fetch_loop(self, fetcher: Link) -> None:
-        fetch: list[Arg] = ["FETCH", "COUNT", 1, "BLOCK", FETCH_BLOCK_MS, "LEASE", self.lease_ms, "FROM", *self.queues]
-        pause = 0.1
-        while True:
-            with self._changed:
-                self._fetcher_waiting = True
-                while self._running >= self.concurrency and not self._stopping.is_set():
-                    self._changed.wait()
-                self._fetcher_waiting = False
-                outbox, self._outbox = self._outbox, []
-                fetch[2] = self.concurrency - self._running
-            if self._stopping.is_set():
-                for context, command in outbox:
-                    self._settle(fetcher, context, command)
-                return
-            # the settlements handed over while every slot was busy go in the same write as the FETCH
-            replies = fetcher.call_many([*(command for _, command in outbox), fetch])
-            for (context, command), reply in zip(outbox, replies):
-                self._settled(context, command, reply if isinstance(reply, RedisError) else None)
-            fetched = replies[-1]
-            if isinstance(fetched, (RedisConnectionError, RedisTimeoutError)):
-                log.warning("fetch failed (%s); retrying in %.1f s", fetched, pause)
-                self._stopping.wait(pause)
-                pause = min(pause * 2, 5.0)
-                continue
-            if isinstance(fetched, ResponseError):
-                raise fetched
-            pause = 0.1
-            for task_id, attempt, task, args in fetched:
-                context = TaskContext(text(task_id), int(attempt), text(task), list(args))
-                if self._stopping.is_set():
-                    self._settle(fetcher, context, ["NACK", context.id, context.attempt])
-                    continue
-                with self._changed:
-                    self._held[(context.id, context.attempt)] = context
-                    self._running += 1
-                self._jobs.put(context)
+    def _drain(self) -> bool:
+        """Waits for the fetching threads to end; False if some still run a task after the grace period.
 
-    def _drain(self, fetcher: Link) -> bool:
-        """NACKs the unstarted tasks and waits for the running ones; False if some still run after the grace period."""
-        unstarted: list[TaskContext] = []
-        while True:
-            try:
-                context = self._jobs.get_nowait()
-            except Empty:
-                break
-            if context is not None:
-                unstarted.append(context)
-        for context in unstarted:
-            self._finish(fetcher, context, ["NACK", context.id, context.attempt])
-        for _ in range(self.concurrency):
-            self._jobs.put(None)
+        The connections of those threads are shut down, so the server requeues their tasks at once.
+        """
         deadline = time.monotonic() + self.grace_s
-        with self._changed:
-            while self._held and not self._hurry.is_set():
+        with self._exited:
+            while self._serving and not self._hurry.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                self._changed.wait(min(left, 0.5))
-            abandoned = len(self._held)
-        if abandoned:
-            log.warning("stopping with %d task(s) still running: the server requeues them", abandoned)
-        log.info("worker stopped (%d unstarted task(s) handed back)", len(unstarted))
+                self._exited.wait(min(left, 0.5))
+            abandoned = [link for link in self._links if link is not None]
+            for link in abandoned:  # under the lock: a thread clears its slot under it before closing its link
+                link.abort()
+            running = sum(context is not None for context in self._held)
+        if running:
+            log.warning("stopping with %d task(s) still running: the server requeues them", running)
+        log.info("worker stopped")
         return not abandoned
 
-    # -- running --------------------------------------------------------------------------------
+    # -- fetching and running --------------------------------------------------------------------
 
-    def _execute_loop(self) -> None:
-        settler = Link(self._settler)  # this thread's own connection: no pool round trip per ACK
+    def _serve(self, slot: int) -> None:
+        """One fetching thread: FETCH one task, run it, settle it in the same write as the next FETCH."""
+        link = self._links[slot]
+        assert link is not None
+        fetch = _resp.encode(["FETCH", "COUNT", 1, "BLOCK", FETCH_BLOCK_MS, "LEASE", self.lease_ms, "FROM", *self.queues])
+        settlement: tuple[TaskContext, list[Arg]] | None = None  # the last task's, sent with the next FETCH
+        pause = 0.1
         try:
-            while (context := self._jobs.get()) is not None:
-                self._execute(settler, context)
+            while not self._stopping.is_set():
+                if settlement is None:
+                    fetched = link.call_many([fetch])[0]
+                else:
+                    context, command = settlement
+                    settled, fetched = link.call_many([command, fetch])
+                    self._settled(slot, context, command, settled)
+                    settlement = None
+                if isinstance(fetched, (RedisConnectionError, RedisTimeoutError)):
+                    log.warning("fetch failed (%s); retrying in %.1f s", fetched, pause)
+                    self._stopping.wait(pause)
+                    pause = min(pause * 2, 5.0)
+                    continue
+                if isinstance(fetched, ResponseError):
+                    raise fetched
+                pause = 0.1
+                for task_id, attempt, task, args in fetched:
+                    context = TaskContext(text(task_id), int(attempt), text(task), args)
+                    if self._stopping.is_set():
+                        self._settle(slot, link, context, ["NACK", context.id, context.attempt])
+                        continue
+                    self._held[slot] = context
+                    outcome = self._call(context)
+                    if outcome is None:  # cancelled or lost: the server refuses any settlement
+                        self._held[slot] = None
+                    else:
+                        settlement = context, outcome
+            if settlement is not None and not self._done.is_set():  # after the drain gave up, it was requeued
+                self._settle(slot, link, *settlement)
+        except BaseException as error:  # a bug or a refused FETCH: stop the worker, run() raises it
+            self._failure = error
+            self.stop()
         finally:
-            settler.close()
-
-    def _execute(self, settler: Link, context: TaskContext) -> None:
-        self._finish(settler, context, None if context.cancelled else self._call(context))
+            with self._exited:
+                self._serving -= 1
+                self._links[slot] = None
+                self._exited.notify_all()
+            link.close()
 
     def _call(self, context: TaskContext) -> list[Arg] | None:
         """Runs the task's function; returns the command that settles the delivery (None: nothing to settle)."""
@@ -215,7 +235,8 @@ class Worker:
         command: list[Arg]
         try:
             result = function(context, *context.args) if bind else function(*context.args)
-            command = ["ACK", context.id, context.attempt, *_result_words(result)]
+            command = ["ACK", context.id, context.attempt] if result is None else \
+                ["ACK", context.id, context.attempt, _result_word(result)]
         except Retry as retry:
             command = ["NACK", context.id, context.attempt, "DELAY", max(0, int(retry.delay_ms))]
         except NoRetry as error:
@@ -224,62 +245,48 @@ class Worker:
             command = ["FAIL", context.id, context.attempt, _error_text(error)]
         return None if context.cancelled else command
 
-    def _finish(self, settler: Link, context: TaskContext, command: list[Arg] | None) -> None:
-        """Frees the task's slot and settles it: through the fetcher if it waits for a slot, else on ``settler``."""
-        with self._changed:
-            self._running -= 1
-            handed = False
-            if command is not None and self._fetcher_waiting:
-                self._outbox.append((context, command))
-                handed = True
-            elif command is None:
-                self._held.pop((context.id, context.attempt), None)
-            self._changed.notify_all()
-        if command is not None and not handed:
-            self._settle(settler, context, command)
+    def _settle(self, slot: int, link: Link, context: TaskContext, command: list[Arg]) -> None:
+        self._settled(slot, context, command, link.call_many([command])[0])
 
-    def _settle(self, link: Link, context: TaskContext, command: list[Arg]) -> None:
-        try:
-            link.call(*command)
-        except RedisError as error:
-            self._settled(context, command, error)
-        else:
-            self._settled(context, command, None)
-
-    def _settled(self, context: TaskContext, command: list[Arg], error: RedisError | None) -> None:
-        if isinstance(error, ResponseError):
-            log.info("%s %s (attempt %d) refused: %s", command[0], context.id, context.attempt, error)
-        elif error is not None:
-            log.warning("%s %s (attempt %d) not delivered (%s): the lease will run out and the task run again",
-                        command[0], context.id, context.attempt, error)
-        with self._changed:
-            self._held.pop((context.id, context.attempt), None)
-            self._changed.notify_all()
+    def _settled(self, slot: int, context: TaskContext, command: list[Arg], reply: Any) -> None:
+        if isinstance(reply, ResponseError):
+            log.info("%s %s (attempt %d) refused: %s", command[0], context.id, context.attempt, reply)
+        elif isinstance(reply, RedisError):
+            log.warning("%s %s (attempt %d) not delivered (%s): the task will run again",
+                        command[0], context.id, context.attempt, reply)
+        self._held[slot] = None
 
     # -- leases ---------------------------------------------------------------------------------
 
     def _touch_loop(self) -> None:
+        """Renews every held lease each third of ``lease_ms`` on one connection, all TOUCHes in one write."""
         interval = self.lease_ms / 3000
-        while not self._done.wait(interval):
-            with self._changed:
-                held = list(self._held.values())
-            if held:
-                self._touch(held)
-
-    def _touch(self, held: list[TaskContext]) -> None:
-        pipeline = self._settler.pipeline(transaction=False)
-        for context in held:
-            pipeline.execute_command("TOUCH", context.id, context.attempt, "LEASE", self.lease_ms)
+        link: Link | None = None
         try:
-            replies = pipeline.execute(raise_on_error=False)
-        except RedisError as error:
-            log.warning("lease renewal failed: %s", error)
-            return
+            while not self._done.wait(interval):
+                held = [context for context in self._held if context is not None]
+                if not held:
+                    continue
+                try:
+                    link = link or Link(self.app.redis)
+                except RedisError as error:
+                    log.warning("lease renewal failed: %s", error)
+                    continue
+                self._touch(link, held)
+        finally:
+            if link is not None:
+                link.close()
+
+    def _touch(self, link: Link, held: list[TaskContext]) -> None:
+        replies = link.call_many([["TOUCH", c.id, c.attempt, "LEASE", self.lease_ms] for c in held])
         for context, reply in zip(held, replies):
             if isinstance(reply, ResponseError):
-                if not context.cancelled:
+                if context in self._held:  # else it was settled meanwhile: the refusal is about its ACK's race
                     log.info("task %s (attempt %d): %s, telling its function", context.id, context.attempt, reply)
-                context._cancelled.set()
+                    context._cancel()
+            elif isinstance(reply, RedisError):
+                log.warning("lease renewal failed: %s", reply)
+                return
 
     # -- signals --------------------------------------------------------------------------------
 
@@ -301,13 +308,11 @@ class Worker:
         return restore
 
 
-def _result_words(result: object) -> list[Arg]:
-    if result is None:
-        return []
+def _result_word(result: object) -> Arg:
     if isinstance(result, (bytes, str)):
-        return [result]
+        return result
     if isinstance(result, (bytearray, memoryview)):
-        return [bytes(result)]
+        return bytes(result)
     raise TypeError(f"a task must return bytes, str or None, not {type(result).__name__}")
 
 

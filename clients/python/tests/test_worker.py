@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import redis
 
 import eventloop
 from conftest import WorkerFactory, eventually
@@ -169,3 +170,49 @@ def test_a_task_fetched_after_stop_is_handed_back(app: eventloop.App, queue: str
     finally:
         again.stop()
         thread.join(30)
+
+
+def test_a_task_outliving_the_grace_period_is_requeued_when_the_worker_returns(
+        app: eventloop.App, queue: str) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    @app.task("stuck")
+    def stuck() -> str:
+        started.set()
+        release.wait(30)
+        return "too late"
+
+    worker = app.worker([queue], concurrency=2, grace_s=0.3)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        handle = app.submit("stuck", queue=queue)
+        assert started.wait(20)  # the function runs (RUNNING alone may be a FETCH reply still on its way)
+        worker.stop()
+        thread.join(10)
+        assert not thread.is_alive()  # returned after the grace period, the function still running
+        # its connection was closed on return: requeued at once, long before its 30 s lease ran out
+        status = eventually(lambda: (s := handle.status()) and s.state is TaskState.QUEUED and s, timeout=5,
+                            what="the task to be requeued")
+        assert isinstance(status, eventloop.TaskStatus)
+        assert status.error == "lease lost: the worker's connection closed"
+    finally:
+        release.set()
+    handle.cancel()
+
+
+def test_a_refused_fetch_stops_the_worker_and_run_raises_it(app: eventloop.App, queue: str) -> None:
+    worker = app.worker([queue], concurrency=2, lease_ms=100_000_000)  # past the server's longest lease
+    with pytest.raises(redis.ResponseError, match="LEASE"):
+        worker.run()
+
+
+def test_cancellation_wakes_a_waiting_function_whichever_comes_first() -> None:
+    early = eventloop.TaskContext("id", 1, "task", [])
+    early._cancel()
+    assert early.cancelled and early.wait_cancelled(0)
+
+    late = eventloop.TaskContext("id", 1, "task", [])
+    assert not late.wait_cancelled(0.01)
+    threading.Timer(0.05, late._cancel).start()
+    assert late.wait_cancelled(10) and late.cancelled
