@@ -1,4 +1,4 @@
-"""Command line: ``python -m eventloop worker module:app [--queues a,b] [--concurrency N] [--url URL]``."""
+"""Command line: ``python -m eventloop worker module:app [--queues a,b] [--concurrency N] [--prefetch K] [--url URL]``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("app", help="the App to serve, as module:attribute (module alone: module:app)")
     worker.add_argument("--queues", default="default", help="comma-separated queues to fetch from [default]")
     worker.add_argument("--concurrency", type=int, default=1, help="tasks run at once, one thread each [1]")
+    worker.add_argument("--prefetch", type=int, default=1, help="tasks each thread fetches at once; their "
+                                                               "ACKs go with its next FETCH [1]")
     worker.add_argument("--url", help="server address, host:port or redis://[:password@]host:port "
                                       "[the app's, else $EVENTLOOP_URL, else 127.0.0.1:7379]")
     worker.add_argument("--lease-ms", type=int, default=30_000, help="lease of each fetched task, renewed "
@@ -45,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not queues:
         parser.error("--queues needs at least one queue name")
     try:
-        runner = app.worker(queues, options.concurrency, lease_ms=options.lease_ms, grace_s=options.grace)
+        runner = app.worker(queues, options.concurrency, lease_ms=options.lease_ms, grace_s=options.grace,
+                            prefetch=options.prefetch)
     except ValueError as invalid:
         parser.error(str(invalid))
     runner.run()

@@ -224,6 +224,7 @@ class App:
         *,
         lease_ms: int = 30_000,
         grace_s: float = 30.0,
+        prefetch: int = 1,
     ) -> Worker:
         """A worker running this app's task functions for ``queues`` (default: the app's default queue).
 
@@ -231,4 +232,5 @@ class App:
         """
         from .worker import Worker
 
-        return Worker(self, queues or [self.default_queue], concurrency, lease_ms=lease_ms, grace_s=grace_s)
+        return Worker(self, queues or [self.default_queue], concurrency, lease_ms=lease_ms, grace_s=grace_s,
+                      prefetch=prefetch)

@@ -1,7 +1,8 @@
 """The worker: runs an app's registered functions for tasks FETCHed from the server, in ``concurrency`` threads.
 
-Each thread fetches one task at a time on a connection of its own, runs it, and sends its ACK (FAIL,
-NACK) in the same write as its next FETCH: no hand-off between threads and one round trip per task.
+Each thread fetches up to ``prefetch`` tasks at a time (default 1) on a connection of its own, runs them
+one after the other, and sends their ACKs (FAILs, NACKs) in the same write as its next FETCH: no hand-off
+between threads and one round trip per batch.
 Leases are tied to the connection that fetched them, so if the process dies the server requeues its
 tasks at once. One more thread renews the leases of every running task with TOUCH.
 """
@@ -83,9 +84,11 @@ class Worker:
     """
 
     def __init__(self, app: App, queues: Sequence[str], concurrency: int = 1, *,
-                 lease_ms: int = 30_000, grace_s: float = 30.0) -> None:
+                 lease_ms: int = 30_000, grace_s: float = 30.0, prefetch: int = 1) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if prefetch < 1:
+            raise ValueError("prefetch must be at least 1")
         if lease_ms < 30:
             raise ValueError("lease_ms must be at least 30")
         if not queues:
@@ -93,6 +96,7 @@ class Worker:
         self.app = app
         self.queues = list(queues)
         self.concurrency = concurrency
+        self.prefetch = prefetch
         self.lease_ms = lease_ms
         self.grace_s = grace_s
         self._functions = app.tasks
@@ -102,9 +106,9 @@ class Worker:
         self._exited = threading.Condition()  # notified as each fetching thread ends
         self._serving = 0  # fetching threads not yet ended
         self._failure: BaseException | None = None  # what ended a fetching thread early, raised by run
-        # each fetching thread's connection (None once the thread ended) and the delivery it holds (None between tasks)
+        # each fetching thread's connection (None once the thread ended) and the deliveries it holds, not yet settled
         self._links: list[Link | None] = [None] * concurrency
-        self._held: list[TaskContext | None] = [None] * concurrency
+        self._held: list[list[TaskContext]] = [[] for _ in range(concurrency)]
         self._unknown_tasks: set[str] = set()
 
     def stop(self) -> None:
@@ -167,7 +171,7 @@ class Worker:
             abandoned = [link for link in self._links if link is not None]
             for link in abandoned:  # under the lock: a thread clears its slot under it before closing its link
                 link.abort()
-            running = sum(context is not None for context in self._held)
+            running = sum(len(held) for held in self._held)
         if running:
             log.warning("stopping with %d task(s) still running: the server requeues them", running)
         log.info("worker stopped")
@@ -176,21 +180,20 @@ class Worker:
     # -- fetching and running --------------------------------------------------------------------
 
     def _serve(self, slot: int) -> None:
-        """One fetching thread: FETCH one task, run it, settle it in the same write as the next FETCH."""
+        """One fetching thread: FETCH up to ``prefetch`` tasks, run them, settle them in the same write as the next FETCH."""
         link = self._links[slot]
         assert link is not None
-        fetch = _resp.encode(["FETCH", "COUNT", 1, "BLOCK", FETCH_BLOCK_MS, "LEASE", self.lease_ms, "FROM", *self.queues])
-        settlement: tuple[TaskContext, list[Arg]] | None = None  # the last task's, sent with the next FETCH
+        held = self._held[slot]
+        fetch = _resp.encode(["FETCH", "COUNT", self.prefetch, "BLOCK", FETCH_BLOCK_MS, "LEASE", self.lease_ms,
+                              "FROM", *self.queues])
+        settlements: list[tuple[TaskContext, list[Arg]]] = []  # the last batch's, sent with the next FETCH
         pause = 0.1
         try:
             while not self._stopping.is_set():
-                if settlement is None:
-                    fetched = link.call_many([fetch])[0]
-                else:
-                    context, command = settlement
-                    settled, fetched = link.call_many([command, fetch])
-                    self._settled(slot, context, command, settled)
-                    settlement = None
+                *settled, fetched = link.call_many([command for _, command in settlements] + [fetch])
+                for (context, command), reply in zip(settlements, settled):
+                    self._settled(slot, context, command, reply)
+                settlements = []
                 if isinstance(fetched, (RedisConnectionError, RedisTimeoutError)):
                     log.warning("fetch failed (%s); retrying in %.1f s", fetched, pause)
                     self._stopping.wait(pause)
@@ -199,19 +202,21 @@ class Worker:
                 if isinstance(fetched, ResponseError):
                     raise fetched
                 pause = 0.1
-                for task_id, attempt, task, args in fetched:
-                    context = TaskContext(text(task_id), int(attempt), text(task), args)
+                batch = [TaskContext(text(task_id), int(attempt), text(task), args) for task_id, attempt, task, args in fetched]
+                held.extend(batch)  # renewed by the TOUCH loop from now on, the ones waiting their turn too
+                for context in batch:
                     if self._stopping.is_set():
-                        self._settle(slot, link, context, ["NACK", context.id, context.attempt])
+                        settlements.append((context, ["NACK", context.id, context.attempt]))
                         continue
-                    self._held[slot] = context
                     outcome = self._call(context)
                     if outcome is None:  # cancelled or lost: the server refuses any settlement
-                        self._held[slot] = None
+                        held.remove(context)
                     else:
-                        settlement = context, outcome
-            if settlement is not None and not self._done.is_set():  # after the drain gave up, it was requeued
-                self._settle(slot, link, *settlement)
+                        settlements.append((context, outcome))
+            if settlements and not self._done.is_set():  # after the drain gave up, they were requeued
+                replies = link.call_many([command for _, command in settlements])
+                for (context, command), reply in zip(settlements, replies):
+                    self._settled(slot, context, command, reply)
         except BaseException as error:  # a bug or a refused FETCH: stop the worker, run() raises it
             self._failure = error
             self.stop()
@@ -245,16 +250,13 @@ class Worker:
             command = ["FAIL", context.id, context.attempt, _error_text(error)]
         return None if context.cancelled else command
 
-    def _settle(self, slot: int, link: Link, context: TaskContext, command: list[Arg]) -> None:
-        self._settled(slot, context, command, link.call_many([command])[0])
-
     def _settled(self, slot: int, context: TaskContext, command: list[Arg], reply: Any) -> None:
         if isinstance(reply, ResponseError):
             log.info("%s %s (attempt %d) refused: %s", command[0], context.id, context.attempt, reply)
         elif isinstance(reply, RedisError):
             log.warning("%s %s (attempt %d) not delivered (%s): the task will run again",
                         command[0], context.id, context.attempt, reply)
-        self._held[slot] = None
+        self._held[slot].remove(context)
 
     # -- leases ---------------------------------------------------------------------------------
 
@@ -264,7 +266,7 @@ class Worker:
         link: Link | None = None
         try:
             while not self._done.wait(interval):
-                held = [context for context in self._held if context is not None]
+                held = [context for slot in self._held for context in list(slot)]
                 if not held:
                     continue
                 try:
@@ -281,7 +283,7 @@ class Worker:
         replies = link.call_many([["TOUCH", c.id, c.attempt, "LEASE", self.lease_ms] for c in held])
         for context, reply in zip(held, replies):
             if isinstance(reply, ResponseError):
-                if context in self._held:  # else it was settled meanwhile: the refusal is about its ACK's race
+                if any(context in slot for slot in self._held):  # else settled meanwhile: the refusal is its ACK's race
                     log.info("task %s (attempt %d): %s, telling its function", context.id, context.attempt, reply)
                     context._cancel()
             elif isinstance(reply, RedisError):

@@ -216,3 +216,52 @@ def test_cancellation_wakes_a_waiting_function_whichever_comes_first() -> None:
     assert not late.wait_cancelled(0.01)
     threading.Timer(0.05, late._cancel).start()
     assert late.wait_cancelled(10) and late.cancelled
+
+
+def test_prefetch_leases_a_batch_per_thread_and_settles_every_task(
+        app: eventloop.App, queue: str, start_worker: WorkerFactory) -> None:
+    naps = [app.submit("nap", "0.3", queue=queue) for _ in range(8)]
+    start_worker("--queues", queue, "--concurrency", "1", "--prefetch", "4")
+    # One thread, but its FETCH leased four: they show as running while the first one naps.
+    eventually(lambda: sum(running(n) for n in naps) == 4, what="a batch of four leased at once")
+    assert app.wait(naps, timeout=40) == 8
+    assert all((s := n.status()) is not None and s.state is TaskState.SUCCEEDED and s.attempt == 1 for n in naps)
+    assert len({n.get(timeout=5) for n in naps}) == 1  # every one ran in the one worker process
+
+
+def test_a_stop_hands_back_the_prefetched_tasks_not_started_yet(app: eventloop.App, queue: str) -> None:
+    started: list[int] = []
+
+    @app.task("slow_one")
+    def slow_one(number: bytes) -> str:
+        started.append(int(number))
+        threading.Event().wait(0.5)
+        return number.decode()
+
+    handles = [app.submit("slow_one", str(i), queue=queue) for i in range(4)]
+    worker = app.worker([queue], 1, prefetch=4)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        eventually(lambda: len(started) == 1, what="the first task to start")
+        worker.stop()
+    finally:
+        thread.join(30)
+    assert not thread.is_alive()
+    assert started == [0] and handles[0].get(timeout=5) == b"0"  # the running one finished within the grace period
+    for handle in handles[1:]:  # the others went back to the queue with NACK: no failure, no attempt used up
+        status = handle.status()
+        assert status is not None and status.state is TaskState.QUEUED and status.attempt == 1 and status.error == ""
+    again = app.worker([queue], 2, prefetch=4)
+    thread = threading.Thread(target=again.run)
+    thread.start()
+    try:
+        assert [h.get(timeout=30) for h in handles[1:]] == [b"1", b"2", b"3"]
+    finally:
+        again.stop()
+        thread.join(30)
+
+
+def test_prefetch_must_be_positive(app: eventloop.App) -> None:
+    with pytest.raises(ValueError, match="prefetch must be at least 1"):
+        app.worker(prefetch=0)
