@@ -18,8 +18,9 @@
 #               with the journal under --appendfsync always.
 # Statements per task: PostgreSQL's committed transactions in the cell's database (pg_stat_database.xact_commit;
 # each statement runs as its own transaction) over the jobs. PostgreSQL CPU per task: utime+stime of the
-# cluster's processes over the run. Nothing is pinned: PostgreSQL, the nodes and the client share the two cores,
-# which is where the limit is on this machine. Raw rows go to artifacts/bench/scaling-<time>.tsv.
+# cluster's processes over the run; node CPU per task (lifecycle): the same for the nodes. Nothing is pinned:
+# PostgreSQL, the nodes and the client share the two cores, which is where the limit is on this machine. Raw rows
+# go to artifacts/bench/scaling-<time>.tsv.
 #
 # Environment: JOBS (20000), SINGLE_JOBS (2000), WARMUP_JOBS (5000), PRODUCERS (20), CONSUMERS (20), INFLIGHT (16).
 set -euo pipefail
@@ -79,6 +80,13 @@ pg_ticks() {
 
 commits() { sql "SELECT xact_commit FROM pg_stat_database WHERE datname = '$1'"; }
 
+# CPU ticks of every running node.
+node_ticks() {
+  local total=0 pid
+  for pid in "${NODES[@]}"; do total=$(( total + $(cpu_ticks "$pid" 2>/dev/null || echo 0) )); done
+  echo "$total"
+}
+
 # Starts a node with these serve options; appends its pid to NODES and sets NODE_PORT.
 start_node() {
   NODE_PORT=$(free_port)
@@ -94,10 +102,10 @@ bench() { # $1 port, $2 mode, $3 jobs
 
 field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 
-echo -e "cell\tnodes\tjobs\tseconds\ttasks_per_s\tp50_us\tp99_us\tstatements_per_task\tpg_cpu_us_per_task" >"$RAW"
+echo -e "cell\tnodes\tjobs\tseconds\ttasks_per_s\tp50_us\tp99_us\tstatements_per_task\tpg_cpu_us_per_task\tnode_cpu_us_per_task" >"$RAW"
 
 lifecycle_cell() { # $1 number of nodes
-  local n=$1 db="s$1" ports=() runs=() i before_commits before_ticks seconds=0 s p50 p99 line
+  local n=$1 db="s$1" ports=() runs=() i before_commits before_ticks before_node seconds=0 s p50 p99 line
   sql "CREATE DATABASE $db" >/dev/null
   for i in $(seq "$n"); do
     start_node --store "postgres://postgres@127.0.0.1:$PGPORT/$db"
@@ -107,6 +115,7 @@ lifecycle_cell() { # $1 number of nodes
   sleep 2
   before_commits=$(commits "$db")
   before_ticks=$(pg_ticks)
+  before_node=$(node_ticks)
   for i in "${ports[@]}"; do
     bench "$i" lifecycle $(( JOBS / n )) >"$WORKDIR/out-$i" &
     runs+=("$!")
@@ -119,12 +128,13 @@ lifecycle_cell() { # $1 number of nodes
     seconds=$(python3 -c "print(max($seconds, $s))")
     p50=$(field p50_us <<<"$line"); p99=$(field p99_us <<<"$line")
   done
-  local pg_us statements rate
+  local pg_us node_us statements rate
   pg_us=$(python3 -c "print(f'{($(pg_ticks) - $before_ticks) * 1e6 / $(getconf CLK_TCK) / $JOBS:.1f}')")
+  node_us=$(python3 -c "print(f'{($(node_ticks) - $before_node) * 1e6 / $(getconf CLK_TCK) / $JOBS:.1f}')")
   sleep 2 # PostgreSQL publishes its statistics about once a second
   statements=$(python3 -c "print(f'{($(commits "$db") - $before_commits) / $JOBS:.2f}')")
   rate=$(python3 -c "print(f'{$JOBS / $seconds:.0f}')")
-  echo -e "lifecycle\t$n\t$JOBS\t$seconds\t$rate\t$p50\t$p99\t$statements\t$pg_us" >>"$RAW"
+  echo -e "lifecycle\t$n\t$JOBS\t$seconds\t$rate\t$p50\t$p99\t$statements\t$pg_us\t$node_us" >>"$RAW"
   stop_nodes
 }
 

@@ -53,50 +53,38 @@ internal sealed class Lease(TaskRecord task, int attempt, int leaseMs, LeaseSet 
 /// </summary>
 internal sealed class LeaseLane(int leaseMs, TaskStore store) : TimerEntry
 {
-    private Lease? _last;
+    private readonly IntrusiveList<Lease, Links> _leases = new();
 
     public int LeaseMs { get; } = leaseMs;
 
-    public Lease? First { get; private set; }
+    public Lease? First => _leases.First;
 
     public void Append(Lease lease, long dueAt)
     {
         lease.DueAt = dueAt;
         lease.Lane = this;
-        lease.LanePrevious = _last;
-        lease.LaneNext = null;
-        if (_last is null)
-            First = lease;
-        else
-            _last.LaneNext = lease;
-        _last = lease;
+        _leases.AddLast(lease);
     }
 
     public void Remove(Lease lease)
     {
-        if (lease.LanePrevious is null)
-            First = lease.LaneNext;
-        else
-            lease.LanePrevious.LaneNext = lease.LaneNext;
-        if (lease.LaneNext is null)
-            _last = lease.LanePrevious;
-        else
-            lease.LaneNext.LanePrevious = lease.LanePrevious;
-        lease.LanePrevious = lease.LaneNext = null;
+        _leases.Remove(lease);
         lease.Lane = null;
     }
 
     internal override void OnDue(long now) => store.OnLaneDue(this, now);
+
+    private readonly struct Links : IListLinks<Lease>
+    {
+        public static ref Lease? Previous(Lease lease) => ref lease.LanePrevious;
+
+        public static ref Lease? Next(Lease lease) => ref lease.LaneNext;
+    }
 }
 
-/// <summary>The leases one connection holds: returned to their queues at once when it closes. Reactor-owned.</summary>
-internal sealed class LeaseSet
+/// <summary>The leases one connection holds, newest first: returned to their queues at once when it closes. Reactor-owned.</summary>
+internal sealed class LeaseSet : IntrusiveList<Lease, LeaseSet.Links>
 {
-    public int Count { get; private set; }
-
-    /// <summary>The most recently added lease; the others follow through <see cref="Lease.OwnerNext"/>.</summary>
-    public Lease? First { get; private set; }
-
     /// <summary>The leases held, newest first (for the dashboard's snapshot).</summary>
     public IEnumerable<Lease> All
     {
@@ -107,27 +95,13 @@ internal sealed class LeaseSet
         }
     }
 
-    public void Add(Lease lease)
-    {
-        lease.OwnerPrevious = null;
-        lease.OwnerNext = First;
-        if (First is not null)
-            First.OwnerPrevious = lease;
-        First = lease;
-        Count++;
-    }
+    public void Add(Lease lease) => AddFirst(lease);
 
-    /// <summary>Takes out a lease this set holds (the caller knows it does: an ended lease is never removed twice).</summary>
-    public void Remove(Lease lease)
+    internal readonly struct Links : IListLinks<Lease>
     {
-        if (lease.OwnerPrevious is null)
-            First = lease.OwnerNext;
-        else
-            lease.OwnerPrevious.OwnerNext = lease.OwnerNext;
-        if (lease.OwnerNext is not null)
-            lease.OwnerNext.OwnerPrevious = lease.OwnerPrevious;
-        lease.OwnerPrevious = lease.OwnerNext = null;
-        Count--;
+        public static ref Lease? Previous(Lease lease) => ref lease.OwnerPrevious;
+
+        public static ref Lease? Next(Lease lease) => ref lease.OwnerNext;
     }
 }
 
