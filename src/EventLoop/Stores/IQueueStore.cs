@@ -15,6 +15,9 @@ internal interface IQueueStore
     /// <summary>INFO's <c># Store</c> section: the store's own figures as key/value lines; none for the in-memory store, whose figures are in <c># Queueing</c>.</summary>
     void AppendInfo(Action<string, object> line);
 
+    /// <summary>FETCH … BLOCK requests of this node parked until work comes (INFO's <c>external_blocked_fetchers</c>).</summary>
+    int BlockedFetches { get; }
+
     /// <summary>SUBMIT: answers the task's id (or -FULL).</summary>
     void Submit(Connection connection, in SubmitSpec spec);
 

@@ -25,6 +25,8 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
     /// <summary>The queues a FETCH names, reused: only a FETCH that blocks keeps its own copy.</summary>
     private TaskQueue[] _fetchQueues = new TaskQueue[1];
 
+    public int BlockedFetches => _store.BlockedFetches;
+
     public void Submit(Connection connection, in SubmitSpec spec)
     {
         switch (_store.Submit(spec, out TaskRecord? task))

@@ -139,6 +139,45 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Blocked_fetchers_are_served_in_the_order_they_blocked_one_task_each_whether_submits_come_one_by_one_or_in_a_burst()
+    {
+        using RawConnection producer = Connect();
+        RawConnection[] fetchers = [.. Enumerable.Range(0, 12).Select(_ => Connect())];
+        try
+        {
+            for (int i = 0; i < fetchers.Length; i++)
+            {
+                fetchers[i].SendCommand("FETCH", "BLOCK", "0", "FROM", "turns");
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                while (BlockedFetchers(producer) != i + 1)
+                {
+                    Assert.True(clock.Elapsed < Patience, $"fetcher {i} never parked");
+                    Thread.Sleep(10);
+                }
+            }
+            var ids = new List<string>();
+            for (int i = 0; i < 6; i++)
+                ids.Add(producer.Submit("resize", "QUEUE", "turns", "ARGS", $"one{i}"));
+            producer.Send([.. Enumerable.Range(0, 6).SelectMany(i => RawConnection.Encode("SUBMIT", "resize", "QUEUE", "turns", "ARGS", $"burst{i}"))]);
+            ids.AddRange(Enumerable.Range(0, 6).Select(_ => Parse(producer.ReadReply(TimeSpan.FromSeconds(30))).Text!));
+            for (int i = 0; i < fetchers.Length; i++)
+                Assert.StartsWith($"*1\r\n*4\r\n{Bulk(ids[i])}:1\r\n", fetchers[i].ReadReply(TimeSpan.FromSeconds(30)));
+            Assert.Equal(0, BlockedFetchers(producer));
+        }
+        finally
+        {
+            foreach (RawConnection fetcher in fetchers)
+                fetcher.Dispose();
+        }
+    }
+
+    private static long BlockedFetchers(RawConnection client)
+    {
+        string line = (Parse(client.Call("INFO", "workers")).Text ?? "").Split("\r\n").Single(l => l.StartsWith("external_blocked_fetchers:", StringComparison.Ordinal));
+        return long.Parse(line[(line.IndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
     public void A_parked_result_is_woken_by_the_ack_and_wait_counts_what_finished()
     {
         using RawConnection waiter = Connect();

@@ -230,6 +230,6 @@ internal sealed class AdministrationRequest(StoreReply reply, PostgresQueueStore
         Reply.Writer.Write(_rendered.WrittenSpan);
         Reply.Send();
         if (_ready is not null)
-            store.BecameReady(_ready, inProcess: null);
+            store.BecameReady(_ready, inProcess: null, Order);
     }
 }

@@ -44,6 +44,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     private int _ticks;
     private readonly Dictionary<long, List<IStoreWaiter>> _waiters = [];
     private readonly List<FetchRequest> _blocked = [];
+    private long _handed; // the last StoreRequest.Order given
     private readonly HashSet<string> _readyToTell = new(StringComparer.Ordinal);
     private readonly List<long> _doneToTell = [];
     private readonly Dictionary<Connection, List<(long Id, int Attempt)>> _deliveries = [];
@@ -75,6 +76,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         // The reactor has no stop hook for a store yet: its completion is when the threads and connections go.
         _ = reactor.Completion.ContinueWith(_ => Dispose(), TaskScheduler.Default);
     }
+
+    public int BlockedFetches => _blocked.Count;
 
     public void AppendInfo(Action<string, object> line)
     {
@@ -262,22 +265,25 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
                                        Options.MaxLeaseLosses, DeadMs, countsAsLoss ? 1 : 0]));
 
     /// <summary>Rows a sweep or a lost lease changed: wake who waits for them, here and on the other nodes.</summary>
-    public void Changed(List<(long Id, TaskState State, string Queue)> changed)
+    public void Changed(List<(long Id, TaskState State, string Queue)> changed, StoreRequest by)
     {
         foreach ((long id, TaskState state, string queue) in changed)
         {
             if (state.IsFinished())
                 Finished(id);
             else if (state == TaskState.Queued)
-                BecameReady(queue, inProcess: null);
+                BecameReady(queue, inProcess: null, by.Order);
         }
     }
 
-    /// <summary>A task became ready in <paramref name="queue"/> (in-process or not; null: unknown): serve blocked fetches and this node's workers, and tell the others.</summary>
-    public void BecameReady(string queue, bool? inProcess, bool notify = true)
+    /// <summary>
+    /// A task became ready in <paramref name="queue"/> (in-process or not; null: unknown) by the statement at
+    /// <paramref name="changedAt"/> (<see cref="StoreRequest.Order"/>): serve blocked fetches and this node's workers, and tell the others.
+    /// </summary>
+    public void BecameReady(string queue, bool? inProcess, long changedAt, bool notify = true)
     {
         if (inProcess != true)
-            WakeOldest(fetch => Array.IndexOf(fetch.Queues, queue) >= 0);
+            WakeForOne(fetch => Array.IndexOf(fetch.Queues, queue) >= 0, changedAt);
         if (inProcess != false)
             _runs.Claim();
         if (notify && _readyToTell.Add(queue))
@@ -322,7 +328,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
             }
         }
         else if (channel == PostgresSchema.ReadyChannel && payload is not null)
-            BecameReady(payload, inProcess: null, notify: false);
+            BecameReady(payload, inProcess: null, changedAt: _handed, notify: false); // committed before now: every claim handed over may have missed it
     }
 
     public void AddWaiter(long id, IStoreWaiter waiter)
@@ -340,26 +346,30 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
 
     public void Block(FetchRequest fetch) => _blocked.Add(fetch);
 
-    /// <summary>The tick found work in these queues (a delayed task came due, or a NOTIFY was missed): their oldest blocked FETCH claims.</summary>
-    public void WorkIn(HashSet<string> queues)
+    /// <summary>The tick's look (<paramref name="look"/>) found work in these queues (a delayed task came due, or a NOTIFY was missed): their oldest blocked FETCH claims.</summary>
+    public void WorkIn(HashSet<string> queues, StoreRequest look)
     {
         foreach (string queue in queues)
-            WakeOldest(fetch => Array.IndexOf(fetch.Queues, queue) >= 0);
+            WakeForMore(fetch => Array.IndexOf(fetch.Queues, queue) >= 0, look.Order);
     }
 
-    /// <summary>A woken FETCH filled its COUNT: more may be waiting in its queues, so the next oldest of them claims.</summary>
-    public void Filled(FetchRequest served) =>
-        WakeOldest(fetch => fetch != served && fetch.Queues.Any(queue => Array.IndexOf(served.Queues, queue) >= 0));
-
     /// <summary>
-    /// Wakes the oldest blocked FETCH that <paramref name="reads"/> says can take the work and is not claiming already:
-    /// one claim per task that became ready here, and per NOTIFY, not one per fetcher; a claim that fills its COUNT
-    /// passes the wake-up on (<see cref="Filled"/>). When every such fetch is claiming, the oldest claims once more
-    /// after (its claim may have looked before the work was committed).
+    /// A woken FETCH filled its COUNT (or was asked to look again after its claim): more may be waiting in its queues,
+    /// so the next oldest of them claims.
     /// </summary>
-    private void WakeOldest(Func<FetchRequest, bool> reads)
+    public void Filled(FetchRequest served) =>
+        WakeForMore(fetch => fetch != served && fetch.Queues.Any(queue => Array.IndexOf(served.Queues, queue) >= 0),
+                    served.Again ? _handed : served.Order);
+
+    // Blocked fetches are served oldest first, as in memory, yet a burst of tasks is claimed by as many fetches at
+    // once. The order decides: a claim in flight that comes after the change in the store thread's order will see it
+    // and counts as serving one task; one that came before may have missed it and looks again once back (Again),
+    // keeping its turn rather than letting a younger fetch take the task. One claim per task that became ready here
+    // and per NOTIFY, not one per fetcher.
+
+    /// <summary>One task became ready by the statement at <paramref name="changedAt"/>: the oldest fetch not already counted on for one takes it.</summary>
+    private void WakeForOne(Func<FetchRequest, bool> reads, long changedAt)
     {
-        FetchRequest? claiming = null;
         foreach (FetchRequest fetch in _blocked)
         {
             if (!reads(fetch))
@@ -369,9 +379,27 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
                 fetch.Requery();
                 return;
             }
-            claiming ??= fetch;
+            if (fetch.Order <= changedAt && !fetch.Again)
+            {
+                fetch.Again = true;
+                return;
+            }
         }
-        claiming?.Requery();
+    }
+
+    /// <summary>Some tasks (how many unknown) were ready when the statement at <paramref name="seenAt"/> ran: the oldest fetch that reads them looks, unless its claim comes after that already.</summary>
+    private void WakeForMore(Func<FetchRequest, bool> reads, long seenAt)
+    {
+        foreach (FetchRequest fetch in _blocked)
+        {
+            if (!reads(fetch))
+                continue;
+            if (!fetch.InFlight)
+                fetch.Requery();
+            else if (fetch.Order <= seenAt)
+                fetch.Again = true;
+            return;
+        }
     }
 
     /// <summary>A parked request asks again; if its statement is still out, once that answer is back.</summary>
@@ -391,6 +419,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     public void Enqueue(StoreRequest request)
     {
         request.InFlight = true;
+        request.Order = long.MaxValue;
         request.Failure = null;
         request.Prepare(Now);
         _pending.Add(request);
@@ -412,6 +441,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         TellOtherNodes();
         if (_pending.Count == 0)
             return;
+        foreach (StoreRequest request in _pending)
+            request.Order = ++_handed;
         List<StoreRequest> batch = MultiRowStatements.Combine(_pending);
         _pending = [];
         _inFlight += batch.Count;

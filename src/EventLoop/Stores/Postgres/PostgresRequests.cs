@@ -72,7 +72,7 @@ internal sealed class SubmitRequest(StoreReply reply, PostgresQueueStore store, 
         RespWriter.WriteBulkString(Reply.Writer, _id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Reply.Send();
         if (ready)
-            store.BecameReady(queue, inProcess);
+            store.BecameReady(queue, inProcess, Order);
     }
 }
 
@@ -349,7 +349,7 @@ internal sealed class FetchRequest(StoreReply reply, PostgresQueueStore store, R
             return;
         }
         store.Leased(connection, _rows);
-        if (_blocked && _rows.Count == count)
+        if (_blocked && (_rows.Count == count || Again))
             store.Filled(this);
         RespWriter.WriteArrayHeader(Reply.Writer, _rows.Count);
         foreach (ClaimedRow row in _rows)
@@ -423,7 +423,7 @@ internal sealed class SettleRequest(StoreReply? reply, PostgresQueueStore store,
             if (state.IsFinished())
                 store.Finished(id, outcome: new Outcome(state, _result, _error));
             else if (state == TaskState.Queued)
-                store.BecameReady(_queue!, inProcess: null);
+                store.BecameReady(_queue!, inProcess: null, Order);
         }
         if (reply is not { Open: true })
             return;
@@ -453,7 +453,7 @@ internal sealed class LoseRequest(PostgresQueueStore store, object?[] values) : 
 
     public override void Read(NpgsqlDataReader reader) => Changes.Read(reader, _changed);
 
-    public override void Complete() => store.Changed(_changed);
+    public override void Complete() => store.Changed(_changed, this);
 }
 
 /// <summary>A statement of the sweep, or a NOTIFY: rows (id, state, queue) it changed, if any, go to the store.</summary>
@@ -476,7 +476,7 @@ internal sealed class HousekeepingRequest(PostgresQueueStore store, string sql, 
     public override void Complete()
     {
         if (Failure is null && returnsChanges)
-            store.Changed(_changed);
+            store.Changed(_changed, this);
     }
 }
 
@@ -516,7 +516,7 @@ internal sealed class QueuesWithWorkRequest(PostgresQueueStore store, string[] q
     public override void Complete()
     {
         if (Failure is null)
-            store.WorkIn(_withWork);
+            store.WorkIn(_withWork, this);
     }
 }
 

@@ -19,6 +19,13 @@ internal abstract class StoreRequest
     /// <summary>Reactor: asked to run again while in flight (a NOTIFY came meanwhile).</summary>
     public bool Again;
 
+    /// <summary>
+    /// Reactor: the request's place in the order the store thread runs statements (one connection, in order), set when
+    /// handed over; <see cref="long.MaxValue"/> while it waits for the next batch. A claim later in that order sees
+    /// every change made earlier in it.
+    /// </summary>
+    public long Order = long.MaxValue;
+
     /// <summary>Reactor, when handed over: the time its statement uses.</summary>
     public virtual void Prepare(long now)
     {
