@@ -40,7 +40,7 @@ internal sealed class InProcessRuns(PostgresQueueStore store, ReactorLoop reacto
             return;
         }
         _claim.Count = Room;
-        store.Enqueue(_claim);
+        store.EnqueueForRuns(_claim);
     }
 
     /// <summary>Finished on another node's say (CANCEL, a TIMEOUT found by the sweep): the handler here is told to stop.</summary>

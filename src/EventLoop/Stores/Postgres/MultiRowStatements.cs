@@ -64,6 +64,12 @@ internal abstract class MultiRowRequest<T>(List<T> members) : StoreRequest where
 {
     protected List<T> Members { get; } = members;
 
+    public sealed override void PlaceAt(long order)
+    {
+        foreach (T member in Members)
+            member.Order = order;
+    }
+
     public sealed override void Complete()
     {
         foreach (T member in Members)

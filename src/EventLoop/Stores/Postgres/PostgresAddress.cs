@@ -49,7 +49,11 @@ internal static class PostgresAddress
         // A queue's statistics are always stale (the backlog comes and goes faster than ANALYZE): with too low an
         // estimate the planner claims by bitmap-scanning and sorting the whole backlog, a cost that grows with the very
         // backlog the claim is there to drain. Without bitmap scans every claim walks its index in order and stops at LIMIT.
-        built.Options = $"-c enable_bitmapscan=off {built.Options}".TrimEnd();
+        // And a plan cached while the table was small (a seq scan of a few pages, hash-joined) would stay, since
+        // nothing re-analyzes it in time, and scan the whole table on every lookup by id once it has grown: every
+        // execution is planned with the table's size at the time. No JIT: a backlog's estimates cross its threshold,
+        // and compiling costs ~100 ms a statement where the statement itself takes well under one.
+        built.Options = $"-c enable_bitmapscan=off -c plan_cache_mode=force_custom_plan -c jit=off {built.Options}".TrimEnd();
         settings = built;
         return true;
     }

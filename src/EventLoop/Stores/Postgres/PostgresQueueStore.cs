@@ -34,12 +34,15 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     private readonly ILogger _logger;
     private readonly NpgsqlDataSource _source;
     private readonly PostgresStoreThread _thread;
+    /// <summary>The second connection: this node's in-process runs claim and settle on it, so PostgreSQL works on them in a backend of their own beside the clients' statements.</summary>
+    private readonly PostgresStoreThread _runsThread;
     private readonly PostgresListener _listener;
     private readonly InProcessRuns _runs;
     private readonly PostgresScheduleLeader _leader;
     private readonly Action _flush;
     private readonly CallbackTimer _tick;
     private List<StoreRequest> _pending = [];
+    private List<StoreRequest> _runsPending = [];
     private bool _flushPosted;
     private int _ticks;
     private readonly Dictionary<long, List<IStoreWaiter>> _waiters = [];
@@ -63,7 +66,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         Node = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
         _flush = Flush;
         _database = $"{settings.Host}:{settings.Port}/{settings.Database}";
-        _thread = new PostgresStoreThread(source, done => reactor.Post(() => CompleteAll(done)), Log);
+        _thread = new PostgresStoreThread(source, "eventloop-postgres", done => reactor.Post(() => CompleteAll(done)), Log);
+        _runsThread = new PostgresStoreThread(source, "eventloop-pg-runs", done => reactor.Post(() => CompleteRuns(done)), Log);
         _listener = new PostgresListener(source, (channel, payload, sender) =>
         {
             if (sender != _thread.BackendPid) // this node's own news: the reactor acted on it when it happened
@@ -84,14 +88,14 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         line("store", "postgres");
         line("store_database", _database);
         line("store_node", Node);
-        line("store_connected", _thread.Connected ? 1 : 0);
+        line("store_connected", _thread.Connected && _runsThread.Connected ? 1 : 0);
         line("store_listener_connected", _listener.Connected ? 1 : 0);
         line("store_schedule_leader", _leader.Leading ? 1 : 0);
-        line("store_requests_pending", _pending.Count);
+        line("store_requests_pending", _pending.Count + _runsPending.Count);
         line("store_statements_in_flight", _inFlight);
-        line("store_round_trips", _thread.RoundTrips);
-        line("store_statements", _thread.Statements);
-        line("store_failed_round_trips", _thread.FailedRoundTrips);
+        line("store_round_trips", _thread.RoundTrips + _runsThread.RoundTrips);
+        line("store_statements", _thread.Statements + _runsThread.Statements);
+        line("store_failed_round_trips", _thread.FailedRoundTrips + _runsThread.FailedRoundTrips);
         line("store_last_round_trip_us", _thread.LastRoundTripMicros);
     }
 
@@ -233,7 +237,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
 
     /// <summary>An in-process run of this node ended: ACK or FAIL its attempt, no client waiting for the answer.</summary>
     public void Settled(long id, int attempt, string sql, object?[] own) =>
-        Enqueue(new SettleRequest(null, this, sql, [id, attempt, Now, .. own, .. sql == PostgresSchema.Fail ? new object?[] { DeadMs } : []], null));
+        EnqueueForRuns(new SettleRequest(null, this, sql, [id, attempt, Now, .. own, .. sql == PostgresSchema.Fail ? new object?[] { DeadMs } : []], null));
 
     public void ConnectionClosed(Connection connection)
     {
@@ -426,6 +430,19 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         PostFlush();
     }
 
+    /// <summary>
+    /// Queues a request of this node's in-process runs (their claims and settlements) for the runs connection. Their
+    /// changes reach the other requests as another node's would: committed before the reactor hears of them.
+    /// </summary>
+    public void EnqueueForRuns(StoreRequest request)
+    {
+        request.InFlight = true;
+        request.Failure = null;
+        request.Prepare(Now);
+        _runsPending.Add(request);
+        PostFlush();
+    }
+
     private void PostFlush()
     {
         if (_flushPosted)
@@ -439,6 +456,13 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     {
         _flushPosted = false;
         TellOtherNodes();
+        if (_runsPending.Count > 0)
+        {
+            List<StoreRequest> runs = MultiRowStatements.Combine(_runsPending);
+            _runsPending = [];
+            _inFlight += runs.Count;
+            _runsThread.Hand(runs);
+        }
         if (_pending.Count == 0)
             return;
         foreach (StoreRequest request in _pending)
@@ -474,6 +498,14 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         _doneToTell.Clear();
     }
 
+    /// <summary>The runs connection's answers: placed after every claim handed to the main one so far, which may have looked before these changes.</summary>
+    private void CompleteRuns(List<StoreRequest> done)
+    {
+        foreach (StoreRequest request in done)
+            request.PlaceAt(_handed);
+        CompleteAll(done);
+    }
+
     private void CompleteAll(List<StoreRequest> done)
     {
         _inFlight -= done.Count;
@@ -497,7 +529,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         {
             Enqueue(new HousekeepingRequest(this, PostgresSchema.ExpireLeases, [now, Options.MaxLeaseLosses, DeadMs], returnsChanges: true));
             Enqueue(new HousekeepingRequest(this, PostgresSchema.TimeOut, [now, DeadMs], returnsChanges: true));
-            Enqueue(new HousekeepingRequest(this, PostgresSchema.RenewNode, [Node, now, InProcessRuns.LeaseMs], returnsChanges: false));
+            // With the runs' settlements, in their order; a row being settled meanwhile elsewhere is skipped, not waited for.
+            EnqueueForRuns(new HousekeepingRequest(this, PostgresSchema.RenewNode, [Node, now, InProcessRuns.LeaseMs], returnsChanges: false));
             PollWaiters();
         }
         if (_ticks % 40 == 0)
@@ -569,6 +602,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         _leader.Dispose();
         _listener.Dispose();
         _thread.Dispose();
+        _runsThread.Dispose();
         _source.Dispose();
     }
 }

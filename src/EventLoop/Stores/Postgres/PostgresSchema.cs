@@ -253,7 +253,12 @@ internal static partial class PostgresSchema
         """;
 
     /// <summary>The node's in-process attempts are alive ($1 node, $2 now, $3 lease ms): renewed on every tick.</summary>
-    public const string RenewNode = "WITH u AS (UPDATE eventloop_tasks SET lease_until_ms = $2 + $3 WHERE state = 2 AND in_process AND lease_node = $1 RETURNING 1) SELECT count(*) FROM u";
+    public const string RenewNode = """
+        WITH u AS (UPDATE eventloop_tasks SET lease_until_ms = $2 + $3
+                   WHERE id IN (SELECT id FROM eventloop_tasks WHERE state = 2 AND in_process AND lease_node = $1 FOR UPDATE SKIP LOCKED)
+                   RETURNING 1)
+        SELECT count(*) FROM u
+        """;
 
     /// <summary>Results past their RESULT-TTL and dead tasks past --dead-ttl ($1 now).</summary>
     public const string Expire = """

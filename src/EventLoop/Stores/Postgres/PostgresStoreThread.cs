@@ -9,7 +9,8 @@ namespace EventLoop.Stores.Postgres;
 /// as one list (<see cref="Hand"/>: a lock held for a list swap); this thread runs each list as one
 /// <see cref="NpgsqlBatch"/> (one round trip, an error barrier between statements so one failure costs only its
 /// own request), then posts the list back through the completion queue, where the reactor completes every request in
-/// order. The reactor never waits on the database, and this thread touches no reactor state.
+/// order. The reactor never waits on the database, and this thread touches no reactor state. A node runs two: the
+/// main one for the clients' requests and the sweep, and one for its in-process runs (a backend of their own).
 /// </summary>
 internal sealed class PostgresStoreThread : IDisposable
 {
@@ -33,12 +34,12 @@ internal sealed class PostgresStoreThread : IDisposable
     private long _lastRoundTripMicros;
 
     /// <summary>Starts the thread; <paramref name="completed"/> is called on it with each executed list, and posts the list to the reactor.</summary>
-    public PostgresStoreThread(NpgsqlDataSource source, Action<List<StoreRequest>> completed, Action<string> log)
+    public PostgresStoreThread(NpgsqlDataSource source, string name, Action<List<StoreRequest>> completed, Action<string> log)
     {
         _source = source;
         _completed = completed;
         _log = log;
-        _thread = new Thread(Run) { IsBackground = true, Name = "eventloop-postgres" };
+        _thread = new Thread(Run) { IsBackground = true, Name = name };
         _thread.Start();
     }
 
@@ -114,22 +115,34 @@ internal sealed class PostgresStoreThread : IDisposable
                 requests[i].AddTo(batch);
             Interlocked.Increment(ref _roundTrips);
             Interlocked.Add(ref _statements, count);
-            using NpgsqlDataReader reader = batch.ExecuteReader();
-            for (; read < start + count; read++)
+            int failing = start; // the statement whose error a PostgresException is: the first, then the one NextResult moves to
+            try
             {
-                try
+                using NpgsqlDataReader reader = batch.ExecuteReader();
+                for (; read < start + count; read++)
                 {
-                    requests[read].Read(reader);
+                    try
+                    {
+                        requests[read].Read(reader);
+                    }
+                    catch (InvalidCastException unexpected)
+                    {
+                        requests[read].Failure = unexpected.Message; // a row not shaped as the request expected: that request's error only
+                    }
+                    failing = read + 1;
+                    if (failing < start + count)
+                        reader.NextResult();
                 }
-                catch (PostgresException failed)
-                {
-                    requests[read].Failure = failed.MessageText; // its own statement failed; the barrier kept the others
-                }
-                catch (InvalidCastException unexpected)
-                {
-                    requests[read].Failure = unexpected.Message; // a row not shaped as the request expected: that request's error only
-                }
-                reader.NextResult();
+            }
+            catch (PostgresException failed) when ((_connection.FullState & System.Data.ConnectionState.Broken) == 0)
+            {
+                // A statement failed (ExecuteReader throws the first one's error, NextResult each next one's): its
+                // request has the error. The barrier let the statements after it run, but Npgsql reads no further
+                // results once one has thrown, so their outcome is unknown: they answer so, and the connection stays.
+                requests[failing].Failure = failed.MessageText;
+                for (int i = failing + 1; i < start + count; i++)
+                    requests[i].Failure ??= $"not answered: an earlier statement of its round trip failed ({failed.SqlState}); the change may still be made";
+                read = start + count;
             }
             Interlocked.Exchange(ref _lastRoundTripMicros, (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds);
         }

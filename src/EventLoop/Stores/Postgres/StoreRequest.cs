@@ -26,6 +26,9 @@ internal abstract class StoreRequest
     /// </summary>
     public long Order = long.MaxValue;
 
+    /// <summary>Reactor: sets <see cref="Order"/> (a request of the runs connection gets the main one's, when its answer is in).</summary>
+    public virtual void PlaceAt(long order) => Order = order;
+
     /// <summary>Reactor, when handed over: the time its statement uses.</summary>
     public virtual void Prepare(long now)
     {
