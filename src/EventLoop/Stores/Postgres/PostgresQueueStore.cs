@@ -287,7 +287,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     public void BecameReady(string queue, bool? inProcess, long changedAt, bool notify = true)
     {
         if (inProcess != true)
-            WakeForOne(fetch => Array.IndexOf(fetch.Queues, queue) >= 0, changedAt);
+            WakeOldest(fetch => Array.IndexOf(fetch.Queues, queue) >= 0, changedAt, oneTask: true);
         if (inProcess != false)
             _runs.Claim();
         if (notify && _readyToTell.Add(queue))
@@ -354,7 +354,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     public void WorkIn(HashSet<string> queues, StoreRequest look)
     {
         foreach (string queue in queues)
-            WakeForMore(fetch => Array.IndexOf(fetch.Queues, queue) >= 0, look.Order);
+            WakeOldest(fetch => Array.IndexOf(fetch.Queues, queue) >= 0, look.Order, oneTask: false);
     }
 
     /// <summary>
@@ -362,8 +362,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     /// so the next oldest of them claims.
     /// </summary>
     public void Filled(FetchRequest served) =>
-        WakeForMore(fetch => fetch != served && fetch.Queues.Any(queue => Array.IndexOf(served.Queues, queue) >= 0),
-                    served.Again ? _handed : served.Order);
+        WakeOldest(fetch => fetch != served && fetch.Queues.Any(queue => Array.IndexOf(served.Queues, queue) >= 0),
+                   served.Again ? _handed : served.Order, oneTask: false);
 
     // Blocked fetches are served oldest first, as in memory, yet a burst of tasks is claimed by as many fetches at
     // once. The order decides: a claim in flight that comes after the change in the store thread's order will see it
@@ -371,8 +371,12 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     // keeping its turn rather than letting a younger fetch take the task. One claim per task that became ready here
     // and per NOTIFY, not one per fetcher.
 
-    /// <summary>One task became ready by the statement at <paramref name="changedAt"/>: the oldest fetch not already counted on for one takes it.</summary>
-    private void WakeForOne(Func<FetchRequest, bool> reads, long changedAt)
+    /// <summary>
+    /// Work became ready by the statement at <paramref name="changedAt"/>: one task (<paramref name="oneTask"/>: the
+    /// oldest fetch not already counted on for one takes it), or some, how many unknown (the oldest fetch looks, unless
+    /// its claim comes after the change already).
+    /// </summary>
+    private void WakeOldest(Func<FetchRequest, bool> reads, long changedAt, bool oneTask)
     {
         foreach (FetchRequest fetch in _blocked)
         {
@@ -388,21 +392,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
                 fetch.Again = true;
                 return;
             }
-        }
-    }
-
-    /// <summary>Some tasks (how many unknown) were ready when the statement at <paramref name="seenAt"/> ran: the oldest fetch that reads them looks, unless its claim comes after that already.</summary>
-    private void WakeForMore(Func<FetchRequest, bool> reads, long seenAt)
-    {
-        foreach (FetchRequest fetch in _blocked)
-        {
-            if (!reads(fetch))
-                continue;
-            if (!fetch.InFlight)
-                fetch.Requery();
-            else if (fetch.Order <= seenAt)
-                fetch.Again = true;
-            return;
+            if (!oneTask)
+                return;
         }
     }
 
