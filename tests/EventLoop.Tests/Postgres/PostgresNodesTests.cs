@@ -234,6 +234,32 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
     }
 
     [Fact]
+    public async Task An_in_process_run_that_ends_while_the_database_is_down_is_settled_once_it_is_back()
+    {
+        string database = cluster.NewDatabase();
+        await using var server = new TestServer(new ServerOptions { Store = database });
+        using RawConnection client = server.Connect();
+        string id = client.Submit("sleep", "ARGS", "1500");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (client.State(id) != EventLoop.Client.TaskState.Running)
+        {
+            Assert.True(clock.Elapsed < Patience, "the in-process run never started");
+            Thread.Sleep(20);
+        }
+        cluster.Stop();
+        try
+        {
+            Thread.Sleep(2500); // the run ends meanwhile, and its settlement's statement fails
+        }
+        finally
+        {
+            cluster.Start();
+        }
+        Assert.Equal(Bulk("OK"), client.Result(id, 20_000)); // not left running, its lease renewed for as long as the node lives
+        Assert.Equal(1L, client.RequireStatus(id).Attempt); // settled where it ran, not run again after a lease expiry
+    }
+
+    [Fact]
     public async Task Info_store_shows_the_database_the_round_trips_and_the_schedule_leader_and_is_absent_in_memory()
     {
         string database = cluster.NewDatabase();

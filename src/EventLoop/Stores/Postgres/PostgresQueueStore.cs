@@ -43,6 +43,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     private readonly CallbackTimer _tick;
     private List<StoreRequest> _pending = [];
     private List<StoreRequest> _runsPending = [];
+    private List<SettleRequest> _settleLater = [];
     private bool _flushPosted;
     private int _ticks;
     private readonly Dictionary<long, List<IStoreWaiter>> _waiters = [];
@@ -236,6 +237,12 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     }
 
     /// <summary>An in-process run of this node ended: ACK or FAIL its attempt, no client waiting for the answer.</summary>
+    /// <summary>
+    /// An in-process run's settlement whose statement failed (the database down, a deadlock): sent again on the next
+    /// tick, and so on until it is stored. Dropping it would leave the task running, its lease renewed while the node lives.
+    /// </summary>
+    public void SettleLater(SettleRequest settle) => _settleLater.Add(settle);
+
     public void Settled(long id, int attempt, string sql, object?[] own) =>
         EnqueueForRuns(new SettleRequest(null, this, sql, [id, attempt, Now, .. own, .. sql == PostgresSchema.Fail ? new object?[] { DeadMs } : []], null));
 
@@ -516,6 +523,13 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         if (_blocked.Count > 0)
             Enqueue(new QueuesWithWorkRequest(this, [.. _blocked.SelectMany(f => f.Queues).Distinct(StringComparer.Ordinal)], now));
         _runs.Claim();
+        if (_settleLater.Count > 0)
+        {
+            List<SettleRequest> again = _settleLater;
+            _settleLater = [];
+            foreach (SettleRequest settle in again)
+                EnqueueForRuns(settle);
+        }
         if (_ticks % 4 == 0)
         {
             Enqueue(new HousekeepingRequest(this, PostgresSchema.ExpireLeases, [now, Options.MaxLeaseLosses, DeadMs], returnsChanges: true));

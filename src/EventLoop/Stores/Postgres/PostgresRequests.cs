@@ -417,6 +417,11 @@ internal sealed class SettleRequest(StoreReply? reply, PostgresQueueStore store,
 
     public override void Complete()
     {
+        if (reply is null && Failure is not null)
+        {
+            store.SettleLater(this); // an in-process run's outcome: kept until a statement stores it (fenced, so a repeat changes nothing)
+            return;
+        }
         long id = Id;
         if (_after is { } state && Failure is null)
         {
