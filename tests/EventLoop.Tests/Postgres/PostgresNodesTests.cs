@@ -234,6 +234,18 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
     }
 
     [Fact]
+    public async Task An_in_process_run_longer_than_its_lease_keeps_it_renewed_and_runs_once()
+    {
+        string database = cluster.NewDatabase();
+        await using var server = new TestServer(new ServerOptions { Store = database });
+        using RawConnection client = server.Connect();
+        int longer = EventLoop.Stores.Postgres.InProcessRuns.LeaseMs + 1500;
+        string id = client.Submit("sleep", "ARGS", longer.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(Bulk("OK"), client.Result(id, longer + 20_000));
+        Assert.Equal(1L, client.RequireStatus(id).Attempt); // the node renewed the lease of what it runs: no second attempt
+    }
+
+    [Fact]
     public async Task An_in_process_run_that_ends_while_the_database_is_down_is_settled_once_it_is_back()
     {
         string database = cluster.NewDatabase();

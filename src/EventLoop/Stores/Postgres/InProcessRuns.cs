@@ -26,6 +26,9 @@ internal sealed class InProcessRuns(PostgresQueueStore store, ReactorLoop reacto
 
     private WorkerPool Workers => reactor.Workers;
 
+    /// <summary>The ids of the attempts running here: the leases the node renews.</summary>
+    public IEnumerable<long> Running => _running.Keys;
+
     private int Room => Math.Min(ClaimBatch, Math.Min(Workers.RingCapacity - _running.Count, Workers.RingCapacity - Workers.RingDepth));
 
     /// <summary>Claims ready tasks for this node's handlers, unless a claim is out already or there is no room.</summary>

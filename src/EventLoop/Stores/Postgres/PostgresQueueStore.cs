@@ -535,7 +535,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
             Enqueue(new HousekeepingRequest(this, PostgresSchema.ExpireLeases, [now, Options.MaxLeaseLosses, DeadMs], returnsChanges: true));
             Enqueue(new HousekeepingRequest(this, PostgresSchema.TimeOut, [now, DeadMs], returnsChanges: true));
             // With the runs' settlements, in their order; a row being settled meanwhile elsewhere is skipped, not waited for.
-            EnqueueForRuns(new HousekeepingRequest(this, PostgresSchema.RenewNode, [Node, now, InProcessRuns.LeaseMs], returnsChanges: false));
+            EnqueueForRuns(new HousekeepingRequest(this, PostgresSchema.RenewNode,
+                [Node, now, InProcessRuns.LeaseMs, _runs.Running.Concat(_settleLater.Select(settle => settle.Id)).ToArray()], returnsChanges: false));
             PollWaiters();
         }
         if (_ticks % 40 == 0)

@@ -252,10 +252,13 @@ internal static partial class PostgresSchema
         RETURNING t.id, t.state, t.queue
         """;
 
-    /// <summary>The node's in-process attempts are alive ($1 node, $2 now, $3 lease ms): renewed on every tick.</summary>
+    /// <summary>
+    /// The node's in-process attempts are alive ($1 node, $2 now, $3 lease ms, $4 the ids it runs or is settling):
+    /// renewed every second. Only those: a claim whose answer was lost leaves rows no run holds, and they must expire.
+    /// </summary>
     public const string RenewNode = """
         WITH u AS (UPDATE eventloop_tasks SET lease_until_ms = $2 + $3
-                   WHERE id IN (SELECT id FROM eventloop_tasks WHERE state = 2 AND in_process AND lease_node = $1 FOR UPDATE SKIP LOCKED)
+                   WHERE id IN (SELECT id FROM eventloop_tasks WHERE id = ANY($4) AND state = 2 AND lease_node = $1 FOR UPDATE SKIP LOCKED)
                    RETURNING 1)
         SELECT count(*) FROM u
         """;
