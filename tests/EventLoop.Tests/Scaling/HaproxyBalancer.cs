@@ -43,9 +43,6 @@ internal sealed class HaproxyBalancer : IDisposable
     /// <summary>The frontend's port: clients connect here.</summary>
     public int Port { get; }
 
-    /// <summary>What HAProxy logged (check transitions among it), line by line.</summary>
-    public IReadOnlyCollection<string> Log => _log;
-
     /// <summary>Starts HAProxy and waits until a health check of each node has passed.</summary>
     public static async Task<HaproxyBalancer> StartAsync(string directory, int node1Port, int node2Port, TimeSpan within)
     {
@@ -78,6 +75,18 @@ internal sealed class HaproxyBalancer : IDisposable
                 return;
             if (clock.Elapsed > within)
                 throw new TimeoutException($"haproxy did not mark {server} {status} within {within.TotalSeconds} s: {string.Join(" | ", _log)}");
+            await Task.Delay(PollInterval);
+        }
+    }
+
+    /// <summary>Waits until HAProxy's log has a line containing <paramref name="text"/>: its stderr arrives on a thread of its own, after the state it reports.</summary>
+    public async Task WaitForLogAsync(string text, TimeSpan within)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!_log.Any(line => line.Contains(text, StringComparison.Ordinal)))
+        {
+            if (clock.Elapsed > within)
+                throw new TimeoutException($"haproxy never logged '{text}' within {within.TotalSeconds} s: {string.Join(" | ", _log)}");
             await Task.Delay(PollInterval);
         }
     }

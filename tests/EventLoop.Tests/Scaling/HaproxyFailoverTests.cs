@@ -33,12 +33,12 @@ public sealed class HaproxyFailoverTests : IDisposable
             node2.Kill();
             await ResumeOnTheOtherNodeAsync(load, onNode2);
             await balancer.WaitForAsync("node2", "DOWN", CheckBound);
-            Assert.Contains(balancer.Log, line => line.Contains("Server eventloop/node2 is DOWN"));
+            await balancer.WaitForLogAsync("Server eventloop/node2 is DOWN", CheckBound);
             Assert.Equal(8, await OpenSessionsAsync(balancer, "node1"));
 
             await node2.RestartAsync();
             await balancer.WaitForAsync("node2", "UP", CheckBound);
-            Assert.Contains(balancer.Log, line => line.Contains("Server eventloop/node2 is UP"));
+            await balancer.WaitForLogAsync("Server eventloop/node2 is UP", CheckBound);
             // Open connections stay where they are; new ones go to the node with the fewest: the one that came back.
             await using (var newcomers = new EchoClients(balancer.Port, clients: 4))
             {

@@ -420,24 +420,22 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     /// <summary>Queues a request for this iteration's batch; the first of an iteration posts the flush.</summary>
     public void Enqueue(StoreRequest request)
     {
-        request.InFlight = true;
         request.Order = long.MaxValue;
-        request.Failure = null;
-        request.Prepare(Now);
-        _pending.Add(request);
-        PostFlush();
+        Queue(_pending, request);
     }
 
     /// <summary>
     /// Queues a request of this node's in-process runs (their claims and settlements) for the runs connection. Their
     /// changes reach the other requests as another node's would: committed before the reactor hears of them.
     /// </summary>
-    public void EnqueueForRuns(StoreRequest request)
+    public void EnqueueForRuns(StoreRequest request) => Queue(_runsPending, request);
+
+    private void Queue(List<StoreRequest> lane, StoreRequest request)
     {
         request.InFlight = true;
         request.Failure = null;
         request.Prepare(Now);
-        _runsPending.Add(request);
+        lane.Add(request);
         PostFlush();
     }
 
