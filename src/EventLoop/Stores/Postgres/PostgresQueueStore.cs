@@ -236,13 +236,13 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         Enqueue(new SettleRequest(reply, this, sql, [number, attempt, Now, .. own], ackFailure));
     }
 
-    /// <summary>An in-process run of this node ended: ACK or FAIL its attempt, no client waiting for the answer.</summary>
     /// <summary>
     /// An in-process run's settlement whose statement failed (the database down, a deadlock): sent again on the next
-    /// tick, and so on until it is stored. Dropping it would leave the task running, its lease renewed while the node lives.
+    /// tick, and so on until it is stored; its lease is renewed meanwhile. Dropping it would leave the task running.
     /// </summary>
     public void SettleLater(SettleRequest settle) => _settleLater.Add(settle);
 
+    /// <summary>An in-process run of this node ended: ACK or FAIL its attempt, no client waiting for the answer.</summary>
     public void Settled(long id, int attempt, string sql, object?[] own) =>
         EnqueueForRuns(new SettleRequest(null, this, sql, [id, attempt, Now, .. own, .. sql == PostgresSchema.Fail ? new object?[] { DeadMs } : []], null));
 
@@ -521,13 +521,6 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         if (_blocked.Count > 0)
             Enqueue(new QueuesWithWorkRequest(this, [.. _blocked.SelectMany(f => f.Queues).Distinct(StringComparer.Ordinal)], now));
         _runs.Claim();
-        if (_settleLater.Count > 0)
-        {
-            List<SettleRequest> again = _settleLater;
-            _settleLater = [];
-            foreach (SettleRequest settle in again)
-                EnqueueForRuns(settle);
-        }
         if (_ticks % 4 == 0)
         {
             Enqueue(new HousekeepingRequest(this, PostgresSchema.ExpireLeases, [now, Options.MaxLeaseLosses, DeadMs], returnsChanges: true));
@@ -536,6 +529,13 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
             EnqueueForRuns(new HousekeepingRequest(this, PostgresSchema.RenewNode,
                 [Node, now, InProcessRuns.LeaseMs, _runs.Running.Concat(_settleLater.Select(settle => settle.Id)).ToArray()], returnsChanges: false));
             PollWaiters();
+        }
+        if (_settleLater.Count > 0) // after the renewal, which counted them
+        {
+            List<SettleRequest> again = _settleLater;
+            _settleLater = [];
+            foreach (SettleRequest settle in again)
+                EnqueueForRuns(settle);
         }
         if (_ticks % 40 == 0)
             Enqueue(new HousekeepingRequest(this, PostgresSchema.Expire, [now], returnsChanges: false));
