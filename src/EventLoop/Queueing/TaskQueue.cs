@@ -27,6 +27,12 @@ internal sealed class TaskQueue(string name, TaskStore store)
     /// <summary>Scheduled and retrying tasks: those waiting for their time.</summary>
     public int Waiting;
 
+    /// <summary>Tasks of any state that name this queue, finished ones included (their STATUS and the dead set do).</summary>
+    public int Records;
+
+    /// <summary>Holds nothing: no task, no blocked FETCH, no pause. Such a queue may be retired (TaskStore.GetOrCreateQueue).</summary>
+    public bool IsIdle => Records == 0 && BlockedFetches.Count == 0 && !Paused && !InRunnableRound;
+
     public bool HasInProcessReady => CountReady(_inProcess) > 0;
 
     public bool HasExternalReady => CountReady(_external) > 0;

@@ -48,6 +48,7 @@ internal sealed partial class TaskStore
             _byNumber.AddOlder(task);
         else
             _byName.Add(namedId, task);
+        queue.Records++;
         _restored.Add(task);
     }
 
@@ -63,10 +64,14 @@ internal sealed partial class TaskStore
 
     internal void RestoreRemove(long number, string? namedId)
     {
-        if (namedId is not null)
-            _byName.Remove(namedId);
-        else if (_byNumber.Find(number) is { } task)
+        TaskRecord? task = namedId is null ? _byNumber.Find(number) : _byName.GetValueOrDefault(namedId);
+        if (task is null)
+            return;
+        if (namedId is null)
             _byNumber.Remove(task);
+        else
+            _byName.Remove(namedId);
+        task.Queue.Records--;
     }
 
     internal void RestoreSchedule(string name, string spec, TaskTemplate template, long nextFireMs)

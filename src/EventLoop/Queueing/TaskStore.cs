@@ -151,6 +151,7 @@ internal sealed partial class TaskStore
             _byName.Add(spec.NamedId, task);
         if (key is not null)
             _byKey.Add(key, task);
+        queue.Records++;
         Totals.Submitted++;
         Enter(task, task.RunAtMs > now ? TaskState.Scheduled : TaskState.Queued, submitted: true);
         return SubmitOutcome.Created;
@@ -524,6 +525,7 @@ internal sealed partial class TaskStore
             _byName.Remove(task.NamedId);
         if (task.Key is not null && _byKey.TryGetValue(task.Key, out TaskRecord? keyed) && keyed == task)
             _byKey.Remove(task.Key);
+        task.Queue.Records--;
         task.Result = null;
         _journal?.TaskRemoved(task);
     }
@@ -559,13 +561,25 @@ internal sealed partial class TaskStore
         return (long)Math.Min(MaxBackoffMs, nominal * (0.5 + Random.Shared.NextDouble()));
     }
 
-    /// <summary>The queue of that name, created if new; null when --max-queues is reached.</summary>
+    /// <summary>
+    /// The queue of that name, created if new; null when --max-queues queues hold something. At the limit, queues that
+    /// hold nothing (a name a FETCH tried, a queue whose tasks all expired) are retired first, so they do not use it up
+    /// for good; one scan of the queues, only when the limit is reached.
+    /// </summary>
     public TaskQueue? GetOrCreateQueue(ReadOnlySpan<byte> name)
     {
         if (FindQueue(name) is { } existing)
             return existing;
         if (_queues.Count >= _options.MaxQueues)
-            return null;
+        {
+            foreach (TaskQueue idle in _queues.Values)
+            {
+                if (idle.IsIdle)
+                    _queues.Remove(idle.Name); // removing while enumerating a Dictionary is allowed
+            }
+            if (_queues.Count >= _options.MaxQueues)
+                return null;
+        }
         var queue = new TaskQueue(Encoding.Latin1.GetString(name), this);
         _queues.Add(queue.Name, queue);
         return queue;

@@ -55,6 +55,50 @@ public sealed class LimitTests
     }
 
     [Fact]
+    public async Task Max_queues_counts_queues_that_hold_something_not_names_a_fetch_tried()
+    {
+        await using var server = new TestServer(new ServerOptions { MaxQueues = 4 });
+        using RawConnection client = server.Connect();
+        string kept = client.Submit("echo", "QUEUE", "kept", "ARGS", "x");
+        client.WaitAll(kept);
+        client.Call("QUEUE", "PAUSE", "paused");
+        for (int i = 0; i < 100; i++)
+            Assert.Equal("*0\r\n", client.Call("FETCH", "FROM", $"typo{i}", $"other{i}")); // a worker's misspelt queue names
+        client.Submit("echo", "QUEUE", "new1", "DELAY", "60000", "ARGS", "x");
+        client.Submit("echo", "QUEUE", "new2", "DELAY", "60000", "ARGS", "x");
+        Assert.Equal("-FULL max-queues (4) reached\r\n", client.Call("SUBMIT", "echo", "QUEUE", "new3", "ARGS", "x"));
+        Assert.Equal(["kept", "new1", "new2", "paused"], client.Queues().Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(Bulk("x"), client.Call("RESULT", kept));
+    }
+
+    [Fact]
+    public async Task At_max_queues_a_queue_whose_tasks_all_expired_makes_room_but_not_one_with_a_dead_task_or_a_blocked_fetch()
+    {
+        await using var server = new TestServer(new ServerOptions { MaxQueues = 3 });
+        using RawConnection client = server.Connect();
+        using RawConnection fetcher = server.Connect();
+        string dead = client.Submit("fail", "QUEUE", "dead", "ARGS", "boom");
+        client.AwaitState(dead, TaskState.Failed);
+        fetcher.SendCommand("FETCH", "BLOCK", "0", "FROM", "blocked");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!Parse(client.Call("INFO", "workers")).Text!.Contains("external_blocked_fetchers:1\r\n", StringComparison.Ordinal))
+        {
+            Assert.True(clock.Elapsed < Patience, "the FETCH never blocked");
+            Thread.Sleep(10);
+        }
+        string brief = client.Submit("echo", "QUEUE", "brief", "RESULT-TTL", "1", "ARGS", "x");
+        client.WaitAll(brief);
+        Assert.Equal("-FULL max-queues (3) reached\r\n", client.Call("SUBMIT", "echo", "QUEUE", "fresh", "ARGS", "x"));
+        client.PollStatus(brief, s => s is null, "expired");
+
+        client.WaitAll(client.Submit("echo", "QUEUE", "fresh", "ARGS", "x")); // "brief" held nothing any more
+        Assert.Equal("-FULL max-queues (3) reached\r\n", client.Call("SUBMIT", "echo", "QUEUE", "fresh2", "ARGS", "x"));
+        Assert.Equal("*1\r\n" + Bulk(dead), client.Call("DEAD", "LIST", "QUEUE", "dead"));
+        string woken = client.Submit("job", "QUEUE", "blocked");
+        Assert.Equal(woken, Parse(fetcher.ReadReply(Patience)).Elements.Single().Elements[0].Text);
+    }
+
+    [Fact]
     public async Task Max_schedules_refuses_a_new_schedule_but_replaces_a_known_one()
     {
         await using var server = new TestServer(new ServerOptions { MaxSchedules = 2 });
