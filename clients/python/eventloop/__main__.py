@@ -28,8 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("app", help="the App to serve, as module:attribute (module alone: module:app)")
     worker.add_argument("--queues", default="default", help="comma-separated queues to fetch from [default]")
     worker.add_argument("--concurrency", type=int, default=1, help="tasks run at once, one thread each [1]")
-    worker.add_argument("--prefetch", type=int, default=1, help="tasks each thread fetches at once; their "
-                                                               "ACKs go with its next FETCH [1]")
+    worker.add_argument("--prefetch", type=int, metavar="K",
+                        help="tasks each thread fetches at once; their ACKs go with its next FETCH [1 to 16, as "
+                             "many as the thread's last batch ran in 10 ms: slow tasks one at a time]")
     worker.add_argument("--url", help="server address, host:port or redis://[:password@]host:port "
                                       "[the app's, else $EVENTLOOP_URL, else 127.0.0.1:7379]")
     worker.add_argument("--lease-ms", type=int, default=30_000, help="lease of each fetched task, renewed "

@@ -224,7 +224,7 @@ class App:
         *,
         lease_ms: int = 30_000,
         grace_s: float = 30.0,
-        prefetch: int = 1,
+        prefetch: int | None = None,
     ) -> Worker:
         """A worker running this app's task functions for ``queues`` (default: the app's default queue).
 

@@ -1,10 +1,11 @@
 """The worker: runs an app's registered functions for tasks FETCHed from the server, in ``concurrency`` threads.
 
-Each thread fetches up to ``prefetch`` tasks at a time (default 1) on a connection of its own, runs them
-one after the other, and sends their ACKs (FAILs, NACKs) in the same write as its next FETCH: no hand-off
-between threads and one round trip per batch.
+Each thread fetches a batch of tasks at a time on a connection of its own, runs them one after the other,
+and sends their ACKs (FAILs, NACKs) in the same write as its next FETCH: no hand-off between threads and
+one round trip per batch. A batch is as large as ``prefetch`` says, else sized from how long the thread's
+last batch took (up to :data:`MAX_BATCH`, one task at a time for slow ones).
 Leases are tied to the connection that fetched them, so if the process dies the server requeues its
-tasks at once. One more thread renews the leases of every running task with TOUCH.
+tasks at once. One more thread renews the leases of every task held (running or waiting its turn) with TOUCH.
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ log = logging.getLogger("eventloop.worker")
 FETCH_BLOCK_MS = 500
 """How long one FETCH waits for work, which bounds how long a stop request waits for the fetching threads."""
 
+MAX_BATCH = 16
+"""The most tasks one FETCH asks for when ``prefetch`` is not set, so one worker holds at most 16 per thread."""
+
+BATCH_BUDGET_S = 0.01
+"""When ``prefetch`` is not set, a thread's next FETCH asks for as many tasks as its last batch's pace runs in
+this time (1 to :data:`MAX_BATCH`): short tasks come in batches, a result waits about this long at most behind
+its batch, and tasks slower than this come one at a time, so one thread does not sit on work others could run."""
+
+HAND_OVER_WAIT_S = FETCH_BLOCK_MS / 1000 + 5
+"""After the grace period, how long a stop waits for threads in the middle of a FETCH (or of sending their last
+settlements) to end by themselves before it shuts their connections."""
+
 UNKNOWN_TASK_DELAY_MS = 1000
 """NACK delay for a task this worker has no function for, so it does not bounce between FETCH and NACK."""
 
@@ -54,7 +67,8 @@ class TaskContext:
 
     @property
     def cancelled(self) -> bool:
-        """True once the task was cancelled or this delivery's lease was lost: stop working, the result is refused."""
+        """True once the task was cancelled, this delivery's lease was lost, or the worker stopped and handed the task
+        back (its grace period ended): stop working, the result is not sent."""
         return self._cancelled
 
     def wait_cancelled(self, timeout: float | None = None) -> bool:
@@ -73,21 +87,44 @@ class TaskContext:
                 self._event.set()
 
 
+class _Slot:
+    """A fetching thread's connection and the deliveries it holds.
+
+    ``lock`` orders the thread's record of each outcome against :meth:`Worker._drain` taking the slot over: once
+    ``abandoned``, what the slot held was settled by the drain and the thread sends nothing more.
+    """
+
+    __slots__ = ("link", "held", "settlements", "lock", "running", "abandoned")
+
+    def __init__(self, link: Link) -> None:
+        self.link: Link | None = link  # None once the thread ended
+        self.held: list[TaskContext] = []  # fetched, not settled yet: TOUCHed, the ones waiting their turn too
+        self.settlements: list[tuple[TaskContext, list[Arg]]] = []  # outcomes for the next write (still held)
+        self.lock = threading.Lock()
+        self.running = False  # running a batch (not on the network): the drain may settle for it
+        self.abandoned = False
+
+
 class Worker:
     """Runs an app's task functions for tasks FETCHed from ``queues``, ``concurrency`` at a time.
 
-    Each running task's lease (``lease_ms``) is renewed with TOUCH every third of it; a TOUCH that
-    answers ``-CANCELLED`` sets the task's :attr:`TaskContext.cancelled`. :meth:`run` returns after
-    :meth:`stop` (SIGTERM or SIGINT when run in the main thread): fetching stops, a task fetched after
-    that is NACKed, running ones get ``grace_s`` seconds to finish (a second signal cuts it short);
-    tasks still running then are requeued by the server when their fetching connections close.
+    Each thread's FETCH asks for ``prefetch`` tasks; by default (None) for 1 to :data:`MAX_BATCH`, as many
+    as its last batch's pace runs in :data:`BATCH_BUDGET_S`. Every held task's lease (``lease_ms``), running
+    or waiting its turn in a batch, is renewed with TOUCH every third of it; a TOUCH that answers
+    ``-CANCELLED`` sets the task's :attr:`TaskContext.cancelled`. :meth:`run` returns after :meth:`stop`
+    (SIGTERM or SIGINT when run in the main thread): fetching stops, a task fetched after that is NACKed,
+    running ones get ``grace_s`` seconds to finish (a second signal cuts it short). Then every delivery still
+    held is settled on a connection of its own: the outcomes not sent yet as they are, the running and the
+    waiting tasks with ``NACK`` (back to their queues, no failure and no lost lease counted; their contexts
+    are cancelled, and a function that returns later has its result dropped). Nothing is held when it returns
+    (if that connection fails, the server requeues the leases as the fetching connections close).
     """
 
     def __init__(self, app: App, queues: Sequence[str], concurrency: int = 1, *,
-                 lease_ms: int = 30_000, grace_s: float = 30.0, prefetch: int = 1) -> None:
+                 lease_ms: int = 30_000, grace_s: float = 30.0, prefetch: int | None = None) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        if prefetch < 1:
+        if prefetch is not None and prefetch < 1:
             raise ValueError("prefetch must be at least 1")
         if lease_ms < 30:
             raise ValueError("lease_ms must be at least 30")
@@ -106,9 +143,8 @@ class Worker:
         self._exited = threading.Condition()  # notified as each fetching thread ends
         self._serving = 0  # fetching threads not yet ended
         self._failure: BaseException | None = None  # what ended a fetching thread early, raised by run
-        # each fetching thread's connection (None once the thread ended) and the deliveries it holds, not yet settled
-        self._links: list[Link | None] = [None] * concurrency
-        self._held: list[list[TaskContext]] = [[] for _ in range(concurrency)]
+        self._slots: list[_Slot] = []
+        self._fetches: dict[int, bytes] = {}  # FETCH encoded once for each batch size
         self._unknown_tasks: set[str] = set()
 
     def stop(self) -> None:
@@ -121,11 +157,11 @@ class Worker:
 
     def run(self) -> None:
         """Fetches and runs tasks until :meth:`stop`, then drains (see the class docstring)."""
-        self._links = self._connect()
+        self._slots = [_Slot(link) for link in self._connect()]
         restore = self._install_signal_handlers()
         self._serving = self.concurrency
-        threads = [threading.Thread(target=self._serve, args=(slot,), name=f"eventloop-task-{slot}", daemon=True)
-                   for slot in range(self.concurrency)]
+        threads = [threading.Thread(target=self._serve, args=(slot,), name=f"eventloop-task-{number}", daemon=True)
+                   for number, slot in enumerate(self._slots)]
         threads.append(threading.Thread(target=self._touch_loop, name="eventloop-touch", daemon=True))
         for thread in threads:
             thread.start()
@@ -137,63 +173,130 @@ class Worker:
             self._stopping.set()  # run interrupted (KeyboardInterrupt outside a signal handler): stop all the same
             finished = self._drain()
             self._done.set()
-            if finished:  # else some threads still run abandoned tasks: leave them (they are daemons)
+            if finished:  # else some threads still run functions whose tasks were handed back: leave them (daemons)
                 for thread in threads:
                     thread.join()
             restore()
         if self._failure is not None:
             raise self._failure
 
-    def _connect(self) -> list[Link | None]:
+    def _connect(self) -> list[Link]:
         """A connection for each fetching thread (each on a client of its own, so none is shared)."""
-        links: list[Link | None] = []
+        links: list[Link] = []
         try:
             while len(links) < self.concurrency:
                 links.append(Link(self.app.new_connection()))
         except BaseException:
-            for link in filter(None, links):
+            for link in links:
                 link.close()
             raise
         return links
 
-    def _drain(self) -> bool:
-        """Waits for the fetching threads to end; False if some still run a task after the grace period.
+    # -- stopping -------------------------------------------------------------------------------
 
-        The connections of those threads are shut down, so the server requeues their tasks at once.
+    def _drain(self) -> bool:
+        """Waits for the fetching threads to end, then settles what they still hold; False if some still run a task.
+
+        After the grace period (or a second stop), threads in the middle of a FETCH get up to
+        :data:`HAND_OVER_WAIT_S` to end by themselves (NACKing what it brings), so that none takes back what
+        is handed back next; then the slots of threads running a batch are taken over: their outcomes not sent
+        yet and NACKs for the rest go out on a connection of the drain's own. The connections still open are
+        shut (a thread that did not end in time has its leases requeued by the server).
         """
-        deadline = time.monotonic() + self.grace_s
+        self._wait_for(lambda: self._serving == 0, time.monotonic() + self.grace_s, hurried=True)
+        deadline = time.monotonic() + HAND_OVER_WAIT_S
+        self._wait_for(lambda: all(slot.link is None or slot.running for slot in self._slots), deadline)
+        taken = [slot for slot in self._slots if self._take_over(slot)]
+        if taken:
+            self._hand_back(taken)
+        self._wait_for(lambda: all(slot.link is None or slot.abandoned for slot in self._slots), deadline)
+        with self._exited:  # a thread clears its slot's link under this lock before closing it
+            for slot in self._slots:
+                if slot.link is not None:  # abandoned, so it holds nothing now; else its leases are requeued
+                    slot.link.abort()
+            finished = self._serving == 0
+        log.info("worker stopped")
+        return finished
+
+    def _wait_for(self, done: Callable[[], bool], deadline: float, hurried: bool = False) -> None:
+        """Waits until ``done()`` (checked as fetching threads end, and every 0.5 s) or ``deadline`` (monotonic);
+        if ``hurried``, a second :meth:`stop` ends the wait too."""
         with self._exited:
-            while self._serving and not self._hurry.is_set():
+            while not done() and not (hurried and self._hurry.is_set()):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._exited.wait(min(left, 0.5))
-            abandoned = [link for link in self._links if link is not None]
-            for link in abandoned:  # under the lock: a thread clears its slot under it before closing its link
-                link.abort()
-            running = sum(len(held) for held in self._held)
-        if running:
-            log.warning("stopping with %d task(s) still running: the server requeues them", running)
-        log.info("worker stopped")
-        return not abandoned
+
+    def _take_over(self, slot: _Slot) -> bool:
+        """Marks the slot abandoned if its thread runs a batch, so it sends nothing more; False if not."""
+        with slot.lock:
+            if not slot.running or slot.abandoned or slot.link is None:
+                return False
+            slot.abandoned = True
+            return True
+
+    def _hand_back(self, slots: list[_Slot]) -> None:
+        """Sends the outcomes the slots did not send yet, and NACKs every other delivery they hold."""
+        settlements: list[tuple[TaskContext, list[Arg]]] = []
+        undecided: list[TaskContext] = []
+        for slot in slots:  # abandoned: their threads no longer change them
+            decided = {context for context, _ in slot.settlements}
+            settlements += slot.settlements
+            undecided += [context for context in slot.held if context not in decided]
+        for context in undecided:
+            context._cancel()  # its function may look; what it returns is dropped
+            settlements.append((context, ["NACK", context.id, context.attempt]))
+        log.warning("grace period over: handing back %d task(s) with NACK; results of functions still running "
+                    "will be dropped", len(undecided))
+        try:
+            link = Link(self.app.new_connection())
+        except RedisError as error:
+            log.warning("could not hand tasks back (%s): the server requeues them as the connections close", error)
+            return
+        try:
+            replies = link.call_many([command for _, command in settlements])
+        finally:
+            link.close()
+        for (context, command), reply in zip(settlements, replies):
+            self._settled(context, command, reply)
+        for slot in slots:
+            slot.held.clear()
+            slot.settlements.clear()
 
     # -- fetching and running --------------------------------------------------------------------
 
-    def _serve(self, slot: int) -> None:
-        """One fetching thread: FETCH up to ``prefetch`` tasks, run them, settle them in the same write as the next FETCH."""
-        link = self._links[slot]
+    def _fetch(self, count: int) -> bytes:
+        """The FETCH command for ``count`` tasks, encoded once."""
+        command = self._fetches.get(count)
+        if command is None:
+            command = self._fetches[count] = _resp.encode(
+                ["FETCH", "COUNT", count, "BLOCK", FETCH_BLOCK_MS, "LEASE", self.lease_ms, "FROM", *self.queues])
+        return command
+
+    def _serve(self, slot: _Slot) -> None:
+        """One fetching thread: FETCH a batch, run it, settle it in the same write as the next FETCH."""
+        link = slot.link
         assert link is not None
-        held = self._held[slot]
-        fetch = _resp.encode(["FETCH", "COUNT", self.prefetch, "BLOCK", FETCH_BLOCK_MS, "LEASE", self.lease_ms,
-                              "FROM", *self.queues])
-        settlements: list[tuple[TaskContext, list[Arg]]] = []  # the last batch's, sent with the next FETCH
+        count = self.prefetch or 1
         pause = 0.1
         try:
-            while not self._stopping.is_set():
-                *settled, fetched = link.call_many([command for _, command in settlements] + [fetch])
+            while True:
+                stopping = self._stopping.is_set()
+                with slot.lock:
+                    slot.running = False
+                    if slot.abandoned:
+                        break
+                    settlements, slot.settlements = slot.settlements, []
+                commands: list[list[Arg] | bytes] = [command for _, command in settlements]
+                if stopping:
+                    if commands:
+                        for (context, command), reply in zip(settlements, link.call_many(commands)):
+                            self._settled(context, command, reply, slot)
+                    break
+                *settled, fetched = link.call_many([*commands, self._fetch(count)])
                 for (context, command), reply in zip(settlements, settled):
-                    self._settled(slot, context, command, reply)
-                settlements = []
+                    self._settled(context, command, reply, slot)
                 if isinstance(fetched, (RedisConnectionError, RedisTimeoutError)):
                     log.warning("fetch failed (%s); retrying in %.1f s", fetched, pause)
                     self._stopping.wait(pause)
@@ -203,27 +306,31 @@ class Worker:
                     raise fetched
                 pause = 0.1
                 batch = [TaskContext(text(task_id), int(attempt), text(task), args) for task_id, attempt, task, args in fetched]
-                held.extend(batch)  # renewed by the TOUCH loop from now on, the ones waiting their turn too
+                if not batch:
+                    continue
+                with slot.lock:
+                    slot.held.extend(batch)  # renewed by the TOUCH loop from now on, the ones waiting their turn too
+                    slot.running = True
+                began = time.monotonic()
                 for context in batch:
-                    if self._stopping.is_set():
-                        settlements.append((context, ["NACK", context.id, context.attempt]))
-                        continue
-                    outcome = self._call(context)
-                    if outcome is None:  # cancelled or lost: the server refuses any settlement
-                        held.remove(context)
-                    else:
-                        settlements.append((context, outcome))
-            if settlements and not self._done.is_set():  # after the drain gave up, they were requeued
-                replies = link.call_many([command for _, command in settlements])
-                for (context, command), reply in zip(settlements, replies):
-                    self._settled(slot, context, command, reply)
+                    outcome: list[Arg] | None = \
+                        ["NACK", context.id, context.attempt] if self._stopping.is_set() else self._call(context)
+                    with slot.lock:
+                        if slot.abandoned:  # the drain handed the batch back: drop the outcome
+                            break
+                        if outcome is None:  # cancelled or lost: the server refuses any settlement
+                            slot.held.remove(context)
+                        else:
+                            slot.settlements.append((context, outcome))
+                if self.prefetch is None:
+                    count = _batch_size(len(batch), time.monotonic() - began)
         except BaseException as error:  # a bug or a refused FETCH: stop the worker, run() raises it
             self._failure = error
             self.stop()
         finally:
             with self._exited:
                 self._serving -= 1
-                self._links[slot] = None
+                slot.link = None
                 self._exited.notify_all()
             link.close()
 
@@ -250,13 +357,16 @@ class Worker:
             command = ["FAIL", context.id, context.attempt, _error_text(error)]
         return None if context.cancelled else command
 
-    def _settled(self, slot: int, context: TaskContext, command: list[Arg], reply: Any) -> None:
+    def _settled(self, context: TaskContext, command: list[Arg], reply: Any, slot: _Slot | None = None) -> None:
+        """Logs a refused or undelivered settlement (``-STALE``: the delivery was no longer current, nothing to do)
+        and stops holding the delivery in ``slot``."""
         if isinstance(reply, ResponseError):
             log.info("%s %s (attempt %d) refused: %s", command[0], context.id, context.attempt, reply)
         elif isinstance(reply, RedisError):
             log.warning("%s %s (attempt %d) not delivered (%s): the task will run again",
                         command[0], context.id, context.attempt, reply)
-        self._held[slot].remove(context)
+        if slot is not None:
+            slot.held.remove(context)
 
     # -- leases ---------------------------------------------------------------------------------
 
@@ -266,7 +376,7 @@ class Worker:
         link: Link | None = None
         try:
             while not self._done.wait(interval):
-                held = [context for slot in self._held for context in list(slot)]
+                held = [context for slot in self._slots for context in list(slot.held)]
                 if not held:
                     continue
                 try:
@@ -283,7 +393,7 @@ class Worker:
         replies = link.call_many([["TOUCH", c.id, c.attempt, "LEASE", self.lease_ms] for c in held])
         for context, reply in zip(held, replies):
             if isinstance(reply, ResponseError):
-                if any(context in slot for slot in self._held):  # else settled meanwhile: the refusal is its ACK's race
+                if any(context in slot.held for slot in self._slots):  # else settled meanwhile: its ACK's race
                     log.info("task %s (attempt %d): %s, telling its function", context.id, context.attempt, reply)
                     context._cancel()
             elif isinstance(reply, RedisError):
@@ -308,6 +418,13 @@ class Worker:
                 signal.signal(signum, handler)
 
         return restore
+
+
+def _batch_size(tasks: int, seconds: float) -> int:
+    """The next FETCH's COUNT after a batch of ``tasks`` ran in ``seconds`` (see :data:`BATCH_BUDGET_S`)."""
+    if seconds <= 0:
+        return MAX_BATCH
+    return max(1, min(MAX_BATCH, int(BATCH_BUDGET_S * tasks / seconds)))
 
 
 def _result_word(result: object) -> Arg:

@@ -47,5 +47,5 @@ def test_an_attribute_that_is_not_an_app_is_refused() -> None:
 def test_help_lists_the_options() -> None:
     shown = run_cli("worker", "--help")
     assert shown.returncode == 0
-    for option in ("--queues", "--concurrency", "--url", "--lease-ms", "--grace"):
+    for option in ("--queues", "--concurrency", "--prefetch", "--url", "--lease-ms", "--grace"):
         assert option in shown.stdout

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import redis
 
 import eventloop
-from conftest import WorkerFactory, eventually
+from conftest import WorkerFactory, eventually, start_server
 from eventloop import TaskState
 
 
@@ -51,6 +53,8 @@ def test_worker_runs_concurrency_tasks_at_once(app: eventloop.App, queue: str, s
     statuses = [n.status() for n in naps]
     assert all(s is not None and s.state is TaskState.SUCCEEDED for s in statuses)
     assert max(s.started_ms for s in statuses if s) < min(s.finished_ms for s in statuses if s)
+    # side by side, not one thread's batch after the other: by default slow tasks are fetched one at a time
+    assert max(s.finished_ms for s in statuses if s) - min(s.started_ms for s in statuses if s) < 3000
 
 
 def test_killed_worker_task_is_requeued_at_once_and_completes_elsewhere(
@@ -172,14 +176,17 @@ def test_a_task_fetched_after_stop_is_handed_back(app: eventloop.App, queue: str
         thread.join(30)
 
 
-def test_a_task_outliving_the_grace_period_is_requeued_when_the_worker_returns(
-        app: eventloop.App, queue: str) -> None:
-    started, release = threading.Event(), threading.Event()
+def test_a_task_outliving_the_grace_period_is_handed_back_and_its_late_result_dropped(
+        app: eventloop.App, queue: str, caplog: pytest.LogCaptureFixture) -> None:
+    started, release, returned = threading.Event(), threading.Event(), threading.Event()
+    saw_cancelled: list[bool] = []
 
-    @app.task("stuck")
-    def stuck() -> str:
+    @app.task("stuck", bind=True)
+    def stuck(context: eventloop.TaskContext) -> str:
         started.set()
         release.wait(30)
+        saw_cancelled.append(context.cancelled)
+        returned.set()
         return "too late"
 
     worker = app.worker([queue], concurrency=2, grace_s=0.3)
@@ -191,14 +198,72 @@ def test_a_task_outliving_the_grace_period_is_requeued_when_the_worker_returns(
         worker.stop()
         thread.join(10)
         assert not thread.is_alive()  # returned after the grace period, the function still running
-        # its connection was closed on return: requeued at once, long before its 30 s lease ran out
-        status = eventually(lambda: (s := handle.status()) and s.state is TaskState.QUEUED and s, timeout=5,
-                            what="the task to be requeued")
-        assert isinstance(status, eventloop.TaskStatus)
-        assert status.error == "lease lost: the worker's connection closed"
+        # NACKed before run returned: queued again, no failure and no lost lease (whose error would say so)
+        status = handle.status()
+        assert status is not None and status.state is TaskState.QUEUED
+        assert status.attempt == 1 and status.error == ""
     finally:
         release.set()
+    assert returned.wait(10) and saw_cancelled == [True]
+    eventually(lambda: not any(t.name.startswith("eventloop-task-") for t in threading.enumerate()),
+               what="the fetching thread to end once its function returned")
+    status = handle.status()  # the late result was dropped: the task still waits for a worker
+    assert status is not None and status.state is TaskState.QUEUED and status.attempt == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     handle.cancel()
+
+
+def test_sigterm_nacks_what_outlives_the_grace_period_and_exits_0(
+        queue: str, start_worker: WorkerFactory, tmp_path: Path) -> None:
+    # A server of its own: its counters are this test's alone, and a single lost lease fails a task outright.
+    own = start_server(tmp_path / "server", "--max-lease-losses", "1")
+    try:
+        with eventloop.App(own.url) as app:
+            markers = [tmp_path / f"started-{i}" for i in range(3)]
+            handles = [app.submit("slow_first", str(marker), queue=queue) for marker in markers]
+            # one FETCH leases all three: the first runs (for 10 min), the other two wait their turn
+            worker = start_worker("--url", own.url, "--queues", queue, "--prefetch", "3", "--grace", "1")
+            eventually(markers[0].exists, what="the first function to start")
+            signalled = time.monotonic()
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(15) == 0
+            assert time.monotonic() - signalled < 10
+            assert not any(marker.exists() for marker in markers[1:])
+            for handle in handles:  # NACKed, running and waiting alike: back in the queue, nothing counted
+                status = handle.status()
+                assert status is not None and status.state is TaskState.QUEUED
+                assert status.attempt == 1 and status.error == ""
+            leases = app.redis.info("workers")
+            assert leases["external_leases_total"] == 3 and leases["external_leased_tasks"] == 0
+            assert leases["external_leases_lost"] == 0 and leases["external_requeued_on_close"] == 0
+            totals = app.redis.info("queueing")
+            assert totals["failed_total"] == 0 and totals["retried_total"] == 0
+            start_worker("--url", own.url, "--queues", queue)
+            assert [h.get(timeout=30).split(b" in ")[0] for h in handles] == [b"attempt 2"] * 3
+            assert all((s := h.status()) is not None and s.state is TaskState.SUCCEEDED for h in handles)
+    finally:
+        own.stop()
+
+
+def test_the_default_worker_fetches_short_tasks_in_batches(
+        queue: str, start_worker: WorkerFactory, tmp_path: Path) -> None:
+    tasks = 200
+    own = start_server(tmp_path / "server")  # a server of its own: its command count is this test's alone
+    try:
+        with eventloop.App(own.url) as app:
+            handles = [app.submit("noop", queue=queue) for _ in range(tasks)]
+            before = app.redis.info("stats")["total_commands_processed"]
+            start_worker("--url", own.url, "--queues", queue)  # default concurrency and prefetch
+            assert app.wait(handles, timeout=60) == tasks
+            commands = app.redis.info("stats")["total_commands_processed"] - before
+            leased = app.redis.info("workers")["external_leases_total"]
+    finally:
+        own.stop()
+    assert leased == tasks  # each delivered once
+    # One ACK a task, and the FETCHes: one a task with FETCH COUNT 1; in batches, a small fraction of that
+    # (the rest is the test's INFO and WAIT, and any FETCH that found nothing).
+    fetches = commands - tasks
+    assert fetches < tasks / 4, f"{fetches} commands besides the {tasks} ACKs"
 
 
 def test_a_refused_fetch_stops_the_worker_and_run_raises_it(app: eventloop.App, queue: str) -> None:

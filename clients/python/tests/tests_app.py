@@ -49,3 +49,13 @@ def until_cancelled(context: eventloop.TaskContext, marker: bytes) -> str:
     seen = context.wait_cancelled(60)
     Path(marker.decode()).write_text("cancelled" if seen else "not cancelled")
     return "finished"
+
+
+@app.task("slow_first", bind=True)
+def slow_first(context: eventloop.TaskContext, marker: bytes) -> str:
+    """On its first attempt writes the file ``marker`` names, then sleeps 10 min heedless of cancellation (like
+    code that cannot be interrupted); later attempts return at once."""
+    if context.attempt == 1:
+        Path(marker.decode()).write_text("started")
+        time.sleep(600)
+    return f"attempt {context.attempt} in {os.getpid()}"
