@@ -80,6 +80,7 @@ case "$cmd" in
     need script bsdutils
     need_python_module pytest python3-pytest
     need_python_module redis python3-redis
+    need mypy mypy                      # clients/python is checked with mypy --strict
     need chromium chromium              # the dashboard's browser test
     need chromedriver chromium-driver
     need_postgres                       # the PostgreSQL store's tests
@@ -87,6 +88,7 @@ case "$cmd" in
     build
     dotnet test EventLoop.sln -c Release --no-build -nologo "$@"
     /usr/bin/python3 -m pytest -q -p no:cacheprovider clients/python/tests
+    (cd clients/python && mypy --strict --cache-dir ../../artifacts/mypy eventloop)
     WARMUP=30 benchmarks/soak.sh 60 ;;
   bench)
     build

@@ -27,7 +27,7 @@ RECEIVE_SIZE = 65536
 class Link:
     """One connection of a redis-py pool, used by one thread at a time without the pool's per-command checks."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis[bytes]) -> None:
         self.pool = client.connection_pool
         self._connection = self.pool.get_connection("_")
         # redis-py's own mapping of error replies to exception classes (NOAUTH, max clients…), used on errors only
@@ -144,7 +144,7 @@ class Link:
 class Links:
     """A free list of :class:`Link` s over one client's pool: a thread takes one for each command and puts it back."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis[bytes]) -> None:
         self._client = client
         self._free: deque[Link] = deque()
         self._pid = os.getpid()

@@ -12,7 +12,7 @@ Waiting calls (``get`` with a timeout, ``wait``) park one pooled connection each
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio
 from redis.exceptions import ResponseError
@@ -58,7 +58,7 @@ class App:
     def __init__(self, url: str | None = None, *, password: str | None = None, default_queue: str = "default") -> None:
         self.default_queue = default_queue
         url, kwargs = wire.connection_kwargs(url, password)
-        self.redis: redis.asyncio.Redis = redis.asyncio.Redis.from_url(url, **kwargs)
+        self.redis: redis.asyncio.Redis[bytes] = redis.asyncio.Redis.from_url(url, **kwargs)
         """The underlying ``redis.asyncio`` client (a pool)."""
 
     async def close(self) -> None:
@@ -73,7 +73,8 @@ class App:
 
     async def execute(self, *command: Arg) -> Any:
         """Sends one raw command and returns its reply (error replies raise ``redis.ResponseError``)."""
-        return await self.redis.execute_command(*command)
+        # redis.asyncio leaves execute_command unannotated; its reply is Any either way.
+        return await cast(Any, self.redis).execute_command(*command)
 
     async def submit(
         self,

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import redis
+from redis import Redis
 from redis.exceptions import ResponseError
 
 from . import _protocol as wire
@@ -81,13 +82,13 @@ class App:
         return self._url
 
     @property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> Redis[bytes]:
         """The underlying redis-py client (a thread-safe pool)."""
         return self._client
 
-    def new_connection(self) -> redis.Redis:
+    def new_connection(self) -> Redis[bytes]:
         """A new redis-py client with its own pool, for a worker's fetching connection."""
-        return redis.Redis.from_url(self._url, **self._connection_kwargs)
+        return Redis.from_url(self._url, **self._connection_kwargs)
 
     def close(self) -> None:
         """Closes the app's connections (a later command opens new ones)."""
