@@ -8,18 +8,18 @@ namespace EventLoop.Tests.Queueing;
 /// <summary>External workers over real sockets: leases, fencing by attempt, requeue on close and expiry, poison tasks.</summary>
 public class ExternalWorkerTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+    internal static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
-    private static async Task<EventLoopClient> ConnectAsync(TestServer server) => await EventLoopClient.ConnectAsync("127.0.0.1", server.Port);
+    internal static async Task<EventLoopClient> ConnectAsync(TestServer server) => await EventLoopClient.ConnectAsync("127.0.0.1", server.Port);
 
-    private static async Task<string> SubmitAsync(EventLoopClient client, params string[] words)
+    internal static async Task<string> SubmitAsync(EventLoopClient client, params string[] words)
     {
         RespValue reply = await client.ExecuteAsync(["SUBMIT", .. words]);
         Assert.False(reply.IsError, reply.Text);
         return reply.Text!;
     }
 
-    private static async Task<Dictionary<string, RespValue>> StatusAsync(EventLoopClient client, string id)
+    internal static async Task<Dictionary<string, RespValue>> StatusAsync(EventLoopClient client, string id)
     {
         RespValue reply = await client.ExecuteAsync("STATUS", id);
         var fields = new Dictionary<string, RespValue>();
@@ -28,7 +28,7 @@ public class ExternalWorkerTests
         return fields;
     }
 
-    private static async Task<string> InfoValueAsync(EventLoopClient client, string section, string key)
+    internal static async Task<string> InfoValueAsync(EventLoopClient client, string section, string key)
     {
         string info = await client.InfoAsync(section);
         return info.Split("\r\n").Single(line => line.StartsWith(key + ":", StringComparison.Ordinal))[(key.Length + 1)..];
@@ -308,7 +308,7 @@ public class ExternalWorkerTests
         Assert.Equal(external, (await client.FetchAsync(["mixed"], count: 10)).Single().Id);
     }
 
-    private static async Task WaitForAsync(Func<Task<bool>> condition)
+    internal static async Task WaitForAsync(Func<Task<bool>> condition)
     {
         var clock = Stopwatch.StartNew();
         while (!await condition())
