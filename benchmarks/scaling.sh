@@ -11,6 +11,8 @@
 #               echo handlers claim the tasks from PostgreSQL; CONSUMERS connections collect every result with
 #               RESULT <id> TIMEOUT 10000. With 2 nodes, one queue_bench per node, half the jobs each, at once:
 #               tasks/s is all jobs over the slower one's time.
+#   lifecycle-closed  the same with each producer collecting its own results: PRODUCERS x INFLIGHT tasks in flight
+#               through their whole lifecycle, p50/p99 from a task's SUBMIT to its RESULT's reply (1 node).
 #   fetch-ack   a .NET worker (benchmarks/EventLoop.Benchmarks consume: 4 connections, FETCH COUNT 64 + one ACK per
 #               task, pipelined) drains JOBS external tasks from one node; tasks/s over the draining alone, PostgreSQL
 #               CPU and statements per task over the filling SUBMITs and the draining together.
@@ -97,17 +99,17 @@ start_node() {
   wait_for_port "$NODE_PORT"
 }
 
-bench() { # $1 port, $2 mode, $3 jobs
+bench() { # $1 port, $2 mode, $3 jobs, $4 who collects the results (consumers, or same: closed loop)
   timeout 300 "$BENCH" eventloop "$2" --port "$1" --jobs "$3" --producers "$PRODUCERS" --consumers "$CONSUMERS" \
-    --inflight "$INFLIGHT" --time-cap 240 --task echo
+    --inflight "$INFLIGHT" --time-cap 240 --task echo --collect "${4:-consumers}"
 }
 
 field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 
 echo -e "cell\tnodes\tjobs\tseconds\ttasks_per_s\tp50_us\tp99_us\tstatements_per_task\tpg_cpu_us_per_task\tnode_cpu_us_per_task" >"$RAW"
 
-lifecycle_cell() { # $1 number of nodes
-  local n=$1 db="s$1" ports=() runs=() i before_commits before_ticks before_node seconds=0 s p50 p99 line
+lifecycle_cell() { # $1 number of nodes, $2 who collects (consumers: throughput; same: closed loop, for latency)
+  local n=$1 collect=${2:-consumers} db="s$1${2:-}" ports=() runs=() i before_commits before_ticks before_node seconds=0 s p50 p99 line
   sql "CREATE DATABASE $db" >/dev/null
   for i in $(seq "$n"); do
     start_node --store "postgres://postgres@127.0.0.1:$PGPORT/$db"
@@ -119,7 +121,7 @@ lifecycle_cell() { # $1 number of nodes
   before_ticks=$(pg_ticks)
   before_node=$(node_ticks)
   for i in "${ports[@]}"; do
-    bench "$i" lifecycle $(( JOBS / n )) >"$WORKDIR/out-$i" &
+    bench "$i" lifecycle $(( JOBS / n )) "$collect" >"$WORKDIR/out-$i" &
     runs+=("$!")
   done
   for i in "${runs[@]}"; do wait "$i" || die "a lifecycle run failed (logs in $WORKDIR)"; done
@@ -136,7 +138,10 @@ lifecycle_cell() { # $1 number of nodes
   sleep 2 # PostgreSQL publishes its statistics about once a second
   statements=$(python3 -c "print(f'{($(commits "$db") - $before_commits) / $JOBS:.2f}')")
   rate=$(python3 -c "print(f'{$JOBS / $seconds:.0f}')")
-  echo -e "lifecycle\t$n\t$JOBS\t$seconds\t$rate\t$p50\t$p99\t$statements\t$pg_us\t$node_us" >>"$RAW"
+  # With consumers collecting, the producers outrun the workers and a job's latency is mostly the backlog's wait:
+  # only the closed loop's (PRODUCERS x INFLIGHT jobs in flight, each collected by its producer) says something.
+  [ "$collect" = same ] || p50='' p99=''
+  echo -e "lifecycle${2:+-closed}\t$n\t$JOBS\t$seconds\t$rate\t$p50\t$p99\t$statements\t$pg_us\t$node_us" >>"$RAW"
   stop_nodes
 }
 
@@ -179,6 +184,7 @@ single_cell() { # $1 label, then serve options
 }
 
 lifecycle_cell 1
+lifecycle_cell 1 same
 lifecycle_cell 2
 fetch_ack_cell
 sql "CREATE DATABASE single" >/dev/null

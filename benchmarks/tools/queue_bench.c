@@ -31,7 +31,9 @@
  * a task with no in-process handler (--task external) and the consumers run it as external workers.
  *
  * Prints one line of key=value pairs: jobs (counted), seconds (from the first request to the N-th
- * job), jobs_per_s, p50_us/p99_us (latency per request in enqueue/single, per job in roundtrip),
+ * job), jobs_per_s, p50_us/p99_us (latency per request in enqueue/single; per job in roundtrip and in
+ * eventloop lifecycle, from its SUBMIT's send to its RESULT's reply: with --collect consumers the producers
+ * outrun the workers, so that includes the backlog's wait; --collect same bounds the jobs in flight),
  * client_cpu_s and client_busy_pct (this process's user+system time from getrusage over the
  * measured interval, against the wall time), errors (error replies), timed_out (1 if the time cap
  * stopped it first). Exit status 1 on a protocol error, a closed connection or any error reply.
@@ -106,6 +108,7 @@ static char push_req[1024];
 static size_t push_len;
 static char *id_ring; /* eventloop consumers mode: ids waiting for a RESULT */
 static unsigned char *id_lens;
+static double *id_sent; /* eventloop consumers mode: when each id's SUBMIT was sent */
 static long id_head, id_tail;
 static int first_error_shown;
 
@@ -291,6 +294,7 @@ static void refill_consumer(conn *c)
     while (c->inflight < consumer_inflight && id_head < id_tail) {
         long slot = id_head++ % jobs;
         send_result(c, id_ring + slot * ID_BYTES, id_lens[slot]);
+        c->sent_at[(c->tail - 1) % FIFO_SLOTS] = id_sent[slot]; /* the job began with its SUBMIT */
         c->inflight++;
     }
 }
@@ -463,6 +467,7 @@ static void on_reply(conn *c, enum kind k, double sent_at, reply *r)
                 refill_producer(c);
             } else {
                 send_result(c, r->str.p, r->str.n);
+                c->sent_at[(c->tail - 1) % FIFO_SLOTS] = sent_at; /* the job began with its SUBMIT */
             }
         } else if (mode == ROUNDTRIP) {
             send_pop(c);
@@ -474,6 +479,7 @@ static void on_reply(conn *c, enum kind k, double sent_at, reply *r)
                 long slot = id_tail++ % jobs;
                 memcpy(id_ring + slot * ID_BYTES, r->str.p, r->str.n);
                 id_lens[slot] = (unsigned char)r->str.n;
+                id_sent[slot] = sent_at;
                 feed_consumers();
             }
             refill_producer(c);
@@ -561,6 +567,8 @@ static void on_reply(conn *c, enum kind k, double sent_at, reply *r)
         c->inflight--;
         if (mode == ROUNDTRIP)
             record_latency(c->job_started);
+        else
+            record_latency(sent_at); /* lifecycle: from the job's SUBMIT to its RESULT */
         if (c->role == PRODUCER)
             refill_producer(c);
         else
@@ -687,12 +695,13 @@ int main(int argc, char **argv)
     if (consumer_inflight < 1 || consumer_inflight > FIFO_SLOTS / 2)
         usage();
     build_push_request();
-    if (mode != LIFECYCLE)
+    if (mode != LIFECYCLE || (sys == EVENTLOOP && !collect_fetch))
         latencies = malloc(sizeof *latencies * (size_t)jobs);
     if (sys == EVENTLOOP && mode == LIFECYCLE && !collect_same && !collect_fetch) {
         id_ring = malloc((size_t)jobs * ID_BYTES);
         id_lens = malloc((size_t)jobs);
-        if (!id_ring || !id_lens)
+        id_sent = malloc(sizeof *id_sent * (size_t)jobs);
+        if (!id_ring || !id_lens || !id_sent)
             die("out of memory");
     }
 
