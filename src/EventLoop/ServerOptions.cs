@@ -127,6 +127,13 @@ public sealed record ServerOptions
     /// <summary>Leases of one task lost in a row (expired, or the worker's connection closed) before it fails. Default 5.</summary>
     public int MaxLeaseLosses { get; init; } = 5;
 
+    /// <summary>
+    /// With <see cref="Store"/> on PostgreSQL: how often a node asks again about the tasks its parked RESULTs and WAITs
+    /// wait for, in case a NOTIFY was lost with a connection. Tests stretch it, so that a wake-up the node itself
+    /// should have made shows as a wait that never ends rather than one that lasts a second.
+    /// </summary>
+    internal TimeSpan StoreSafetyPoll { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Keep an append-only journal of the task queue in <see cref="Dir"/> and replay it at start. Default false.</summary>
     public bool AppendOnly { get; init; }
 

@@ -165,6 +165,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         FindRequest? request = null;
         var reply = new StoreReply(_reactor, connection, writer => request!.WriteTimedOut(writer), () => RemoveWaiter(number, request!));
         request = new FindRequest(reply, this, number, status, timeoutMs);
+        if (request.Waits)
+            AddWaiter(number, request);
         Enqueue(request);
     }
 
@@ -181,6 +183,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         var reply = new StoreReply(_reactor, connection, writer => RespWriter.WriteInteger(writer, request!.Counted),
             () => { foreach (long id in listed) RemoveWaiter(id, request!); });
         request = new WaitRequest(reply, this, listed, timeoutMs);
+        foreach (long id in listed)
+            AddWaiter(id, request);
         Enqueue(request);
     }
 
@@ -528,8 +532,9 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
             // With the runs' settlements, in their order; a row being settled meanwhile elsewhere is skipped, not waited for.
             EnqueueForRuns(new HousekeepingRequest(this, PostgresSchema.RenewNode,
                 [Node, now, InProcessRuns.LeaseMs, _runs.Running.Concat(_settleLater.Select(settle => settle.Id)).ToArray()], returnsChanges: false));
-            PollWaiters();
         }
+        if (_ticks % Math.Max(1, (long)Options.StoreSafetyPoll.TotalMilliseconds / TickMs) == 0)
+            PollWaiters();
         if (_settleLater.Count > 0) // after the renewal, which counted them
         {
             List<SettleRequest> again = _settleLater;

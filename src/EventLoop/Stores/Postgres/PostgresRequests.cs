@@ -108,6 +108,13 @@ internal sealed class FindRequest(StoreReply reply, PostgresQueueStore store, lo
 
     public long Now => _now;
 
+    /// <summary>
+    /// A RESULT that may wait: a waiter from before its first read, since the task may finish (a settle on the runs
+    /// connection, another node's NOTIFY) while that read is out, after its snapshot; the read would then say running
+    /// and nothing would wake it until the safety poll, a second later.
+    /// </summary>
+    public bool Waits => !status && timeoutMs >= 0;
+
     public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(PostgresSchema.Find, id, _now));
 
     /// <summary>Store thread: this request's row of <see cref="FindBatch"/>'s statement.</summary>
@@ -151,7 +158,6 @@ internal sealed class FindRequest(StoreReply reply, PostgresQueueStore store, lo
             if (!_waiting)
             {
                 _waiting = true;
-                store.AddWaiter(id, this);
                 Reply.ExpireAfter(timeoutMs, store.Clock);
             }
             RequeryIfAsked();
@@ -202,7 +208,10 @@ internal interface IStoreWaiter : IRequery
     void Finished(long id, Outcome? outcome);
 }
 
-/// <summary>WAIT timeout id…: one SELECT over the ids; parked until each listed id is finished or the deadline.</summary>
+/// <summary>
+/// WAIT timeout id…: one SELECT over the ids; parked until each listed id is finished or the deadline. A waiter on every
+/// id from before the first read, as <see cref="FindRequest.Waits"/> says why.
+/// </summary>
 internal sealed class WaitRequest(StoreReply reply, PostgresQueueStore store, long[] ids, long timeoutMs) : ReplyRequest(reply), IStoreWaiter
 {
     private readonly Dictionary<long, bool> _found = [];
@@ -245,11 +254,6 @@ internal sealed class WaitRequest(StoreReply reply, PostgresQueueStore store, lo
         if (!_waiting)
         {
             _waiting = true;
-            foreach (long id in ids)
-            {
-                if (_found.TryGetValue(id, out bool done) && !done)
-                    store.AddWaiter(id, this);
-            }
             Reply.ExpireAfter(timeoutMs, store.Clock);
         }
         RequeryIfAsked();
