@@ -10,7 +10,7 @@ namespace EventLoop.Tests.Client;
 /// Run alone: lease renewal is a timer on the thread pool, which tests running beside it can starve for longer than
 /// a lease (a worker that cannot TOUCH in time does lose its lease: the server is right to requeue then).
 /// </remarks>
-[Collection(EventLoop.Tests.Queueing.TimingCollection.Name)]
+[Collection(EventLoop.Tests.Queueing.RunAloneCollection.Name)]
 public class TaskWorkerTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);

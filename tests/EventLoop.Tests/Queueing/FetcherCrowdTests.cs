@@ -6,15 +6,8 @@ using static EventLoop.Tests.Queueing.QueueKit;
 
 namespace EventLoop.Tests.Queueing;
 
-/// <summary>Tests that count the process's threads run alone, so other tests' servers and thread pool growth do not show up in the count.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class ThreadCountingCollection
-{
-    public const string Name = "Thread counting";
-}
-
 /// <summary>A thousand connections blocked in <c>FETCH BLOCK 0</c>: parked on the reactor, no thread each, and served oldest first.</summary>
-[Collection(ThreadCountingCollection.Name)]
+[Collection(RunAloneCollection.Name)]
 public sealed class FetcherCrowdTests : IAsyncLifetime
 {
     private const int Fetchers = 1000;

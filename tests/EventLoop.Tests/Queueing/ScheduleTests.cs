@@ -7,7 +7,7 @@ using static EventLoop.Tests.Queueing.QueueKit;
 namespace EventLoop.Tests.Queueing;
 
 /// <summary>SCHEDULE ADD/DEL/LIST (TASKS.md "Periodic tasks"): firings, their ids, EVERY and CRON with TZ.</summary>
-[Collection(TimingCollection.Name)]
+[Collection(RunAloneCollection.Name)]
 public sealed class ScheduleTests : IAsyncLifetime
 {
     private int _ticks;

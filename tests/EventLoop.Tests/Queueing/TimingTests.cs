@@ -7,15 +7,18 @@ using static EventLoop.Tests.Queueing.QueueKit;
 
 namespace EventLoop.Tests.Queueing;
 
-/// <summary>Tests that measure time run alone, so the other queueing tests do not steal their cores.</summary>
+/// <summary>
+/// Tests that measure time or count the process's threads run alone, so the other tests do not steal their cores
+/// and their servers' threads do not show up in the count.
+/// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class TimingCollection
+public sealed class RunAloneCollection
 {
-    public const string Name = "Queueing timing";
+    public const string Name = "Run alone";
 }
 
 /// <summary>Retry backoff, priority order and FIFO within a priority, measured from inside registered handlers.</summary>
-[Collection(TimingCollection.Name)]
+[Collection(RunAloneCollection.Name)]
 public sealed class TimingTests : IAsyncLifetime
 {
     private readonly ConcurrentDictionary<string, ConcurrentQueue<long>> _attemptTimes = new();
