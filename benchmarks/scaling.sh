@@ -18,6 +18,8 @@
 #               CPU and statements per task over the filling SUBMITs and the draining together.
 #   single      one SUBMIT at a time on one connection: p50 SUBMIT latency, also against the in-memory store
 #               with the journal under --appendfsync always.
+#   roundtrip   one task at a time on one connection, SUBMIT then RESULT <id> TIMEOUT (SINGLE_JOBS of them):
+#               p50/p99 of a whole lifecycle, where a missed wake-up shows (a RESULT left for the safety poll).
 # Statements per task: PostgreSQL's committed transactions in the cell's database (pg_stat_database.xact_commit;
 # each statement runs as its own transaction) over the jobs. PostgreSQL CPU per task: utime+stime of the
 # cluster's processes over the run; node CPU per task (lifecycle): the same for the nodes. Nothing is pinned:
@@ -109,7 +111,8 @@ field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 echo -e "cell\tnodes\tjobs\tseconds\ttasks_per_s\tp50_us\tp99_us\tstatements_per_task\tpg_cpu_us_per_task\tnode_cpu_us_per_task" >"$RAW"
 
 lifecycle_cell() { # $1 number of nodes, $2 who collects (consumers: throughput; same: closed loop, for latency)
-  local n=$1 collect=${2:-consumers} db="s$1${2:-}" ports=() runs=() i before_commits before_ticks before_node seconds=0 s p50 p99 line
+  local n=$1 collect=${2:-consumers}
+  local db="s$1$collect" ports=() runs=() i before_commits before_ticks before_node seconds=0 s p50 p99 line
   sql "CREATE DATABASE $db" >/dev/null
   for i in $(seq "$n"); do
     start_node --store "postgres://postgres@127.0.0.1:$PGPORT/$db"
@@ -138,10 +141,10 @@ lifecycle_cell() { # $1 number of nodes, $2 who collects (consumers: throughput;
   sleep 2 # PostgreSQL publishes its statistics about once a second
   statements=$(python3 -c "print(f'{($(commits "$db") - $before_commits) / $JOBS:.2f}')")
   rate=$(python3 -c "print(f'{$JOBS / $seconds:.0f}')")
-  # With consumers collecting, the producers outrun the workers and a job's latency is mostly the backlog's wait:
-  # only the closed loop's (PRODUCERS x INFLIGHT jobs in flight, each collected by its producer) says something.
-  [ "$collect" = same ] || p50='' p99=''
-  echo -e "lifecycle${2:+-closed}\t$n\t$JOBS\t$seconds\t$rate\t$p50\t$p99\t$statements\t$pg_us\t$node_us" >>"$RAW"
+  local cell=lifecycle
+  # queue_bench times jobs only in the closed loop: in the open one a job's latency would be the backlog's wait.
+  if [ "$collect" = same ]; then cell=lifecycle-closed; else p50='' p99=''; fi
+  echo -e "$cell\t$n\t$JOBS\t$seconds\t$rate\t$p50\t$p99\t$statements\t$pg_us\t$node_us" >>"$RAW"
   stop_nodes
 }
 
@@ -173,13 +176,13 @@ PY
   stop_nodes
 }
 
-single_cell() { # $1 label, then serve options
-  local label=$1 port line; shift
+one_at_a_time_cell() { # $1 mode (single: SUBMIT; roundtrip: SUBMIT then RESULT), $2 label, then serve options
+  local mode=$1 label=$2 port line; shift 2
   start_node "$@"
   port=$NODE_PORT
-  bench "$port" single 500 >/dev/null || die "$label: warm-up failed"
-  line=$(bench "$port" single "$SINGLE_JOBS")
-  echo -e "single-$label\t1\t$SINGLE_JOBS\t$(field seconds <<<"$line")\t$(field jobs_per_s <<<"$line")\t$(field p50_us <<<"$line")\t$(field p99_us <<<"$line")\t\t" >>"$RAW"
+  bench "$port" "$mode" 500 >/dev/null || die "$mode-$label: warm-up failed"
+  line=$(bench "$port" "$mode" "$SINGLE_JOBS")
+  echo -e "$mode-$label\t1\t$SINGLE_JOBS\t$(field seconds <<<"$line")\t$(field jobs_per_s <<<"$line")\t$(field p50_us <<<"$line")\t$(field p99_us <<<"$line")\t\t" >>"$RAW"
   stop_nodes
 }
 
@@ -188,9 +191,11 @@ lifecycle_cell 1 same
 lifecycle_cell 2
 fetch_ack_cell
 sql "CREATE DATABASE single" >/dev/null
-single_cell postgres --store "postgres://postgres@127.0.0.1:$PGPORT/single"
+one_at_a_time_cell single postgres --store "postgres://postgres@127.0.0.1:$PGPORT/single"
+sql "CREATE DATABASE roundtrip" >/dev/null
+one_at_a_time_cell roundtrip postgres --store "postgres://postgres@127.0.0.1:$PGPORT/roundtrip"
 mkdir -p "$WORKDIR/journal"
-single_cell journal-always --appendonly yes --appendfsync always --dir "$WORKDIR/journal"
+one_at_a_time_cell single journal-always --appendonly yes --appendfsync always --dir "$WORKDIR/journal"
 
 column -t -s $'\t' "$RAW"
 echo "raw rows: $RAW"

@@ -32,8 +32,8 @@
  *
  * Prints one line of key=value pairs: jobs (counted), seconds (from the first request to the N-th
  * job), jobs_per_s, p50_us/p99_us (latency per request in enqueue/single; per job in roundtrip and in
- * eventloop lifecycle, from its SUBMIT's send to its RESULT's reply: with --collect consumers the producers
- * outrun the workers, so that includes the backlog's wait; --collect same bounds the jobs in flight),
+ * eventloop lifecycle --collect same, from its SUBMIT's send to its RESULT's reply; none in the other
+ * lifecycles, whose producers outrun the workers, so that a job's latency would be the backlog's wait),
  * client_cpu_s and client_busy_pct (this process's user+system time from getrusage over the
  * measured interval, against the wall time), errors (error replies), timed_out (1 if the time cap
  * stopped it first). Exit status 1 on a protocol error, a closed connection or any error reply.
@@ -108,7 +108,6 @@ static char push_req[1024];
 static size_t push_len;
 static char *id_ring; /* eventloop consumers mode: ids waiting for a RESULT */
 static unsigned char *id_lens;
-static double *id_sent; /* eventloop consumers mode: when each id's SUBMIT was sent */
 static long id_head, id_tail;
 static int first_error_shown;
 
@@ -294,7 +293,6 @@ static void refill_consumer(conn *c)
     while (c->inflight < consumer_inflight && id_head < id_tail) {
         long slot = id_head++ % jobs;
         send_result(c, id_ring + slot * ID_BYTES, id_lens[slot]);
-        c->sent_at[(c->tail - 1) % FIFO_SLOTS] = id_sent[slot]; /* the job began with its SUBMIT */
         c->inflight++;
     }
 }
@@ -479,7 +477,6 @@ static void on_reply(conn *c, enum kind k, double sent_at, reply *r)
                 long slot = id_tail++ % jobs;
                 memcpy(id_ring + slot * ID_BYTES, r->str.p, r->str.n);
                 id_lens[slot] = (unsigned char)r->str.n;
-                id_sent[slot] = sent_at;
                 feed_consumers();
             }
             refill_producer(c);
@@ -567,7 +564,7 @@ static void on_reply(conn *c, enum kind k, double sent_at, reply *r)
         c->inflight--;
         if (mode == ROUNDTRIP)
             record_latency(c->job_started);
-        else
+        else if (collect_same)
             record_latency(sent_at); /* lifecycle: from the job's SUBMIT to its RESULT */
         if (c->role == PRODUCER)
             refill_producer(c);
@@ -695,13 +692,12 @@ int main(int argc, char **argv)
     if (consumer_inflight < 1 || consumer_inflight > FIFO_SLOTS / 2)
         usage();
     build_push_request();
-    if (mode != LIFECYCLE || (sys == EVENTLOOP && !collect_fetch))
+    if (mode != LIFECYCLE || (sys == EVENTLOOP && collect_same))
         latencies = malloc(sizeof *latencies * (size_t)jobs);
     if (sys == EVENTLOOP && mode == LIFECYCLE && !collect_same && !collect_fetch) {
         id_ring = malloc((size_t)jobs * ID_BYTES);
         id_lens = malloc((size_t)jobs);
-        id_sent = malloc(sizeof *id_sent * (size_t)jobs);
-        if (!id_ring || !id_lens || !id_sent)
+        if (!id_ring || !id_lens)
             die("out of memory");
     }
 

@@ -197,7 +197,7 @@ internal sealed partial class TaskJournal : IDisposable
         _batch.BeginRewrite = true;
         _rewriteStarted = Stopwatch.GetTimestamp();
         // Schedules and queues are few (bounded by --max-schedules, --max-queues): they go in the first
-        // chunk, whole; every queue, so one that exists without tasks (paused once, or named by FETCH) stays.
+        // chunk, whole; every queue, so a paused one without tasks stays paused.
         foreach (Schedule schedule in _store.Schedules)
             _encoder.WriteSchedulePut(schedule, _batch.Snapshot);
         foreach (TaskQueue queue in _store.Queues)
