@@ -66,9 +66,8 @@ internal sealed class JournalProgress
 /// waker, which on one CPU cost two extra context switches per batch with Monitor.Wait/Pulse.
 /// A failed write is truncated back and retried (every batch, and every 200 ms) until it succeeds;
 /// nothing is dropped while it fails.
-/// Whatever an fdatasync covered is dropped from the page cache (nothing reads the journal while the
-/// server runs): the next writes reuse those pages instead of growing the cache into fresh memory,
-/// which on this VM made the reactor's pwrite copy several times slower.
+/// The journal's pages leave the page cache once on disk (<see cref="JournalPageCache"/>): after each
+/// fdatasync, and between them (everysec, no) by write-behind, a chunk at a time.
 /// Under <c>always</c> the file is allocated ahead of the writes (<see cref="PreallocateBytes"/>), so an
 /// append does not change its size and fdatasync need not commit one (docs/journal.md says what each promises).
 /// </remarks>
@@ -76,11 +75,6 @@ internal sealed class JournalWriter : IDisposable
 {
     /// <summary>Under always: how far ahead of the writes the file is allocated.</summary>
     internal const long PreallocateBytes = 4 * 1024 * 1024;
-    /// <summary>fdatasync'd bytes gathered before they are dropped from the page cache in one call.</summary>
-    private const long ReleaseBytes = 1024 * 1024;
-    /// <summary>A rewrite's new file: its writeback is started every this many bytes (see <see cref="FlushRewriteAhead"/>).</summary>
-    private const long RewriteFlushBytes = 4 * 1024 * 1024;
-    private static readonly long PageMask = ~(long)(Environment.SystemPageSize - 1);
 
     private readonly object _gate = new();
     private readonly List<JournalBatch> _incoming = [];
@@ -101,15 +95,14 @@ internal sealed class JournalWriter : IDisposable
     private SafeFileHandle? _next;
     private long _offset;
     private long _nextOffset;
-    // The new file's writeback was started below _nextStarted, and its pages dropped below _nextReleasedTo.
-    private long _nextStarted;
-    private long _nextReleasedTo;
+    private JournalPageCache _nextCache = new(0);
     private long _lastSync = Stopwatch.GetTimestamp();
     // The journal file is allocated up to here (always); the next attempt after a failed one waits for this offset.
     private long _allocatedEnd;
     private long _allocateRetryAt;
-    // The journal file's pages below this offset were dropped from the page cache.
-    private long _releasedTo;
+    private JournalPageCache _cache = new(0);
+    // Guarded by the lock: under everysec and no, a write reaching this offset wakes the thread for write-behind.
+    private long _writeBehindAt;
     private bool _stop;
     // The thread has taken batches and not finished with them: the reactor must not write the file itself.
     private bool _busy;
@@ -125,7 +118,8 @@ internal sealed class JournalWriter : IDisposable
         Progress.WrittenLsn = Progress.SyncedLsn = lastLsn;
         Progress.FileSize = Progress.SyncedOffset = offset;
         _allocatedEnd = offset;
-        ReleaseCache(offset); // what replay read: the file was fsync'd before the writer was made
+        _cache.Release(file, offset); // what replay read: the file was fsync'd before the writer was made
+        _writeBehindAt = _cache.NextWriteBehindAt;
         _thread = new Thread(Run) { IsBackground = true, Name = "eventloop-journal" };
         _thread.Start();
     }
@@ -165,6 +159,7 @@ internal sealed class JournalWriter : IDisposable
     /// </summary>
     public bool TryWriteDirect(JournalBatch batch, out long fileSize)
     {
+        bool writeBehind;
         lock (_gate)
         {
             fileSize = _offset;
@@ -182,8 +177,11 @@ internal sealed class JournalWriter : IDisposable
             Progress.Batches++;
             batch.Live.Clear();
             batch.LastLsn = 0;
-            return true;
+            writeBehind = _offset >= _writeBehindAt;
         }
+        if (writeBehind)
+            _wake.Wake(); // a system call only when the thread sleeps: about once a write-behind chunk
+        return true;
     }
 
     /// <summary>Any thread: a consistent copy of the progress, with the rewrite outcome taken (reported once).</summary>
@@ -253,6 +251,8 @@ internal sealed class JournalWriter : IDisposable
             WritePending();
             if (_policy == FsyncPolicy.Always || SyncDue() || stop)
                 Sync();
+            else
+                WriteBehind();
             lock (_gate)
                 _busy = _pending.Count > 0;
             if (handed || _policy != FsyncPolicy.No)
@@ -276,7 +276,7 @@ internal sealed class JournalWriter : IDisposable
             _wake.PrepareToSleep();
             lock (_gate)
             {
-                if (_incoming.Count > 0 || _stop || SyncDueLocked())
+                if (_incoming.Count > 0 || _stop || SyncDueLocked() || _policy != FsyncPolicy.Always && _offset >= _writeBehindAt)
                 {
                     _wake.Awake();
                     return;
@@ -373,8 +373,11 @@ internal sealed class JournalWriter : IDisposable
         _main.Clear();
         if (_next is not null && _rewrite.Count > 0)
         {
+            // The new file is fdatasync'd once, at the end of the rewrite; without write-behind its whole size
+            // (200 MB for 10⁶ tasks) would be dirty then, and that one fsync would take seconds while
+            // acknowledgements wait behind it on this thread.
             if (TryWrite(_next, ref _nextOffset, _rewrite, out string? rewriteError))
-                FlushRewriteAhead();
+                _nextCache.WriteBehind(_next, _nextOffset);
             else
                 AbandonRewrite($"writing the new file failed: {rewriteError}");
         }
@@ -423,39 +426,18 @@ internal sealed class JournalWriter : IDisposable
             _allocateRetryAt = target;
     }
 
-    /// <summary>Drops the journal's pages below <paramref name="synced"/> (fdatasync'd, so clean) from the page cache, a megabyte or more at a time.</summary>
-    private void ReleaseCache(long synced)
-    {
-        // Down to a page boundary: the partial last page stays, so the next append to it need not read it back.
-        long end = synced & PageMask;
-        if (end - _releasedTo < ReleaseBytes)
-            return;
-        LibC.posix_fadvise((int)_file.DangerousGetHandle(), _releasedTo, end - _releasedTo, LibC.POSIX_FADV_DONTNEED);
-        _releasedTo = end;
-    }
-
     /// <summary>
-    /// The new file is fdatasync'd once, at the end of the rewrite; without this its whole size (200 MB for 10⁶
-    /// tasks) would be dirty then, and that one fsync would take seconds while acknowledgements wait behind it
-    /// on this thread. Every 4 MiB: waits for the writeback started a chunk ago (done by then, as a rule), drops
-    /// those pages from the cache, and starts the next chunk's (sync_file_range: data only, no cache flush; the
-    /// final fdatasync is what makes the file durable). Failures are left to that fdatasync to report.
+    /// Under everysec and no, between fdatasyncs: the reactor's writes (and this thread's) are written back and
+    /// dropped from the page cache a chunk at a time, so the cache does not grow by a second of appends.
     /// </summary>
-    private void FlushRewriteAhead()
+    private void WriteBehind()
     {
-        long end = _nextOffset & PageMask;
-        if (end - _nextStarted < RewriteFlushBytes)
-            return;
-        int fd = (int)_next!.DangerousGetHandle();
-        if (_nextStarted > _nextReleasedTo
-            && LibC.sync_file_range(fd, _nextReleasedTo, _nextStarted - _nextReleasedTo,
-                (uint)(LibC.SYNC_FILE_RANGE_WAIT_BEFORE | LibC.SYNC_FILE_RANGE_WRITE | LibC.SYNC_FILE_RANGE_WAIT_AFTER)) == 0)
-        {
-            LibC.posix_fadvise(fd, _nextReleasedTo, _nextStarted - _nextReleasedTo, LibC.POSIX_FADV_DONTNEED);
-            _nextReleasedTo = _nextStarted;
-        }
-        LibC.sync_file_range(fd, _nextStarted, end - _nextStarted, (uint)LibC.SYNC_FILE_RANGE_WRITE);
-        _nextStarted = end;
+        long written;
+        lock (_gate)
+            written = _offset;
+        _cache.WriteBehind(_file, written); // outside the lock: the reactor's own write takes it
+        lock (_gate)
+            _writeBehindAt = _cache.NextWriteBehindAt;
     }
 
     private bool TryWrite(SafeFileHandle file, ref long offset, List<ReadOnlyMemory<byte>> segments, out string? error)
@@ -520,7 +502,11 @@ internal sealed class JournalWriter : IDisposable
             }
         }
         if (result == 0)
-            ReleaseCache(offset); // outside the lock: the reactor's own write takes it
+        {
+            _cache.Release(_file, offset); // outside the lock: the reactor's own write takes it
+            lock (_gate)
+                _writeBehindAt = _cache.NextWriteBehindAt;
+        }
     }
 
     private static int DataSync(SafeFileHandle file) => Tmds.Linux.LibC.fdatasync((int)file.DangerousGetHandle());
@@ -534,7 +520,7 @@ internal sealed class JournalWriter : IDisposable
             JournalFormat.WriteHeader(header);
             RandomAccess.Write(_next, header, 0);
             _nextOffset = header.Length;
-            _nextStarted = _nextReleasedTo = 0;
+            _nextCache = new JournalPageCache(0);
         }
         catch (Exception failed)
         {
@@ -563,10 +549,11 @@ internal sealed class JournalWriter : IDisposable
         _file = _next;
         _next = null;
         _offset = _allocatedEnd = _allocateRetryAt = _nextOffset;
-        _releasedTo = _nextReleasedTo;
-        ReleaseCache(_offset); // fsync'd whole above
+        _cache = _nextCache;
+        _cache.Release(_file, _offset); // fsync'd whole above
         lock (_gate)
         {
+            _writeBehindAt = _cache.NextWriteBehindAt;
             Progress.FileSize = _offset;
             Progress.SyncedOffset = _offset; // the new file was fsync'd whole before the rename
             Progress.SyncedLsn = Progress.WrittenLsn;
