@@ -350,7 +350,7 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
         }
     }
 
-    private static Dictionary<string, string> StoreInfo(RawConnection client)
+    internal static Dictionary<string, string> StoreInfo(RawConnection client)
     {
         string text = Parse(client.Call("INFO", "store")).Text ?? "";
         Assert.StartsWith("# Store\r\n", text);

@@ -39,6 +39,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     private readonly PostgresListener _listener;
     private readonly InProcessRuns _runs;
     private readonly PostgresScheduleLeader _leader;
+    private readonly PostgresVacuum _vacuum;
     private readonly Action _flush;
     private readonly CallbackTimer _tick;
     private List<StoreRequest> _pending = [];
@@ -76,6 +77,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         }, Log);
         _runs = new InProcessRuns(this, reactor, tasks);
         _leader = new PostgresScheduleLeader(settings, reactor.Store, () => _full, Log);
+        _vacuum = new PostgresVacuum(settings, () => _leader.Leading, Log);
         _tick = new CallbackTimer(Tick);
         reactor.Timers.Schedule(_tick, Clock.TicksAfter(TickMs));
         // The reactor has no stop hook for a store yet: its completion is when the threads and connections go.
@@ -92,6 +94,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         line("store_connected", _thread.Connected && _runsThread.Connected ? 1 : 0);
         line("store_listener_connected", _listener.Connected ? 1 : 0);
         line("store_schedule_leader", _leader.Leading ? 1 : 0);
+        line("store_vacuums", _vacuum.Vacuums);
+        line("store_last_vacuum_us", _vacuum.LastMicros);
         line("store_requests_pending", _pending.Count + _runsPending.Count);
         line("store_statements_in_flight", _inFlight);
         line("store_round_trips", _thread.RoundTrips + _runsThread.RoundTrips);
@@ -609,6 +613,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     public void Dispose()
     {
         _leader.Dispose();
+        _vacuum.Dispose();
         _listener.Dispose();
         _thread.Dispose();
         _runsThread.Dispose();

@@ -54,6 +54,12 @@ internal static partial class PostgresSchema
         AdministrationMigration,
     ];
 
+    /// <summary>PostgreSQL's count of dead and live rows in the tasks table (what autovacuum also goes by).</summary>
+    public const string DeadTaskRows = "SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables WHERE relid = 'eventloop_tasks'::regclass";
+
+    /// <summary>Removes dead rows and their index entries (<see cref="PostgresVacuum"/>); skips when another session vacuums the table.</summary>
+    public const string VacuumTasks = "VACUUM (SKIP_LOCKED) eventloop_tasks";
+
     public const string ReadyChannel = "eventloop_ready";
     public const string DoneChannel = "eventloop_done";
 
