@@ -14,7 +14,7 @@ namespace EventLoop.Stores.Postgres;
 /// derived from <c>name@fire-ms</c> (<see cref="FiringIds"/>): two leaders at once (the old one's last statement racing the new one's first) cannot store a
 /// firing twice. Its own thread; touches no reactor state (the clock is read, the full flag is volatile).
 /// </summary>
-internal sealed class PostgresScheduleLeader : IDisposable
+internal sealed class PostgresScheduleLeader : SessionLoop
 {
     /// <summary>How often a node that does not lead tries to take the lock: the longest a dead leader goes unreplaced once its session is gone.</summary>
     public const int TryEveryMs = 1000;
@@ -24,29 +24,19 @@ internal sealed class PostgresScheduleLeader : IDisposable
     /// <summary>Fire times are all the leader computes: the template stays in the schedule's row.</summary>
     private static readonly TaskTemplate Unused = new("", "", 0, 0, 0, 0, 0, []);
 
-    private readonly string _connectionString;
     private readonly TaskStore _store;
     private readonly Func<bool> _full;
     private readonly Action<string> _log;
-    private readonly ManualResetEventSlim _stopping = new();
-    private readonly Thread _thread;
-    private NpgsqlConnection? _connection;
     private volatile bool _leading;
 
     /// <summary>Starts trying to lead; <paramref name="full"/> says whether --max-tasks is reached (a firing is then skipped).</summary>
     public PostgresScheduleLeader(NpgsqlConnectionStringBuilder settings, TaskStore store, Func<bool> full, Action<string> log)
+        : base(settings, "eventloop-schedule-leader", StatementTimeoutSeconds)
     {
-        _connectionString = new NpgsqlConnectionStringBuilder(settings.ConnectionString)
-        {
-            Pooling = false,
-            CommandTimeout = StatementTimeoutSeconds,
-            ApplicationName = "eventloop-schedule-leader",
-        }.ConnectionString;
         _store = store;
         _full = full;
         _log = log;
-        _thread = new Thread(Run) { IsBackground = true, Name = "eventloop-postgres-schedules" };
-        _thread.Start();
+        Start();
     }
 
     /// <summary>Any thread: this node holds the lock and fires the schedules.</summary>
@@ -54,40 +44,22 @@ internal sealed class PostgresScheduleLeader : IDisposable
 
     private long Now => _store.Clock.ToUnixMs(Stopwatch.GetTimestamp());
 
-    private void Run()
+    protected override int Step()
     {
-        while (!_stopping.IsSet)
+        if (!_leading && Scalar(PostgresSchema.TryLead) is true)
         {
-            int waitMs = TryEveryMs;
-            try
-            {
-                if (_connection is null)
-                {
-                    _connection = new NpgsqlConnection(_connectionString);
-                    _connection.Open();
-                }
-                if (!_leading && Scalar(PostgresSchema.TryLead) is true)
-                {
-                    _leading = true;
-                    _log("PostgreSQL store: this node leads the schedules (it fires them)");
-                }
-                if (_leading)
-                    waitMs = FireDue();
-            }
-            catch (Exception failed)
-            {
-                // Whatever failed, this thread must not die with it (it would take the process): when stopping, stop;
-                // otherwise the session is suspect: drop it (and the lock with it) and try again.
-                if (_stopping.IsSet)
-                    break;
-                if (_leading)
-                    _log($"PostgreSQL store: this node no longer leads the schedules ({failed.Message}); it tries again every {TryEveryMs} ms");
-                _leading = false;
-                _connection?.Dispose();
-                _connection = null;
-            }
-            _stopping.Wait(waitMs);
+            _leading = true;
+            _log("PostgreSQL store: this node leads the schedules (it fires them)");
         }
+        return _leading ? FireDue() : TryEveryMs;
+    }
+
+    protected override int Failed(Exception failure)
+    {
+        if (_leading)
+            _log($"PostgreSQL store: this node no longer leads the schedules ({failure.Message}); it tries again every {TryEveryMs} ms");
+        _leading = false;
+        return TryEveryMs;
     }
 
     /// <summary>Fires what is due; returns how long to wait before looking again.</summary>
@@ -141,22 +113,5 @@ internal sealed class PostgresScheduleLeader : IDisposable
     {
         using NpgsqlCommand command = Command(sql);
         return command.ExecuteScalar();
-    }
-
-    private NpgsqlCommand Command(string sql, params object[] values)
-    {
-        var command = new NpgsqlCommand(sql, _connection);
-        foreach (object value in values)
-            command.Parameters.Add(new NpgsqlParameter { Value = value });
-        return command;
-    }
-
-    public void Dispose()
-    {
-        _stopping.Set();
-        if (!_thread.Join(TimeSpan.FromSeconds(10)))
-            return; // a statement outlived its timeout: the connection is still the thread's, and goes with the process
-        _connection?.Dispose(); // an unpooled session: closing it releases the lock at once
-        _stopping.Dispose();
     }
 }
