@@ -13,7 +13,9 @@
 # fallocated space), for the single-SUBMIT goal: <= 1.1 x (fsync + the no-journal round trip).
 #   benchmarks/durability.sh [seconds-per-run]       (default 5)
 # Before the timed queue_bench.c runs, each server takes WARMUP_JOBS (1,000,000) untimed SUBMITs/LPUSHes/puts, for at
-# most WARMUP_SECONDS (5).
+# most WARMUP_SECONDS (5). ROUNDS (3) repeats the servers in turn (the cross-checks run in the first round only) and
+# ends with each queue_bench.c figure's median over the rounds and the goals' ratios of those medians: one run of each
+# moved by a fifth from one minute to the next here.
 # Results: a table on stdout and JSON lines in $OUT (default benchmarks/results/durability-<date>.jsonl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,8 @@ source benchmarks/tools/lib.sh
 SECONDS_PER_RUN=${1:-5}
 WARMUP_JOBS=${WARMUP_JOBS:-1000000}
 WARMUP_SECONDS=${WARMUP_SECONDS:-5}
+ROUNDS=${ROUNDS:-3}
+ROUND=1
 ensure_redis
 ensure_eventloop
 command -v beanstalkd >/dev/null 2>&1 || die "beanstalkd is missing: apt-get install beanstalkd"
@@ -57,16 +61,16 @@ run() { # name proto port command
       result=$(taskset -c 1 "$QB" "$system" $shape --port "$port" --payload 64 --task bench --time-cap "$SECONDS_PER_RUN" || true)
       jobs=$(echo "$result" | sed -n 's/^jobs=\([0-9]*\).*/\1/p')
       [ -n "$jobs" ] && [ "$jobs" -gt 0 ] && cpu=" server_cpu_us_per_job=$(( ($(cpu_ticks "$SERVER_PID") - ticks) * 1000000 / $(getconf CLK_TCK) * 100 / jobs ))e-2"
-      echo "{\"system\":\"$name\",\"client\":\"queue_bench.c\",\"mode\":\"${shape%% *}\",$(echo "$result$cpu" | sed 's/\([a-z_0-9]*\)=\([^ ]*\)/"\1":"\2"/g; s/ /,/g')}" | tee -a "$OUT"
+      echo "{\"system\":\"$name\",\"client\":\"queue_bench.c\",\"round\":$ROUND,\"mode\":\"${shape%% *}\",$(echo "$result$cpu" | sed 's/\([a-z_0-9]*\)=\([^ ]*\)/"\1":"\2"/g; s/ /,/g')}" | tee -a "$OUT"
     done
   fi
-  if has python; then
+  if has python && [ "$ROUND" = 1 ]; then
     for shape in "--conns 50 --depth 16" "--conns 1 --depth 1"; do
       result=$($BENCH --proto "$proto" --port "$port" --command "$command" $shape)
       echo "{\"system\":\"$name\",\"client\":\"queue_bench.py\",$(echo "$result" | cut -c2-)" | tee -a "$OUT"
     done
   fi
-  if has redis-benchmark && [ "$proto" = resp ]; then
+  if has redis-benchmark && [ "$proto" = resp ] && [ "$ROUND" = 1 ]; then
     # redis-benchmark is faster than the Python client: the RESP systems' ceiling is measured with it.
     for shape in "50 16 1000000" "1 1 5000"; do
       set -- $shape
@@ -105,6 +109,8 @@ PY
 }
 disk_probe | tee -a "$OUT"
 
+for ROUND in $(seq "$ROUNDS"); do
+note "round $ROUND of $ROUNDS"
 for policy in off always everysec no; do
   port=$(free_port)
   rm -rf "$WORKDIR/el"
@@ -140,6 +146,27 @@ done
   run "beanstalkd-${mode// /}" beanstalk "$port" ""
   kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true; BS_PID=''
 done
+done
+
+# Medians over the rounds of each queue_bench.c figure, and the goals' ratios of them.
+has c && python3 - "$OUT" <<'PY' | tee -a "$OUT"
+import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if '"client":"queue_bench.c"' in line]
+median = {}
+for key in sorted({(r["system"], r["mode"]) for r in rows}):
+    rates = [float(r["jobs_per_s"]) for r in rows if (r["system"], r["mode"]) == key]
+    p50s = [float(r["p50_us"]) for r in rows if (r["system"], r["mode"]) == key]
+    median[key] = (statistics.median(rates), statistics.median(p50s))
+    print(json.dumps({"system": key[0], "mode": key[1], "rounds": len(rates), "median_jobs_per_s": round(median[key][0]),
+                      "median_p50_us": round(median[key][1], 1), "jobs_per_s": [round(x) for x in rates]}))
+def ratio(a, b, mode="enqueue"):
+    x, y = median.get((a, mode)), median.get((b, mode))
+    return round(x[0] / y[0], 2) if x and y and y[0] else None
+print(json.dumps({"ratios_of_medians": {
+    "everysec/no journal (goal >= 0.9)": ratio("eventloop-everysec", "eventloop-off"),
+    "always/redis always (goal >= 2)": ratio("eventloop-always", "redis-always"),
+    "always/beanstalkd -f 0 (goal >= 10)": ratio("eventloop-always", "beanstalkd--f0")}}))
+PY
 
 # Recovery: N queued tasks in the journal, SIGKILL, restart; time from exec to the first PONG.
 has recovery && for n in 100000 1000000; do
