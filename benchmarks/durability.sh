@@ -80,7 +80,7 @@ run() { # name proto port command
   fi
 }
 
-fsync_probe() { # the disk's fdatasync latency, as the journal thread measures it under always
+fsync_probe() { # the journal thread's fdatasync latency (under everysec: the once-a-second one, and what write-behind left it)
   redis-cli -p "$1" INFO persistence | tr -d '\r' | grep -E 'journal_fsync_p(50|99)_us' | tr '\n' ' '
 }
 
@@ -121,7 +121,7 @@ for policy in off always everysec no; do
   fi
   SERVER_PID=$EL_PID
   run "eventloop-$policy" resp "$port" "SUBMIT bench QUEUE bench ARGS {payload}"
-  [ "$policy" = always ] && note "eventloop always: $(fsync_probe "$port")"
+  case "$policy" in always|everysec) note "eventloop $policy: $(fsync_probe "$port")" ;; esac
   stop_servers
 done
 

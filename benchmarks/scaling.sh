@@ -28,7 +28,9 @@
 #
 # Environment: JOBS (20000), SINGLE_JOBS (2000), WARMUP_JOBS (50000, untimed, per node: the JIT is still compiling
 # Npgsql's and the store's code after 5,000, when a profile showed 40 % of the node's CPU in it), PRODUCERS (20),
-# CONSUMERS (20), INFLIGHT (16).
+# CONSUMERS (20), INFLIGHT (16); EVENTLOOP (another build's eventloop, to compare before and after in one sitting);
+# PG_STATS=1 loads pg_stat_statements and prints, after each lifecycle cell, its statements by execution time (calls,
+# rows, ms, buffers, WAL records): where PostgreSQL's time per task goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benchmarks/tools/lib.sh
@@ -72,7 +74,7 @@ trap 'stop_all; rm -rf "$WORKDIR"' EXIT
 
 as_postgres "$PGBIN/initdb" -D "$WORKDIR/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >/dev/null
 as_postgres "$PGBIN/pg_ctl" -D "$WORKDIR/data" -l "$WORKDIR/postgres.log" -w start \
-  -o "-p $PGPORT -k $WORKDIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=100" >/dev/null
+  -o "-p $PGPORT -k $WORKDIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=100${PG_STATS:+ -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all}" >/dev/null
 
 # CPU ticks of the whole cluster: the postmaster and its children.
 pg_ticks() {
@@ -96,7 +98,7 @@ node_ticks() {
 # Starts a node with these serve options; appends its pid to NODES and sets NODE_PORT.
 start_node() {
   NODE_PORT=$(free_port)
-  artifacts/bin/eventloop serve --port "$NODE_PORT" "$@" >"$WORKDIR/node-$NODE_PORT.log" 2>&1 &
+  "${EVENTLOOP:-artifacts/bin/eventloop}" serve --port "$NODE_PORT" "$@" >"$WORKDIR/node-$NODE_PORT.log" 2>&1 &
   NODES+=("$!")
   wait_for_port "$NODE_PORT"
 }
@@ -120,6 +122,8 @@ lifecycle_cell() { # $1 number of nodes, $2 who collects (consumers: throughput;
   done
   for i in "${ports[@]}"; do bench "$i" lifecycle "$WARMUP_JOBS" >/dev/null || die "warm-up failed on port $i"; done
   sleep 2
+  [ -n "${PG_STATS:-}" ] && as_postgres "$PGBIN/psql" -h "$WORKDIR" -p "$PGPORT" -U postgres -d "$db" -qc \
+    "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" >/dev/null
   before_commits=$(commits "$db")
   before_ticks=$(pg_ticks)
   before_node=$(node_ticks)
@@ -145,6 +149,11 @@ lifecycle_cell() { # $1 number of nodes, $2 who collects (consumers: throughput;
   # queue_bench times jobs only in the closed loop: in the open one a job's latency would be the backlog's wait.
   if [ "$collect" = same ]; then cell=lifecycle-closed; else p50='' p99=''; fi
   echo -e "$cell\t$n\t$JOBS\t$seconds\t$rate\t$p50\t$p99\t$statements\t$pg_us\t$node_us" >>"$RAW"
+  [ -n "${PG_STATS:-}" ] && as_postgres "$PGBIN/psql" -h "$WORKDIR" -p "$PGPORT" -U postgres -d "$db" -c \
+    "SELECT calls, rows, round(total_exec_time::numeric) AS exec_ms, shared_blks_hit AS buffers, wal_records,
+            left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS statement
+     FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$db')
+     ORDER BY total_exec_time DESC LIMIT 8" >&2
   stop_nodes
 }
 
