@@ -30,7 +30,8 @@
 # Npgsql's and the store's code after 5,000, when a profile showed 40 % of the node's CPU in it), PRODUCERS (20),
 # CONSUMERS (20), INFLIGHT (16); EVENTLOOP (another build's eventloop, to compare before and after in one sitting);
 # PG_STATS=1 loads pg_stat_statements and prints, after each lifecycle cell, its statements by execution time (calls,
-# rows, ms, buffers, WAL records): where PostgreSQL's time per task goes.
+# rows, ms, buffers, WAL records): where PostgreSQL's time per task goes. CELLS picks cells (default: all of
+# lifecycle lifecycle-closed lifecycle-2 fetch-ack single roundtrip single-journal), e.g. CELLS=lifecycle for an A/B.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benchmarks/tools/lib.sh
@@ -195,16 +196,24 @@ one_at_a_time_cell() { # $1 mode (single: SUBMIT; roundtrip: SUBMIT then RESULT)
   stop_nodes
 }
 
-lifecycle_cell 1
-lifecycle_cell 1 same
-lifecycle_cell 2
-fetch_ack_cell
-sql "CREATE DATABASE single" >/dev/null
-one_at_a_time_cell single postgres --store "postgres://postgres@127.0.0.1:$PGPORT/single"
-sql "CREATE DATABASE roundtrip" >/dev/null
-one_at_a_time_cell roundtrip postgres --store "postgres://postgres@127.0.0.1:$PGPORT/roundtrip"
-mkdir -p "$WORKDIR/journal"
-one_at_a_time_cell single journal-always --appendonly yes --appendfsync always --dir "$WORKDIR/journal"
+CELLS=${CELLS:-lifecycle lifecycle-closed lifecycle-2 fetch-ack single roundtrip single-journal}
+wanted() { [[ " $CELLS " == *" $1 "* ]]; }
+wanted lifecycle && lifecycle_cell 1
+wanted lifecycle-closed && lifecycle_cell 1 same
+wanted lifecycle-2 && lifecycle_cell 2
+wanted fetch-ack && fetch_ack_cell
+if wanted single; then
+  sql "CREATE DATABASE single" >/dev/null
+  one_at_a_time_cell single postgres --store "postgres://postgres@127.0.0.1:$PGPORT/single"
+fi
+if wanted roundtrip; then
+  sql "CREATE DATABASE roundtrip" >/dev/null
+  one_at_a_time_cell roundtrip postgres --store "postgres://postgres@127.0.0.1:$PGPORT/roundtrip"
+fi
+if wanted single-journal; then
+  mkdir -p "$WORKDIR/journal"
+  one_at_a_time_cell single journal-always --appendonly yes --appendfsync always --dir "$WORKDIR/journal"
+fi
 
 column -t -s $'\t' "$RAW"
 echo "raw rows: $RAW"

@@ -7,13 +7,13 @@ namespace EventLoop.Tests.Postgres;
 [Collection(nameof(PostgresCollection))]
 public sealed class PostgresVacuumTests(PostgresCluster cluster)
 {
-    private const int Tasks = 6_000;
+    private const int Tasks = 12_000;
     private const int Pipelined = 500;
 
     /// <summary>
-    /// 6,000 lifecycles leave 12,000 dead row versions (the claim's and the settlement's), past the 10,000 that start a
-    /// vacuum: INFO counts one, PostgreSQL's own statistics show it on the table, and the dead rows are gone. Every task
-    /// still answers its result afterwards.
+    /// 12,000 lifecycles leave 12,000 dead row versions (each settlement's: a task stored claimed is updated once), past
+    /// the 10,000 that start a vacuum: INFO counts one, PostgreSQL's own statistics show it on the table, and the dead
+    /// rows are gone. Every task still answers its result afterwards.
     /// </summary>
     [Fact]
     public async Task The_leading_node_vacuums_the_tasks_table_once_enough_rows_died()

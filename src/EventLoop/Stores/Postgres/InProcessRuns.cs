@@ -11,7 +11,10 @@ namespace EventLoop.Stores.Postgres;
 /// here (one claim in flight at a time, at most a ring's worth running), hands each to the ring in a work item of
 /// its own whose completion is posted back through the completion queue, and settles the attempt with the same
 /// fenced statements as ACK and FAIL. The lease names this node and is renewed on the store's tick; a node that
-/// dies leaves leases that expire and go back to their queues. Reactor-owned.
+/// dies leaves leases that expire and go back to their queues. A SUBMIT this node can run at once reserves room
+/// here and is stored already claimed (<see cref="PostgresSchema.Submit"/>): no claim, and no second row version,
+/// for a task that nothing queued ahead of. Claims go out only while work may be waiting (a task became ready, a
+/// NOTIFY, the tick, a full claim), not after every run. Reactor-owned.
 /// </summary>
 internal sealed class InProcessRuns(PostgresQueueStore store, ReactorLoop reactor, TaskRegistry tasks)
 {
@@ -23,25 +26,67 @@ internal sealed class InProcessRuns(PostgresQueueStore store, ReactorLoop reacto
     private readonly Dictionary<long, WorkItem> _running = [];
     private readonly Stack<WorkItem> _free = new();
     private ClaimRequest? _claim;
+    /// <summary>Room held for SUBMITs in flight that may come back claimed here.</summary>
+    private int _reserved;
+    /// <summary>Something may be ready for this node's handlers that no claim has looked for since.</summary>
+    private bool _mayHaveWork = true;
 
     private WorkerPool Workers => reactor.Workers;
 
     /// <summary>The ids of the attempts running here: the leases the node renews.</summary>
     public IEnumerable<long> Running => _running.Keys;
 
-    private int Room => Math.Min(ClaimBatch, Math.Min(Workers.RingCapacity - _running.Count, Workers.RingCapacity - Workers.RingDepth));
+    /// <summary>The names of this node's handlers: what its claims, and a SUBMIT's look for tasks ahead, go by.</summary>
+    public string[] Names => _names;
 
-    /// <summary>Claims ready tasks for this node's handlers, unless a claim is out already or there is no room.</summary>
+    /// <summary>How many more runs the ring can take: what runs, what reserved SUBMITs and the claim in flight may bring, all count.</summary>
+    private int Free => Math.Min(Workers.RingCapacity - _running.Count, Workers.RingCapacity - Workers.RingDepth) - _reserved
+                        - (_claim is { InFlight: true } claim ? claim.Count : 0);
+
+    private int Room => Math.Min(ClaimBatch, Free);
+
+    /// <summary>Holds room for a SUBMIT of one of this node's handlers, which may come back claimed here; false when there is none.</summary>
+    public bool TryReserve()
+    {
+        if (reactor.Stopping || Free <= 0)
+            return false;
+        _reserved++;
+        return true;
+    }
+
+    /// <summary>A reserved SUBMIT is answered: <paramref name="claimed"/> its row, stored running here (null: stored ready, or not at all).</summary>
+    public void Unreserve(ClaimedRow? claimed)
+    {
+        _reserved--;
+        if (claimed is { } row)
+        {
+            StoredClaimed++;
+            Start([row]);
+        }
+    }
+
+    /// <summary>SUBMITs stored claimed here and run without a claim (INFO <c>store_submits_claimed</c>).</summary>
+    public long StoredClaimed { get; private set; }
+
+    /// <summary>Work may be ready for this node's handlers (a task became ready, a NOTIFY, the tick): claims it, unless a claim is out or there is no room.</summary>
     public void Claim()
     {
-        if (_names.Length == 0 || reactor.Stopping || Room <= 0)
+        _mayHaveWork = true;
+        ClaimIfRoom();
+    }
+
+    private void ClaimIfRoom()
+    {
+        if (_names.Length == 0 || reactor.Stopping)
             return;
-        _claim ??= new ClaimRequest(this, store.Node, _names);
-        if (_claim.InFlight)
+        if (_claim is { InFlight: true })
         {
-            _claim.Again = true;
+            _claim.Again = true; // it may have looked before this sign: it looks again once back
             return;
         }
+        if (Room <= 0)
+            return;
+        _claim ??= new ClaimRequest(this, store.Node, _names);
         _claim.Count = Room;
         store.EnqueueForRuns(_claim);
     }
@@ -95,7 +140,8 @@ internal sealed class InProcessRuns(PostgresQueueStore store, ReactorLoop reacto
         else
             store.Settled(task.Number, item.Attempt, PostgresSchema.Ack, [item.Reply.WrittenSpan.ToArray()]);
         Recycle(item);
-        Claim();
+        if (_mayHaveWork)
+            ClaimIfRoom();
     }
 
     private void Recycle(WorkItem item)
@@ -133,6 +179,8 @@ internal sealed class InProcessRuns(PostgresQueueStore store, ReactorLoop reacto
                 Again = false;
                 runs.Claim();
             }
+            else if (Failure is null)
+                runs._mayHaveWork = false; // looked after every sign of work so far and found less than room for
         }
     }
 }

@@ -89,7 +89,7 @@ internal sealed class SubmitBatch(List<SubmitRequest> submits) : MultiRowRequest
 {
     public override void AddTo(NpgsqlBatch batch)
     {
-        var columns = new object?[12];
+        var columns = new object?[12]; // Submit's first twelve parameters, as arrays
         columns[0] = Column<string>(0);
         columns[1] = Column<string>(1);
         columns[2] = Column<bool>(2);
@@ -102,7 +102,22 @@ internal sealed class SubmitBatch(List<SubmitRequest> submits) : MultiRowRequest
         columns[9] = Column<int>(9);
         columns[10] = Column<string?>(10);
         columns[11] = Column<byte[]>(11);
-        batch.BatchCommands.Add(Command(PostgresSchema.SubmitMany, columns));
+        bool[] claim = MayClaim([.. Members.Select(s => s.ClaimHere)], [.. Members.Select(s => s.ReadyHere)]);
+        SubmitRequest first = Members[0];
+        batch.BatchCommands.Add(Command(PostgresSchema.SubmitMany, [.. columns, claim, first.Node, InProcessRuns.LeaseMs, first.Names, (long)first.Values[3]!]));
+    }
+
+    /// <summary>
+    /// Which rows the statement may store claimed: those with room reserved, up to the first row due for a handler here
+    /// that has none. That row is stored ready and is ahead of every later one, which the statement's one look for
+    /// tasks ahead cannot see (it sees the table as it was before the statement).
+    /// </summary>
+    public static bool[] MayClaim(bool[] claimHere, bool[] readyHere)
+    {
+        var may = new bool[claimHere.Length];
+        for (int i = 0; i < claimHere.Length && (claimHere[i] || !readyHere[i]); i++)
+            may[i] = claimHere[i];
+        return may;
     }
 
     private T[] Column<T>(int index) => [.. Members.Select(s => (T)s.Values[index]!)];
@@ -111,7 +126,7 @@ internal sealed class SubmitBatch(List<SubmitRequest> submits) : MultiRowRequest
     {
         int row = 0;
         while (reader.Read())
-            Members[row++].Answered(reader.IsDBNull(1) ? null : reader.GetInt64(1));
+            Members[row++].Answered(reader.IsDBNull(1) ? null : reader.GetInt64(1), reader.GetBoolean(2));
     }
 }
 

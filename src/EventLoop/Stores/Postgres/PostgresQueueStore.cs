@@ -94,6 +94,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         line("store_connected", _thread.Connected && _runsThread.Connected ? 1 : 0);
         line("store_listener_connected", _listener.Connected ? 1 : 0);
         line("store_schedule_leader", _leader.Leading ? 1 : 0);
+        line("store_submits_claimed", _runs.StoredClaimed);
         line("store_vacuums", _vacuum.Vacuums);
         line("store_last_vacuum_us", _vacuum.LastMicros);
         line("store_requests_pending", _pending.Count + _runsPending.Count);
@@ -104,8 +105,11 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         line("store_last_round_trip_us", _thread.LastRoundTripMicros);
     }
 
-    /// <summary>This node's name in the leases it takes (lease_node).</summary>
+    /// <summary>This node's name in the leases it takes (lease_node). Immutable: the store threads read it too.</summary>
     public string Node { get; }
+
+    /// <summary>This node's in-process runs (reactor-owned; their handler names are immutable, and read by the store threads).</summary>
+    public InProcessRuns Runs => _runs;
 
     public QueueClock Clock => _reactor.Store.Clock;
 
@@ -152,7 +156,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         object?[] values = [task, queue, handler is not null, now, spec.RunAtMs, (short)spec.Priority, spec.Retries, spec.BackoffMs, timeout,
                             spec.ResultTtlSeconds, spec.Key.IsEmpty ? null : Encoding.UTF8.GetString(spec.Key), spec.Arguments];
         var reply = new StoreReply(_reactor, connection, StoreReply.NotAnsweredYet);
-        Enqueue(new SubmitRequest(reply, this, values, queue, ready: spec.RunAtMs <= now, handler is not null));
+        bool ready = spec.RunAtMs <= now;
+        Enqueue(new SubmitRequest(reply, this, values, queue, ready, handler is not null, claimHere: ready && handler is not null && _runs.TryReserve()));
     }
 
     public void Status(Connection connection, ReadOnlySpan<byte> id) => Find(connection, id, status: true, -1);

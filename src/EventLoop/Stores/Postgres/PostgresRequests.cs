@@ -30,6 +30,7 @@ internal abstract class ReplyRequest(StoreReply reply) : StoreRequest
         }
         if (Failure is not null)
         {
+            Failed();
             RespWriter.WriteError(Reply.Writer, $"ERR store: {Failure}");
             Reply.Send();
             return;
@@ -44,23 +45,54 @@ internal abstract class ReplyRequest(StoreReply reply) : StoreRequest
     protected virtual void Abandoned()
     {
     }
+
+    /// <summary>Reactor: the statement failed; its error is about to be the answer.</summary>
+    protected virtual void Failed()
+    {
+    }
 }
 
-/// <summary>SUBMIT: one INSERT (or a row of <see cref="SubmitBatch"/>'s); answers the id.</summary>
-internal sealed class SubmitRequest(StoreReply reply, PostgresQueueStore store, object?[] values, string queue, bool ready, bool inProcess) : ReplyRequest(reply)
+/// <summary>
+/// SUBMIT: one INSERT (or a row of <see cref="SubmitBatch"/>'s); answers the id. With <paramref name="claimHere"/>
+/// (room reserved in <see cref="InProcessRuns"/>) the row may come back stored claimed by this node, and its run starts
+/// at once.
+/// </summary>
+internal sealed class SubmitRequest(StoreReply reply, PostgresQueueStore store, object?[] values, string queue, bool ready, bool inProcess, bool claimHere)
+    : ReplyRequest(reply)
 {
     private long _id;
+    private bool _claimed;
 
-    /// <summary>The statement's parameters, in <see cref="PostgresSchema.Submit"/>'s order.</summary>
+    /// <summary>The statement's parameters, in <see cref="PostgresSchema.Submit"/>'s order (the first twelve).</summary>
     public object?[] Values => values;
 
-    public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(PostgresSchema.Submit, values));
+    /// <summary>Room is reserved for this task here: the statement may store it claimed.</summary>
+    public bool ClaimHere => claimHere;
 
-    public override void Read(NpgsqlDataReader reader) => Answered(reader.Read() && !reader.IsDBNull(0) ? reader.GetInt64(0) : null);
+    /// <summary>Due now, for one of this node's handlers: a task the node's claim would take.</summary>
+    public bool ReadyHere => ready && inProcess;
 
-    /// <summary>Store thread: the id the statement returned (null: none).</summary>
-    public void Answered(long? id)
+    /// <summary>The node that would hold the lease (immutable, so the store thread may read it).</summary>
+    public string Node => store.Node;
+
+    /// <summary>The node's handlers, whose due tasks a SUBMIT stored claimed must not overtake (immutable).</summary>
+    public string[] Names => store.Runs.Names;
+
+    public override void AddTo(NpgsqlBatch batch) =>
+        batch.BatchCommands.Add(Command(PostgresSchema.Submit, [.. values, claimHere, Node, InProcessRuns.LeaseMs, Names]));
+
+    public override void Read(NpgsqlDataReader reader)
     {
+        if (reader.Read() && !reader.IsDBNull(0))
+            Answered(reader.GetInt64(0), reader.GetBoolean(1));
+        else
+            Answered(null, false);
+    }
+
+    /// <summary>Store thread: the id the statement returned (null: none), and whether the row was stored claimed here.</summary>
+    public void Answered(long? id, bool claimed)
+    {
+        _claimed = claimed;
         if (id is { } known)
             _id = known;
         else
@@ -71,7 +103,30 @@ internal sealed class SubmitRequest(StoreReply reply, PostgresQueueStore store, 
     {
         RespWriter.WriteBulkString(Reply.Writer, _id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Reply.Send();
-        if (ready)
+        Stored();
+    }
+
+    /// <summary>The client left first: the task is stored all the same, and runs.</summary>
+    protected override void Abandoned()
+    {
+        if (Failure is null)
+            Stored();
+        else
+            Failed();
+    }
+
+    protected override void Failed()
+    {
+        if (claimHere)
+            store.Runs.Unreserve(null); // a row stored claimed all the same is not renewed: its lease expires and it goes back
+    }
+
+    /// <summary>Starts the run of a row stored claimed here, or tells whoever claims that a task became ready.</summary>
+    private void Stored()
+    {
+        if (claimHere)
+            store.Runs.Unreserve(_claimed ? new ClaimedRow(_id, 1, (string)values[0]!, queue, (byte[])values[11]!, (short)values[5]!) : null);
+        if (ready && !_claimed)
             store.BecameReady(queue, inProcess, Order);
     }
 }

@@ -66,34 +66,64 @@ internal static partial class PostgresSchema
     /// <summary>A finished task whose result expired is gone, whether or not the sweep has deleted its row yet.</summary>
     private const string Live = "NOT (state >= 4 AND expires_ms <= $2)";
 
-    /// <summary>SUBMIT ($1..$12); with KEY, an unfinished task of that key answers instead (ON CONFLICT on the partial index).</summary>
-    public const string Submit = """
-        WITH ins AS (
-            INSERT INTO eventloop_tasks (task, queue, in_process, state, priority, created_ms, run_at_ms, retries, backoff_ms, timeout_ms, result_ttl_s, key, args)
-            VALUES ($1, $2, $3, CASE WHEN $5 > $4 THEN 0 ELSE 1 END, $6, $4, GREATEST($4, $5), $7, $8, $9, $10, $11, $12)
-            ON CONFLICT (key) WHERE key IS NOT NULL AND state < 4 DO NOTHING RETURNING id)
-        SELECT id FROM ins UNION ALL (SELECT id FROM eventloop_tasks WHERE key = $11 AND state < 4 LIMIT 1) LIMIT 1
+    /// <summary>
+    /// The highest priority of a task due now that this node's claim would take before a new one (-1: none): a
+    /// SUBMIT stored claimed must not overtake it ($16 the node's handlers, the time as given). The same ordered walk
+    /// of <c>eventloop_tasks_ready_here</c> as <see cref="ClaimForHandlers"/>, stopped at the first row.
+    /// </summary>
+    private static string AheadHere(string now) => $"""
+        COALESCE((SELECT priority FROM eventloop_tasks
+                  WHERE in_process AND task = ANY($16) AND state IN (0, 1, 3) AND run_at_ms <= {now} AND {NotPaused}
+                  ORDER BY priority DESC, id LIMIT 1), -1)
+        """;
+
+    /// <summary>The columns a SUBMIT stored claimed (<paramref name="here"/>) starts with: its first attempt, leased to node $14 for $15 ms.</summary>
+    private static string LeaseIf(string here, string now) =>
+        $"CASE WHEN {here} THEN 1 ELSE 0 END, CASE WHEN {here} THEN {now} ELSE 0 END, CASE WHEN {here} THEN $14 END, " +
+        $"CASE WHEN {here} THEN $15 ELSE 0 END, CASE WHEN {here} THEN {now} + $15 ELSE 0 END";
+
+    private const string LeaseColumns = "attempt, started_ms, lease_node, lease_ms, lease_until_ms";
+
+    /// <summary>
+    /// SUBMIT ($1..$12; $13 this node has room to run it now, $14 node, $15 lease ms, $16 the node's handlers): answers
+    /// the id, and whether the task was stored claimed by this node (running, attempt 1), which it is when $13 holds,
+    /// it is due, its queue is not paused and no task due for these handlers has its priority or higher. With KEY,
+    /// an unfinished task of that key answers instead (ON CONFLICT on the partial index).
+    /// </summary>
+    public static readonly string Submit = $"""
+        WITH h AS (SELECT $13 AND $5 <= $4 AND $2 NOT IN (SELECT name FROM eventloop_queues WHERE paused) AND $6 > {AheadHere("$4")} AS here),
+        ins AS (
+            INSERT INTO eventloop_tasks (task, queue, in_process, state, priority, created_ms, run_at_ms, retries, backoff_ms, timeout_ms, result_ttl_s, key, args, {LeaseColumns})
+            SELECT $1, $2, $3, CASE WHEN $5 > $4 THEN 0 WHEN here THEN 2 ELSE 1 END, $6, $4, GREATEST($4, $5), $7, $8, $9, $10, $11, $12, {LeaseIf("here", "$4")}
+            FROM h
+            ON CONFLICT (key) WHERE key IS NOT NULL AND state < 4 DO NOTHING RETURNING id, state)
+        SELECT id, state = 2 FROM ins UNION ALL (SELECT id, false FROM eventloop_tasks WHERE key = $11 AND state < 4 LIMIT 1) LIMIT 1
         """;
 
     /// <summary>
-    /// Consecutive SUBMITs of one batch as one statement ($1..$12: the columns of <see cref="Submit"/> as arrays): the ids
-    /// are drawn first so each row's answer is known by its position; a KEY taken by an unfinished task, or by an
-    /// earlier row of the same statement, answers that task's id.
+    /// Consecutive SUBMITs of one batch as one statement ($1..$13: the columns of <see cref="Submit"/> as arrays; $14..$16
+    /// as there; $17 the batch's time): the ids are drawn first so each row's answer is known by its position; a KEY
+    /// taken by an unfinished task, or by an earlier row of the same statement, answers that task's id. The look for
+    /// tasks ahead is made once for the statement, and only if a row may be claimed.
     /// </summary>
-    public const string SubmitMany = """
+    public static readonly string SubmitMany = $"""
         WITH r AS (
             SELECT nextval('eventloop_task_id') AS id, u.*
             FROM unnest($1::text[], $2::text[], $3::boolean[], $4::bigint[], $5::bigint[], $6::smallint[], $7::int[], $8::int[], $9::int[],
-                        $10::int[], $11::text[], $12::bytea[])
-                 WITH ORDINALITY AS u(task, queue, in_process, now, run_at, priority, retries, backoff, timeout, ttl, key, args, ord)),
+                        $10::int[], $11::text[], $12::bytea[], $13::boolean[])
+                 WITH ORDINALITY AS u(task, queue, in_process, now, run_at, priority, retries, backoff, timeout, ttl, key, args, claim, ord)),
+        ahead AS (SELECT {AheadHere("$17")} AS priority),
+        h AS (SELECT r.*, r.claim AND r.run_at <= r.now AND r.queue NOT IN (SELECT name FROM eventloop_queues WHERE paused)
+                          AND r.priority > (SELECT priority FROM ahead) AS here FROM r),
         ins AS (
-            INSERT INTO eventloop_tasks (id, task, queue, in_process, state, priority, created_ms, run_at_ms, retries, backoff_ms, timeout_ms, result_ttl_s, key, args)
-            SELECT id, task, queue, in_process, CASE WHEN run_at > now THEN 0 ELSE 1 END, priority, now, GREATEST(now, run_at), retries, backoff, timeout, ttl, key, args
-            FROM r ORDER BY ord
-            ON CONFLICT (key) WHERE key IS NOT NULL AND state < 4 DO NOTHING RETURNING id, key)
+            INSERT INTO eventloop_tasks (id, task, queue, in_process, state, priority, created_ms, run_at_ms, retries, backoff_ms, timeout_ms, result_ttl_s, key, args, {LeaseColumns})
+            SELECT id, task, queue, in_process, CASE WHEN run_at > now THEN 0 WHEN here THEN 2 ELSE 1 END, priority, now, GREATEST(now, run_at), retries, backoff, timeout, ttl, key, args,
+                   {LeaseIf("here", "now")}
+            FROM h ORDER BY ord
+            ON CONFLICT (key) WHERE key IS NOT NULL AND state < 4 DO NOTHING RETURNING id, key, state)
         SELECT r.ord, COALESCE(i.id,
             (SELECT min(ins.id) FROM ins WHERE ins.key = r.key),
-            (SELECT e.id FROM eventloop_tasks e WHERE e.key = r.key AND e.state < 4 LIMIT 1))
+            (SELECT e.id FROM eventloop_tasks e WHERE e.key = r.key AND e.state < 4 LIMIT 1)), COALESCE(i.state = 2, false)
         FROM r LEFT JOIN ins i ON i.id = r.id ORDER BY r.ord
         """;
 
