@@ -79,10 +79,11 @@ as_postgres "$PGBIN/pg_ctl" -D "$WORKDIR/data" -l "$WORKDIR/postgres.log" -w sta
 
 # CPU ticks of the whole cluster: the postmaster and its children.
 pg_ticks() {
-  local master total=0 pid
+  local master total=0 pid t
   master=$(head -1 "$WORKDIR/data/postmaster.pid")
   for pid in $master $(pgrep -P "$master"); do
-    total=$(( total + $(cpu_ticks "$pid" 2>/dev/null || echo 0) ))
+    t=$(cpu_ticks "$pid" 2>/dev/null) || t=0 # a backend that just exited counts nothing
+    total=$(( total + ${t:-0} ))
   done
   echo "$total"
 }
@@ -91,8 +92,8 @@ commits() { sql "SELECT xact_commit FROM pg_stat_database WHERE datname = '$1'";
 
 # CPU ticks of every running node.
 node_ticks() {
-  local total=0 pid
-  for pid in "${NODES[@]}"; do total=$(( total + $(cpu_ticks "$pid" 2>/dev/null || echo 0) )); done
+  local total=0 pid t
+  for pid in "${NODES[@]}"; do t=$(cpu_ticks "$pid" 2>/dev/null) || t=0; total=$(( total + ${t:-0} )); done
   echo "$total"
 }
 

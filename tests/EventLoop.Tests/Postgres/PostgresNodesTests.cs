@@ -192,6 +192,28 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
             Assert.Equal(Bulk($"v{i}"), onB.Call("RESULT", ids[i]));
     }
 
+    /// <summary>
+    /// A node runs what it can of its own SUBMITs (stored claimed by it); with its ring full, they are stored ready and
+    /// the other node's workers take them: A's two ring slots hold 10 s sleeps, and its echoes finish meanwhile on B.
+    /// </summary>
+    [Fact]
+    public async Task A_node_without_room_stores_its_submits_ready_and_the_other_nodes_workers_run_them()
+    {
+        string database = cluster.NewDatabase();
+        await using var a = new TestServer(new ServerOptions { Store = database, RingCapacity = 2 });
+        await using var b = new TestServer(new ServerOptions { Store = database });
+        using RawConnection onA = a.Connect();
+        using RawConnection onB = b.Connect();
+        string[] sleeps = [onA.Submit("sleep", "ARGS", "10000"), onA.Submit("sleep", "ARGS", "10000")];
+        Assert.Equal("2", StoreInfo(onA)["store_submits_claimed"]);
+        string[] echoes = [.. Enumerable.Range(0, 20).Select(i => onA.Submit("echo", "ARGS", $"v{i}"))];
+        Assert.Equal(":20\r\n", onA.Call(["WAIT", "5000", .. echoes]));
+        for (int i = 0; i < echoes.Length; i++)
+            Assert.Equal(Bulk($"v{i}"), onA.Call("RESULT", echoes[i]));
+        Assert.Equal("2", StoreInfo(onA)["store_submits_claimed"]);
+        Assert.Equal(":0\r\n", onB.Call(["WAIT", "1", .. sleeps])); // still running on A
+    }
+
     [Fact]
     public async Task A_node_killed_holding_leases_leaves_them_to_expire_and_the_other_node_hands_them_out_again()
     {
