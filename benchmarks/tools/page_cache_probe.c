@@ -1,13 +1,15 @@
 /* What an append into the page cache costs here, as the journal's reactor-side pwrite pays it (docs/journal.md).
  *
  *   cc -O2 -o artifacts/bench/page_cache_probe benchmarks/tools/page_cache_probe.c
- *   taskset -c 0 artifacts/bench/page_cache_probe FILE append|overwrite [HEAP_KB]
+ *   taskset -c 0 artifacts/bench/page_cache_probe FILE append|overwrite|direct [HEAP_KB]
  *
  * Writes 800 MB in 160 KB pwrites (about one reactor pass of SUBMITs at 50 x 16) and prints the time spent inside
- * pwrite per 4 KiB page:
+ * pwrite per 4 KiB page, and the process's CPU time per page over the whole run:
  *   append     new offsets, so new page-cache pages, with the journal's write-behind (every 4 MiB: wait for the
  *              writeback started a chunk earlier, drop it, start the next: sync_file_range + POSIX_FADV_DONTNEED);
- *   overwrite  the same 4 MiB again and again: pages already in the cache, the copy alone.
+ *   overwrite  the same 4 MiB again and again: pages already in the cache, the copy alone;
+ *   direct     new offsets with O_DIRECT (no page cache at all; each pwrite waits for the device, so read the CPU
+ *              figure, not the time in pwrite).
  * HEAP_KB (default 0) touches that much fresh anonymous memory before each write, as a store that only grows does
  * (the enqueue-only benchmark's): its page faults and the page cache's allocations compete.
  * The file is removed at the end; the run is bounded and stops by itself.
@@ -32,17 +34,25 @@ static double now(void)
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+/* The process's CPU time: user and system, whatever the writes waited for. */
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 3 || (strcmp(argv[2], "append") != 0 && strcmp(argv[2], "overwrite") != 0)) {
-        fprintf(stderr, "usage: %s FILE append|overwrite [HEAP_KB]\n", argv[0]);
+    if (argc < 3 || (strcmp(argv[2], "append") != 0 && strcmp(argv[2], "overwrite") != 0 && strcmp(argv[2], "direct") != 0)) {
+        fprintf(stderr, "usage: %s FILE append|overwrite|direct [HEAP_KB]\n", argv[0]);
         return 2;
     }
-    int append = strcmp(argv[2], "append") == 0;
+    int append = strcmp(argv[2], "append") == 0, direct = strcmp(argv[2], "direct") == 0;
     long heap_bytes = argc > 3 ? atol(argv[3]) * 1024 : 0;
-    int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC, 0644);
-    char *buffer = malloc(WRITE_BYTES);
-    if (fd < 0 || !buffer) {
+    int fd = open(argv[1], O_RDWR | O_CREAT | O_TRUNC | (direct ? O_DIRECT : 0), 0644);
+    char *buffer = NULL;
+    if (fd < 0 || posix_memalign((void **)&buffer, 4096, WRITE_BYTES) != 0) { /* O_DIRECT wants an aligned buffer */
         perror("page_cache_probe");
         return 1;
     }
@@ -57,12 +67,12 @@ int main(int argc, char **argv)
         }
     }
     long written = 0, started = 0, released = 0, heap_used = 0;
-    double in_pwrite = 0;
+    double in_pwrite = 0, cpu_started = cpu_now();
     while (written < TOTAL_BYTES) {
         for (long i = 0; i < heap_bytes; i += 4096)
             heap[heap_used + i] = 1;
         heap_used += heap_bytes;
-        long at = append ? written : written % CHUNK_BYTES;
+        long at = append || direct ? written : written % CHUNK_BYTES;
         double t = now();
         if (pwrite(fd, buffer, WRITE_BYTES, at) != WRITE_BYTES) {
             perror("pwrite");
@@ -82,8 +92,9 @@ int main(int argc, char **argv)
             started = end;
         }
     }
-    printf("%s, %ld KB of fresh heap per write: %.2f us in pwrite per 4 KiB page (%.2f GB/s)\n", argv[2],
-           heap_bytes / 1024, in_pwrite * 1e6 / (TOTAL_BYTES / 4096), TOTAL_BYTES / in_pwrite / 1e9);
+    printf("%s, %ld KB of fresh heap per write: %.2f us in pwrite per 4 KiB page (%.2f GB/s), %.2f us of CPU per page\n",
+           argv[2], heap_bytes / 1024, in_pwrite * 1e6 / (TOTAL_BYTES / 4096), TOTAL_BYTES / in_pwrite / 1e9,
+           (cpu_now() - cpu_started) * 1e6 / (TOTAL_BYTES / 4096));
     close(fd);
     unlink(argv[1]);
     return 0;
