@@ -133,7 +133,7 @@ internal sealed class InProcessRuns(PostgresQueueStore store, ReactorLoop reacto
         TaskRecord task = item.QueuedTask!;
         _running.Remove(task.Number);
         if (item.FailureMessage is { } failure)
-            store.Settled(task.Number, item.Attempt, PostgresSchema.Fail, [failure, true]);
+            store.Settled(task.Number, item.Attempt, PostgresSchema.Fail, [PostgresSchema.Storable(failure), true]);
         else if (ResultBulk.Payload(item.Reply.WrittenSpan.ToArray()) is { Length: var bytes } && bytes > reactor.Options.MaxResultBytes)
             store.Settled(task.Number, item.Attempt, PostgresSchema.Fail,
                 [$"result of {bytes} bytes exceeds max-result-bytes ({reactor.Options.MaxResultBytes})", true]);

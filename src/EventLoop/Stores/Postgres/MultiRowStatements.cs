@@ -74,7 +74,8 @@ internal abstract class MultiRowRequest<T>(List<T> members) : StoreRequest where
     {
         foreach (T member in Members)
         {
-            member.Failure ??= Failure;
+            if (member.Failure is null && Failure is not null)
+                (member.Failure, member.FailureLasts) = (Failure, FailureLasts);
             member.InFlight = false;
             member.Complete();
         }

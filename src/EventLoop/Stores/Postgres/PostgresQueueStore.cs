@@ -230,7 +230,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     }
 
     public void Fail(Connection connection, ReadOnlySpan<byte> id, int attempt, ReadOnlySpan<byte> message, bool noRetry) =>
-        Settle(connection, id, attempt, PostgresSchema.Fail, [Encoding.UTF8.GetString(message), !noRetry, DeadMs], null);
+        Settle(connection, id, attempt, PostgresSchema.Fail, [PostgresSchema.Storable(Encoding.UTF8.GetString(message)), !noRetry, DeadMs], null);
 
     public void Nack(Connection connection, ReadOnlySpan<byte> id, int attempt, long delayMs) =>
         Settle(connection, id, attempt, PostgresSchema.Nack, [delayMs], null);
@@ -254,6 +254,15 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     /// tick, and so on until it is stored; its lease is renewed meanwhile. Dropping it would leave the task running.
     /// </summary>
     public void SettleLater(SettleRequest settle) => _settleLater.Add(settle);
+
+    /// <summary>
+    /// An in-process run's settlement that PostgreSQL refused <see cref="SettleRequest.LastingFailuresAllowed"/> times in
+    /// a row for a reason a retry does not change (a constraint, a trigger, bad data): no longer retried or renewed, so
+    /// its lease expires and the task runs again, or fails after --max-lease-losses, instead of staying running.
+    /// </summary>
+    public void GiveUpSettling(SettleRequest settle) =>
+        Log($"PostgreSQL store: the outcome of task {settle.Id} attempt {settle.Values[1]} was refused {SettleRequest.LastingFailuresAllowed} times " +
+            $"({settle.Failure}); it is given up, and the task runs again once its lease expires");
 
     /// <summary>An in-process run of this node ended: ACK or FAIL its attempt, no client waiting for the answer.</summary>
     public void Settled(long id, int attempt, string sql, object?[] own) =>
@@ -447,6 +456,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     {
         request.InFlight = true;
         request.Failure = null;
+        request.FailureLasts = false;
         request.Prepare(Now);
         lane.Add(request);
         PostFlush();

@@ -447,14 +447,21 @@ internal sealed class SettleRequest(StoreReply? reply, PostgresQueueStore store,
     private string? _error;
     private TaskState? _before;
     private int _attemptBefore;
+    private int _lastingFailures;
+
+    /// <summary>How often an in-process run's settlement may be refused for a lasting reason before it is given up (about 2 s of ticks).</summary>
+    public const int LastingFailuresAllowed = 8;
 
     /// <summary>The statement's parameters: id, attempt, now, then the verb's own.</summary>
     public object?[] Values => values;
 
     public long Id => (long)values[0]!;
 
-    /// <summary>An ACK that <see cref="AckBatch"/> can carry with its neighbours (an oversized result fails instead).</summary>
-    public bool IsAck => ReferenceEquals(sql, PostgresSchema.Ack) && ackFailure is null;
+    /// <summary>
+    /// An ACK that <see cref="AckBatch"/> can carry with its neighbours (an oversized result fails instead); not once
+    /// refused for a lasting reason, so that one row PostgreSQL refuses cannot keep refusing its neighbours' ACKs.
+    /// </summary>
+    public bool IsAck => ReferenceEquals(sql, PostgresSchema.Ack) && ackFailure is null && _lastingFailures == 0;
 
     public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(sql, values));
 
@@ -478,7 +485,11 @@ internal sealed class SettleRequest(StoreReply? reply, PostgresQueueStore store,
     {
         if (reply is null && Failure is not null)
         {
-            store.SettleLater(this); // an in-process run's outcome: kept until a statement stores it (fenced, so a repeat changes nothing)
+            _lastingFailures = FailureLasts ? _lastingFailures + 1 : 0;
+            if (_lastingFailures >= LastingFailuresAllowed)
+                store.GiveUpSettling(this);
+            else
+                store.SettleLater(this); // an in-process run's outcome: kept until a statement stores it (fenced, so a repeat changes nothing)
             return;
         }
         long id = Id;

@@ -316,6 +316,13 @@ internal static partial class PostgresSchema
     /// <summary>Wakes the other nodes ($1 channel, $2 payload): delivered at commit.</summary>
     public const string Notify = "SELECT pg_notify($1, $2)";
 
+    /// <summary>
+    /// A message as a <c>text</c> column can hold it: PostgreSQL's text has no NUL character, and a statement carrying
+    /// one fails every time (an in-process run's failure whose message had one was retried forever, its task left
+    /// running). Each NUL becomes U+FFFD, the replacement character, as invalid UTF-8 already does.
+    /// </summary>
+    public static string Storable(string message) => message.Contains('\0') ? message.Replace('\0', '\uFFFD') : message;
+
     /// <summary>Creates or migrates the schema to the latest version; returns the version found before.</summary>
     public static int Migrate(NpgsqlConnection connection, long firstId)
     {

@@ -140,6 +140,7 @@ internal sealed class PostgresStoreThread : IDisposable
                 // request has the error. The barrier let the statements after it run, but Npgsql reads no further
                 // results once one has thrown, so their outcome is unknown: they answer so, and the connection stays.
                 requests[failing].Failure = failed.MessageText;
+                requests[failing].FailureLasts = Lasting(failed.SqlState);
                 for (int i = failing + 1; i < start + count; i++)
                     requests[i].Failure ??= $"not answered: an earlier statement of its round trip failed ({failed.SqlState}); the change may still be made";
                 read = start + count;
@@ -161,6 +162,12 @@ internal sealed class PostgresStoreThread : IDisposable
             _failing = true;
         }
     }
+
+    /// <summary>
+    /// A statement error that a retry would meet again: not a lost connection (08), a rollback such as a deadlock
+    /// (40), resources (53), a lock not available (55), an operator's stop or a timeout (57) or a system error (58).
+    /// </summary>
+    private static bool Lasting(string sqlState) => sqlState[..2] is not ("08" or "40" or "53" or "55" or "57" or "58");
 
     public void Dispose()
     {

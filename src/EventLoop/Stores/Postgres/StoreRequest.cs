@@ -13,6 +13,9 @@ internal abstract class StoreRequest
     /// <summary>Set on the store thread when the statement failed (the database is unreachable, a constraint…).</summary>
     public string? Failure;
 
+    /// <summary>Set with <see cref="Failure"/> when PostgreSQL refused the statement itself, for a reason a retry does not change.</summary>
+    public bool FailureLasts;
+
     /// <summary>Reactor: handed to the store thread and not back yet; a parked request is never in two batches at once.</summary>
     public bool InFlight;
 
