@@ -1,7 +1,6 @@
 using EventLoop.Stores.Postgres;
 using EventLoop.Tests.Server;
 using Npgsql;
-using NpgsqlTypes;
 using static EventLoop.Tests.Queueing.QueueKit;
 
 namespace EventLoop.Tests.Postgres;
@@ -39,10 +38,7 @@ public sealed class PostgresSubmitClaimTests(PostgresCluster cluster)
     [Fact]
     public void A_submit_is_stored_claimed_only_when_nothing_due_for_its_handlers_is_ahead_of_it()
     {
-        string database = cluster.NewDatabase();
-        using NpgsqlConnection connection = cluster.Open(database);
-        PostgresSchema.Migrate(connection, 1);
-        const long Now = 1_000_000;
+        using NpgsqlConnection connection = MigratedDatabase();
 
         (long first, bool firstClaimed) = Submit(connection, "echo", "q", Now, priority: 0, claim: true);
         Assert.True(firstClaimed);
@@ -73,10 +69,7 @@ public sealed class PostgresSubmitClaimTests(PostgresCluster cluster)
     [Fact]
     public void A_batch_of_submits_is_looked_at_once_and_claims_by_the_same_rules()
     {
-        string database = cluster.NewDatabase();
-        using NpgsqlConnection connection = cluster.Open(database);
-        PostgresSchema.Migrate(connection, 1);
-        const long Now = 1_000_000;
+        using NpgsqlConnection connection = MigratedDatabase();
 
         Assert.Equal([true, false, true, false], SubmitMany(connection, Now, [0, 0, 5, 9], [true, false, true, true], runAt: [Now, Now, Now, Now + 5]));
         // Now a ready task of priority 0 is ahead: rows of priority 0 stay ready, higher ones are claimed.
@@ -90,6 +83,16 @@ public sealed class PostgresSubmitClaimTests(PostgresCluster cluster)
         // A row no handler here runs, or not due yet, is ahead of nothing this node claims.
         Assert.Equal([true, false, true], SubmitBatch.MayClaim([true, false, true], [true, false, true]));
         Assert.Equal([false, false], SubmitBatch.MayClaim([false, true], [true, true]));
+    }
+
+    private const long Now = 1_000_000;
+
+    /// <summary>A connection to a new database with the store's schema, for the statements alone.</summary>
+    private NpgsqlConnection MigratedDatabase()
+    {
+        NpgsqlConnection connection = cluster.Open(cluster.NewDatabase());
+        PostgresSchema.Migrate(connection, 1);
+        return connection;
     }
 
     private static (long Id, bool Claimed) Submit(NpgsqlConnection connection, string task, string queue, long now, short priority, bool claim,
@@ -117,17 +120,11 @@ public sealed class PostgresSubmitClaimTests(PostgresCluster cluster)
         return [.. claimed];
     }
 
-    /// <summary>The parameters typed as the store's own statements type them (<see cref="StoreRequest"/>).</summary>
+    /// <summary>The parameters typed as the store's own statements type them.</summary>
     private static void Add(NpgsqlCommand command, object?[] values)
     {
         foreach (object? value in values)
-            command.Parameters.Add(value switch
-            {
-                null => new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text },
-                string?[] names => new NpgsqlParameter { Value = names, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
-                byte[][] blobs => new NpgsqlParameter { Value = blobs, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea },
-                _ => new NpgsqlParameter { Value = value },
-            });
+            command.Parameters.Add(StoreRequest.Parameter(value));
     }
 
     /// <summary>state, attempt, lease_node, lease_until_ms of a row.</summary>

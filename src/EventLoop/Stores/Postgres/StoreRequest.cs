@@ -50,13 +50,16 @@ internal abstract class StoreRequest
     {
         var command = new NpgsqlBatchCommand(sql);
         foreach (object? value in values)
-            command.Parameters.Add(value switch
-            {
-                null => new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text },
-                string?[] names => new NpgsqlParameter { Value = names, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
-                byte[][] blobs => new NpgsqlParameter { Value = blobs, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea },
-                _ => new NpgsqlParameter { Value = value },
-            });
+            command.Parameters.Add(Parameter(value));
         return command;
     }
+
+    /// <summary>A statement's parameter: null, name arrays and blob arrays typed explicitly, the rest inferred by Npgsql.</summary>
+    internal static NpgsqlParameter Parameter(object? value) => value switch
+    {
+        null => new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text },
+        string?[] names => new NpgsqlParameter { Value = names, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
+        byte[][] blobs => new NpgsqlParameter { Value = blobs, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea },
+        _ => new NpgsqlParameter { Value = value },
+    };
 }
