@@ -27,18 +27,11 @@
 #define TOTAL_BYTES (800L << 20)
 #define CHUNK_BYTES (4L << 20)
 
-static double now(void)
+/* CLOCK_MONOTONIC for the time inside pwrite, CLOCK_PROCESS_CPUTIME_ID for the CPU whatever the writes waited for. */
+static double seconds(clockid_t clock)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-/* The process's CPU time: user and system, whatever the writes waited for. */
-static double cpu_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    clock_gettime(clock, &t);
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
@@ -67,18 +60,18 @@ int main(int argc, char **argv)
         }
     }
     long written = 0, started = 0, released = 0, heap_used = 0;
-    double in_pwrite = 0, cpu_started = cpu_now();
+    double in_pwrite = 0, cpu_started = seconds(CLOCK_PROCESS_CPUTIME_ID);
     while (written < TOTAL_BYTES) {
         for (long i = 0; i < heap_bytes; i += 4096)
             heap[heap_used + i] = 1;
         heap_used += heap_bytes;
         long at = append || direct ? written : written % CHUNK_BYTES;
-        double t = now();
+        double t = seconds(CLOCK_MONOTONIC);
         if (pwrite(fd, buffer, WRITE_BYTES, at) != WRITE_BYTES) {
             perror("pwrite");
             return 1;
         }
-        in_pwrite += now() - t;
+        in_pwrite += seconds(CLOCK_MONOTONIC) - t;
         written += WRITE_BYTES;
         long end = written & ~4095L;
         if (append && end - started >= CHUNK_BYTES) {
@@ -94,7 +87,7 @@ int main(int argc, char **argv)
     }
     printf("%s, %ld KB of fresh heap per write: %.2f us in pwrite per 4 KiB page (%.2f GB/s), %.2f us of CPU per page\n",
            argv[2], heap_bytes / 1024, in_pwrite * 1e6 / (TOTAL_BYTES / 4096), TOTAL_BYTES / in_pwrite / 1e9,
-           (cpu_now() - cpu_started) * 1e6 / (TOTAL_BYTES / 4096));
+           (seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu_started) * 1e6 / (TOTAL_BYTES / 4096));
     close(fd);
     unlink(argv[1]);
     return 0;
