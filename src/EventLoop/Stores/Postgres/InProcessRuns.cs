@@ -61,7 +61,7 @@ internal sealed class InProcessRuns(PostgresQueueStore store, ReactorLoop reacto
         if (claimed is { } row)
         {
             StoredClaimed++;
-            Start([row]);
+            Start(row);
         }
     }
 
@@ -101,23 +101,27 @@ internal sealed class InProcessRuns(PostgresQueueStore store, ReactorLoop reacto
     private void Start(List<ClaimedRow> rows)
     {
         foreach (ClaimedRow row in rows)
+            Start(row);
+    }
+
+    /// <summary>Hands one claimed attempt to the ring (a SUBMIT stored claimed comes alone: no list for it).</summary>
+    private void Start(ClaimedRow row)
+    {
+        if (!tasks.TryGet(System.Text.Encoding.Latin1.GetBytes(row.Task), out TaskDefinition? definition) || !definition!.IsInProcess)
+            return; // unreachable: the claim named only this node's handlers
+        TaskRecord task = store.Detached(row.Id, row.Task, row.Queue, null, TaskState.Running, row.Attempt, row.Priority, 0, 0, 0, 0, null,
+            row.Arguments, definition);
+        WorkItem item = _free.TryPop(out WorkItem? free) ? free : NewItem();
+        item.BeginQueuedRun(task, row.Attempt, Workers.AbortToken);
+        item.State = WorkState.Running;
+        if (!Workers.TrySubmit(item))
         {
-            if (!tasks.TryGet(System.Text.Encoding.Latin1.GetBytes(row.Task), out TaskDefinition? definition) || !definition!.IsInProcess)
-                continue; // unreachable: the claim named only this node's handlers
-            TaskRecord task = store.Detached(row.Id, row.Task, row.Queue, null, TaskState.Running, row.Attempt, row.Priority, 0, 0, 0, 0, null,
-                row.Arguments, definition);
-            WorkItem item = _free.TryPop(out WorkItem? free) ? free : NewItem();
-            item.BeginQueuedRun(task, row.Attempt, Workers.AbortToken);
-            item.State = WorkState.Running;
-            if (!Workers.TrySubmit(item))
-            {
-                // Room was checked when claiming; another producer cannot exist, but never strand a claimed task.
-                store.GiveBack([row]);
-                Recycle(item);
-                continue;
-            }
-            _running[row.Id] = item;
+            // Room was checked when claiming; another producer cannot exist, but never strand a claimed task.
+            store.GiveBack([row]);
+            Recycle(item);
+            return;
         }
+        _running[row.Id] = item;
     }
 
     private WorkItem NewItem()
