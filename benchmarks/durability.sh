@@ -12,8 +12,10 @@
 # machine is the limit). And this disk's fdatasync latency (200-byte appends, and writes into
 # fallocated space), for the single-SUBMIT goal: <= 1.1 x (fsync + the no-journal round trip).
 #   benchmarks/durability.sh [seconds-per-run]       (default 5)
-# Before the timed queue_bench.c runs, each server takes WARMUP_JOBS (1,000,000) untimed SUBMITs/LPUSHes/puts, for at
-# most WARMUP_SECONDS (5). ROUNDS (3) repeats the servers in turn (the cross-checks run in the first round only) and
+# Before the timed queue_bench.c runs, each server takes WARMUP_PARTS (2) x WARMUP_JOBS (1,000,000) untimed
+# SUBMITs/LPUSHes/puts, each part for at most WARMUP_SECONDS (5) and followed by a second's pause (WARMUP_PAUSE): .NET's
+# tiered compilation recompiles the hot path twice (instrumented, then optimized) on the server's one CPU, and a
+# single part with no pause left the timed run inside that recompilation. ROUNDS (3) repeats the servers in turn (the cross-checks run in the first round only) and
 # ends with each queue_bench.c figure's median over the rounds and the goals' ratios of those medians: one run of each
 # moved by a fifth from one minute to the next here.
 # Results: a table on stdout and JSON lines in $OUT (default benchmarks/results/durability-<date>.jsonl).
@@ -23,6 +25,8 @@ source benchmarks/tools/lib.sh
 SECONDS_PER_RUN=${1:-5}
 WARMUP_JOBS=${WARMUP_JOBS:-1000000}
 WARMUP_SECONDS=${WARMUP_SECONDS:-5}
+WARMUP_PARTS=${WARMUP_PARTS:-2}
+WARMUP_PAUSE=${WARMUP_PAUSE:-1}
 ROUNDS=${ROUNDS:-3}
 ROUND=1
 ensure_redis
@@ -51,10 +55,13 @@ run() { # name proto port command
   if has c; then
     case "$name" in eventloop-*) system=eventloop ;; redis-*) system=redis-list ;; *) system=beanstalkd ;; esac
     # Untimed warm-up with the same client, for every system: EventLoop's JIT compiles its optimized code in the
-    # first million or so SUBMITs (without it the timed run measured start-up, about half the steady rate), and every
-    # server then measures with a million tasks already held.
-    taskset -c 1 "$QB" "$system" enqueue --jobs "$WARMUP_JOBS" --producers 50 --inflight 16 --port "$port" --payload 64 \
-      --task bench --time-cap "$WARMUP_SECONDS" >/dev/null || true
+    # first two million or so SUBMITs (without it the timed run measured start-up, a third to a half of the steady
+    # rate), and every server then measures with the same number of tasks already held.
+    for _ in $(seq "$WARMUP_PARTS"); do
+      taskset -c 1 "$QB" "$system" enqueue --jobs "$WARMUP_JOBS" --producers 50 --inflight 16 --port "$port" --payload 64 \
+        --task bench --time-cap "$WARMUP_SECONDS" >/dev/null || true
+      sleep "$WARMUP_PAUSE"
+    done
     for shape in "enqueue --jobs 1000000 --producers 50 --inflight 16" "single --jobs 20000"; do
       local ticks jobs cpu=""
       ticks=$(cpu_ticks "$SERVER_PID")
