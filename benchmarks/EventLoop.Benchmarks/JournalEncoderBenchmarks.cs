@@ -9,7 +9,7 @@ namespace EventLoop.Benchmarks;
 
 /// <summary>
 /// What the journal costs the reactor per record, without the disk: a SUBMIT's TaskPut (64 argument bytes,
-/// 197 bytes on disk) and a later TaskState, encoded with their CRC into the pass's batch buffer. The
+/// 143 bytes on disk) and a later TaskState, encoded with their CRC into the pass's batch buffer. The
 /// allocation column must read 0 B: the buffer is reused once it has grown to a pass's size.
 /// </summary>
 /// <remarks>Run: <c>./build.sh bench --filter '*JournalEncoder*'</c></remarks>

@@ -6,7 +6,7 @@ namespace EventLoop.Journal;
 /// <summary>
 /// Turns the store's state changes into records appended to the reactor's current batch, each with the
 /// next sequence number (LSN). Reactor-owned; nothing is allocated per record once the batch buffer has
-/// grown to a pass's size (records are sized first, then written in place with <see cref="RecordWriter"/>).
+/// grown to a pass's size (a record's bound is reserved first, then it is written in place with <see cref="RecordWriter"/>).
 /// </summary>
 internal sealed class JournalEncoder(long lastLsn) : ITaskJournal
 {
@@ -22,8 +22,7 @@ internal sealed class JournalEncoder(long lastLsn) : ITaskJournal
 
     public void TaskState(TaskRecord task)
     {
-        int size = JournalFormat.FrameSize + JournalFormat.MinBody + IdSize(task) + StateSize(task);
-        var record = Begin(Live, size, RecordType.TaskState);
+        var record = Begin(Live, Header + IdBound(task) + StateBound(task), RecordType.TaskState);
         WriteId(ref record, task);
         WriteState(ref record, task);
         Live.Advance(record.Finish());
@@ -31,8 +30,7 @@ internal sealed class JournalEncoder(long lastLsn) : ITaskJournal
 
     public void TaskRemoved(TaskRecord task)
     {
-        int size = JournalFormat.FrameSize + JournalFormat.MinBody + IdSize(task);
-        var record = Begin(Live, size, RecordType.TaskRemoved);
+        var record = Begin(Live, Header + IdBound(task), RecordType.TaskRemoved);
         WriteId(ref record, task);
         Live.Advance(record.Finish());
     }
@@ -41,8 +39,7 @@ internal sealed class JournalEncoder(long lastLsn) : ITaskJournal
 
     public void ScheduleRemoved(string name)
     {
-        int size = JournalFormat.FrameSize + JournalFormat.MinBody + JournalFormat.StringSize(name);
-        var record = Begin(Live, size, RecordType.ScheduleRemoved);
+        var record = Begin(Live, Header + JournalFormat.StringBound(name), RecordType.ScheduleRemoved);
         record.String(name);
         Live.Advance(record.Finish());
     }
@@ -52,10 +49,10 @@ internal sealed class JournalEncoder(long lastLsn) : ITaskJournal
     /// <summary>A task's whole record (submit, or a rewrite's snapshot) into <paramref name="target"/>.</summary>
     public void WriteTaskPut(TaskRecord task, PooledBuffer target)
     {
-        int size = JournalFormat.FrameSize + JournalFormat.MinBody + IdSize(task)
-                   + JournalFormat.StringSize(task.Name) + JournalFormat.StringSize(task.Queue.Name) + 1 + 4 * 4
-                   + JournalFormat.StringSize(task.Key) + 8 + JournalFormat.BytesSize(task.Arguments) + StateSize(task);
-        var record = Begin(target, size, RecordType.TaskPut);
+        int bound = Header + IdBound(task) + JournalFormat.StringBound(task.Name) + JournalFormat.StringBound(task.Queue.Name)
+                    + 1 + 4 * JournalFormat.MaxIntSize + JournalFormat.StringBound(task.Key) + JournalFormat.MaxLongSize
+                    + JournalFormat.BytesBound(task.Arguments) + StateBound(task);
+        var record = Begin(target, bound, RecordType.TaskPut);
         WriteId(ref record, task);
         record.String(task.Name);
         record.String(task.Queue.Name);
@@ -74,9 +71,10 @@ internal sealed class JournalEncoder(long lastLsn) : ITaskJournal
     public void WriteSchedulePut(Schedule schedule, PooledBuffer target)
     {
         TaskTemplate t = schedule.Template;
-        int size = JournalFormat.FrameSize + JournalFormat.MinBody + JournalFormat.StringSize(schedule.Name) + JournalFormat.StringSize(schedule.Spec)
-                   + JournalFormat.StringSize(t.Task) + JournalFormat.StringSize(t.Queue) + 1 + 4 * 4 + JournalFormat.BytesSize(t.Arguments) + 8;
-        var record = Begin(target, size, RecordType.SchedulePut);
+        int bound = Header + JournalFormat.StringBound(schedule.Name) + JournalFormat.StringBound(schedule.Spec)
+                    + JournalFormat.StringBound(t.Task) + JournalFormat.StringBound(t.Queue) + 1 + 4 * JournalFormat.MaxIntSize
+                    + JournalFormat.BytesBound(t.Arguments) + JournalFormat.MaxLongSize;
+        var record = Begin(target, bound, RecordType.SchedulePut);
         record.String(schedule.Name);
         record.String(schedule.Spec);
         record.String(t.Task);
@@ -93,20 +91,22 @@ internal sealed class JournalEncoder(long lastLsn) : ITaskJournal
 
     public void WriteQueuePaused(TaskQueue queue, PooledBuffer target)
     {
-        int size = JournalFormat.FrameSize + JournalFormat.MinBody + JournalFormat.StringSize(queue.Name) + 1;
-        var record = Begin(target, size, RecordType.QueuePaused);
+        var record = Begin(target, Header + JournalFormat.StringBound(queue.Name) + 1, RecordType.QueuePaused);
         record.String(queue.Name);
         record.Byte(queue.Paused ? (byte)1 : (byte)0);
         target.Advance(record.Finish());
     }
 
-    private RecordWriter Begin(PooledBuffer target, int size, RecordType type)
+    /// <summary>Frame, type and LSN: the fixed part of every record.</summary>
+    private const int Header = JournalFormat.FrameSize + JournalFormat.MinBody;
+
+    private RecordWriter Begin(PooledBuffer target, int bound, RecordType type)
     {
         Records++;
-        return new RecordWriter(target.GetSpan(size), size, type, ++LastLsn);
+        return new RecordWriter(target.GetSpan(bound), type, ++LastLsn);
     }
 
-    private static int IdSize(TaskRecord task) => 8 + JournalFormat.StringSize(task.NamedId);
+    private static int IdBound(TaskRecord task) => JournalFormat.MaxLongSize + JournalFormat.StringBound(task.NamedId);
 
     private static void WriteId(ref RecordWriter record, TaskRecord task)
     {
@@ -114,8 +114,9 @@ internal sealed class JournalEncoder(long lastLsn) : ITaskJournal
         record.String(task.NamedId);
     }
 
-    private static int StateSize(TaskRecord task) =>
-        1 + 4 * 3 + 8 * 3 + JournalFormat.StringSize(task.Error) + 4 + (task.Result?.Length ?? 0);
+    private static int StateBound(TaskRecord task) =>
+        1 + 3 * JournalFormat.MaxIntSize + 3 * JournalFormat.MaxLongSize + JournalFormat.StringBound(task.Error)
+        + JournalFormat.MaxIntSize + (task.Result?.Length ?? 0);
 
     private static void WriteState(ref RecordWriter record, TaskRecord task)
     {

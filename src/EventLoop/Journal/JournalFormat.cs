@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace EventLoop.Journal;
@@ -23,12 +24,14 @@ internal enum RecordType : byte
 /// <summary>
 /// The journal's bytes: a 16-byte versioned header, then records, each <c>length (u32) · CRC-32C (u32) ·
 /// type (u8) · LSN (u64) · payload</c>, little-endian. The CRC covers the length and everything after the
-/// CRC, so a torn write, a flipped bit or a garbage length is caught before the payload is read.
+/// CRC, so a torn write, a flipped bit or a garbage length is caught before the payload is read. Payload
+/// integers and lengths are varints (<see cref="RecordWriter.Long"/>): most are small or zero, and every
+/// byte a record saves is a byte the reactor's write copies into the page cache and the fsync writes.
 /// </summary>
 internal static class JournalFormat
 {
     public const int HeaderSize = 16;
-    public const ushort Version = 1;
+    public const ushort Version = 2;
     /// <summary>Length prefix and CRC.</summary>
     public const int FrameSize = 8;
     /// <summary>Type and LSN: the smallest body.</summary>
@@ -92,22 +95,32 @@ internal static class JournalFormat
         return BinaryPrimitives.ReadUInt32LittleEndian(data[4..]) == RecordCrc(data[..size]) ? size : -1;
     }
 
-    public static int StringSize(string? value) => 4 + (value is null ? 0 : Encoding.UTF8.GetByteCount(value));
+    /// <summary>The most bytes a varint of an <see cref="int"/> takes.</summary>
+    public const int MaxIntSize = 5;
+    /// <summary>The most bytes a varint of a <see cref="long"/> takes.</summary>
+    public const int MaxLongSize = 10;
+    /// <summary>Strings up to this many chars are bounded by 3 bytes a char instead of being counted.</summary>
+    private const int CountedAbove = 256;
 
-    public static int BytesSize(ReadOnlySpan<byte> value) => 4 + value.Length;
+    /// <summary>At least the bytes <see cref="RecordWriter.String"/> writes for <paramref name="value"/>: records are bounded first, then written in place.</summary>
+    public static int StringBound(string? value) =>
+        MaxIntSize + (value is null ? 0 : value.Length <= CountedAbove ? 3 * value.Length : Encoding.UTF8.GetByteCount(value));
+
+    public static int BytesBound(ReadOnlySpan<byte> value) => MaxIntSize + value.Length;
 }
 
-/// <summary>Writes one record's fields into a span sized for it beforehand.</summary>
+/// <summary>Writes one record's fields into a span at least as long as their bound; <see cref="Finish"/> frames them.</summary>
 internal ref struct RecordWriter
 {
+    /// <summary>Strings up to this many chars take at most 63 UTF-8 bytes: their length is a one-byte varint.</summary>
+    private const int OneByteLengthChars = 21;
     private readonly Span<byte> _record;
     private int _position;
 
-    /// <summary>Starts a record of <paramref name="size"/> bytes (frame included) at the start of <paramref name="destination"/>.</summary>
-    public RecordWriter(Span<byte> destination, int size, RecordType type, long lsn)
+    /// <summary>Starts a record at the start of <paramref name="destination"/>, which must hold its bound.</summary>
+    public RecordWriter(Span<byte> destination, RecordType type, long lsn)
     {
-        _record = destination[..size];
-        BinaryPrimitives.WriteUInt32LittleEndian(_record, (uint)(size - JournalFormat.FrameSize));
+        _record = destination;
         _record[8] = (byte)type;
         BinaryPrimitives.WriteInt64LittleEndian(_record[9..], lsn);
         _position = JournalFormat.FrameSize + JournalFormat.MinBody;
@@ -115,16 +128,33 @@ internal ref struct RecordWriter
 
     public void Byte(byte value) => _record[_position++] = value;
 
-    public void Int(int value)
-    {
-        BinaryPrimitives.WriteInt32LittleEndian(_record[_position..], value);
-        _position += 4;
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Int(int value) => Long(value);
 
+    /// <summary>
+    /// A signed varint: zigzag (0, -1, 1, -2… become 0, 1, 2, 3…) then LEB128, seven bits a byte, low bits first,
+    /// the high bit set on every byte but the last: protobuf's <c>sint64</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Long(long value)
     {
-        BinaryPrimitives.WriteInt64LittleEndian(_record[_position..], value);
-        _position += 8;
+        ulong zigzag = (ulong)((value << 1) ^ (value >> 63));
+        if (zigzag < 0x80)
+            _record[_position++] = (byte)zigzag; // most fields: zeros, small counts, null lengths
+        else
+            _position += WriteVarint(_record[_position..], zigzag);
+    }
+
+    private static int WriteVarint(Span<byte> destination, ulong zigzag)
+    {
+        int count = 0;
+        while (zigzag >= 0x80)
+        {
+            destination[count++] = (byte)(zigzag | 0x80);
+            zigzag >>= 7;
+        }
+        destination[count++] = (byte)zigzag;
+        return count;
     }
 
     /// <summary>Length-prefixed UTF-8; null is length -1.</summary>
@@ -135,9 +165,16 @@ internal ref struct RecordWriter
             Int(-1);
             return;
         }
-        int length = Encoding.UTF8.GetBytes(value, _record[(_position + 4)..]);
-        Int(length);
-        _position += length;
+        if (value.Length <= OneByteLengthChars)
+        {
+            int length = Encoding.UTF8.GetBytes(value, _record[(_position + 1)..]);
+            _record[_position] = (byte)(length << 1); // the zigzag varint of a length below 64
+            _position += 1 + length;
+            return;
+        }
+        int count = Encoding.UTF8.GetByteCount(value);
+        Int(count);
+        _position += Encoding.UTF8.GetBytes(value, _record[_position..]);
     }
 
     /// <summary>Length-prefixed bytes; <paramref name="isNull"/> writes length -1.</summary>
@@ -153,12 +190,12 @@ internal ref struct RecordWriter
         _position += value.Length;
     }
 
-    /// <summary>Seals the record with its CRC; returns its size.</summary>
+    /// <summary>Seals the record with its length and CRC; returns its size.</summary>
     public int Finish()
     {
-        if (_position != _record.Length)
-            throw new InvalidOperationException($"journal record sized {_record.Length} but {_position} bytes written");
-        BinaryPrimitives.WriteUInt32LittleEndian(_record[4..], JournalFormat.RecordCrc(_record));
+        Span<byte> record = _record[.._position];
+        BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)(_position - JournalFormat.FrameSize));
+        BinaryPrimitives.WriteUInt32LittleEndian(record[4..], JournalFormat.RecordCrc(record));
         return _position;
     }
 }
@@ -194,9 +231,31 @@ internal ref struct RecordReader
 
     public byte Byte() => Take(1)[0];
 
-    public int Int() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));
+    public int Int()
+    {
+        long value = Long();
+        return value is >= int.MinValue and <= int.MaxValue ? (int)value : throw new FormatException("journal record field out of range");
+    }
 
-    public long Long() => BinaryPrimitives.ReadInt64LittleEndian(Take(8));
+    /// <summary>A signed varint (<see cref="RecordWriter.Long"/>); more than ten bytes, or one running past the record, is damage.</summary>
+    public long Long()
+    {
+        ReadOnlySpan<byte> rest = _record[_position..];
+        ulong zigzag = 0;
+        for (int i = 0; i < rest.Length && i < JournalFormat.MaxLongSize; i++)
+        {
+            byte b = rest[i];
+            if (i == JournalFormat.MaxLongSize - 1 && b > 1)
+                break; // bits past the 64th
+            zigzag |= (ulong)(b & 0x7F) << (7 * i);
+            if (b < 0x80)
+            {
+                _position += i + 1;
+                return (long)(zigzag >> 1) ^ -(long)(zigzag & 1);
+            }
+        }
+        throw new FormatException("journal record varint too long, or cut short by the record's end");
+    }
 
     public string? String()
     {

@@ -31,12 +31,73 @@ public sealed class JournalFormatTests : IDisposable
         JournalFormat.WriteHeader(header);
         Assert.Null(JournalFormat.CheckHeader(header));
         byte[] otherVersion = [.. header];
-        BinaryPrimitives.WriteUInt16LittleEndian(otherVersion.AsSpan(8), 2);
+        BinaryPrimitives.WriteUInt16LittleEndian(otherVersion.AsSpan(8), 1); // fixed-width integers: read by no build now
         BinaryPrimitives.WriteUInt32LittleEndian(otherVersion.AsSpan(12), JournalFormat.Crc32C(otherVersion.AsSpan(0, 12)));
-        Assert.Contains("version 2 is not supported", JournalFormat.CheckHeader(otherVersion));
+        Assert.Contains("version 1 is not supported", JournalFormat.CheckHeader(otherVersion));
         byte[] notOurs = [.. header];
         notOurs[0] = (byte)'X';
         Assert.Contains("bad magic", JournalFormat.CheckHeader(notOurs));
+    }
+
+    [Theory]
+    [InlineData(0L, 1)]
+    [InlineData(-1L, 1)]
+    [InlineData(63L, 1)]
+    [InlineData(-64L, 1)]
+    [InlineData(64L, 2)]
+    [InlineData(1_764_621_234_567L, 6)] // a timestamp in ms
+    [InlineData(int.MinValue, 5)]
+    [InlineData(long.MaxValue, 10)]
+    [InlineData(long.MinValue, 10)]
+    public void VarintsRoundTripInTheirSize(long value, int bytes)
+    {
+        byte[] buffer = new byte[64];
+        var writer = new RecordWriter(buffer, RecordType.TaskRemoved, lsn: 7);
+        writer.Long(value);
+        int size = writer.Finish();
+        Assert.Equal(JournalFormat.FrameSize + JournalFormat.MinBody + bytes, size);
+        Assert.Equal(size, JournalFormat.Check(buffer.AsSpan(0, size)));
+        var reader = new RecordReader(buffer.AsSpan(0, size));
+        Assert.Equal(value, reader.Long());
+        Assert.True(reader.AtEnd);
+    }
+
+    [Fact]
+    public void StringsOfEveryLengthClassRoundTripWithinTheirBound()
+    {
+        string[] values = ["", "default", new string('q', 21), "ünïcödé-ünïcödé-ünïcödé", new string('x', 300), string.Concat(Enumerable.Repeat("€", 400))];
+        foreach (string value in values)
+        {
+            byte[] buffer = new byte[JournalFormat.FrameSize + JournalFormat.MinBody + JournalFormat.StringBound(value) + JournalFormat.StringBound(null)];
+            var writer = new RecordWriter(buffer, RecordType.ScheduleRemoved, lsn: 1);
+            writer.String(value);
+            writer.String(null);
+            int size = writer.Finish();
+            var reader = new RecordReader(buffer.AsSpan(0, size));
+            Assert.Equal(value, reader.String());
+            Assert.Null(reader.String());
+            Assert.True(reader.AtEnd);
+        }
+    }
+
+    [Fact]
+    public void AVarintTooLongOrOutOfRangeIsDamage()
+    {
+        byte[] buffer = new byte[64];
+        var writer = new RecordWriter(buffer, RecordType.TaskRemoved, lsn: 1);
+        for (int i = 0; i < 11; i++)
+            writer.Byte(0x80);
+        writer.Byte(0);
+        int size = writer.Finish();
+        Assert.Throws<FormatException>(() => new RecordReader(buffer.AsSpan(0, size)).Long());
+        writer = new RecordWriter(buffer, RecordType.TaskRemoved, lsn: 1);
+        writer.Long(int.MaxValue + 1L);
+        size = writer.Finish();
+        Assert.Throws<FormatException>(() => new RecordReader(buffer.AsSpan(0, size)).Int());
+        writer = new RecordWriter(buffer, RecordType.TaskRemoved, lsn: 1);
+        writer.Byte(0x80); // a varint the record ends inside
+        size = writer.Finish();
+        Assert.Throws<FormatException>(() => new RecordReader(buffer.AsSpan(0, size)).Long());
     }
 
     [Fact]
@@ -153,13 +214,11 @@ public sealed class JournalFormatTests : IDisposable
     private static byte[] SampleRecord()
     {
         const string id = "nightly@1764621234567";
-        int size = JournalFormat.FrameSize + JournalFormat.MinBody + 8 + JournalFormat.StringSize(id);
-        byte[] record = new byte[size];
-        var writer = new RecordWriter(record, size, RecordType.TaskRemoved, lsn: 42);
+        byte[] record = new byte[64];
+        var writer = new RecordWriter(record, RecordType.TaskRemoved, lsn: 42);
         writer.Long(0);
         writer.String(id);
-        writer.Finish();
-        return record;
+        return record[..writer.Finish()];
     }
 
     /// <summary>A journal of <paramref name="records"/> TaskRemoved records for unknown ids (harmless to replay); boundaries of each record and the end.</summary>
@@ -174,13 +233,11 @@ public sealed class JournalFormatTests : IDisposable
         {
             boundaries.Add(bytes.Count);
             string id = $"s{i}@{1000 + i}";
-            int size = JournalFormat.FrameSize + JournalFormat.MinBody + 8 + JournalFormat.StringSize(id);
-            byte[] record = new byte[size];
-            var writer = new RecordWriter(record, size, RecordType.TaskRemoved, lsn: i);
+            byte[] record = new byte[64];
+            var writer = new RecordWriter(record, RecordType.TaskRemoved, lsn: i);
             writer.Long(0);
             writer.String(id);
-            writer.Finish();
-            bytes.AddRange(record);
+            bytes.AddRange(record.AsSpan(0, writer.Finish()));
         }
         boundaries.Add(bytes.Count);
         return ([.. bytes], boundaries);
