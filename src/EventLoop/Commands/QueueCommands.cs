@@ -101,7 +101,12 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
         if (command.Is(1, "ADD"u8))
             AddSchedule(connection, command);
         else if (command.Is(1, "DEL"u8) && command.Count == 3)
-            queue.RemoveSchedule(connection, Encoding.UTF8.GetString(command[2]));
+        {
+            if (IsScheduleName(command[2]))
+                queue.RemoveSchedule(connection, Encoding.UTF8.GetString(command[2]));
+            else
+                RespWriter.WriteInteger(Reply(connection), 0); // no schedule has such a name (nor could PostgreSQL be asked about a NUL)
+        }
         else if (command.Is(1, "LIST"u8) && command.Count == 2)
             queue.ListSchedules(connection);
         else
@@ -116,7 +121,7 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
             return;
         }
         ReadOnlySpan<byte> rawName = command[2];
-        if (!SubmitOptions.IsName(rawName) || rawName.Contains((byte)'@'))
+        if (!IsScheduleName(rawName))
         {
             Error(connection, "ERR schedule name must be 1 to 128 printable characters without spaces or '@'");
             return;
@@ -200,11 +205,14 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
         }
         if (!SubmitOptions.IsName(command[2]))
         {
-            Error(connection, "ERR QUEUE must be 1 to 128 printable characters without spaces");
+            Error(connection, SubmitOptions.BadQueueName);
             return;
         }
         queue.Pause(connection, command[2], pause);
     }
+
+    /// <summary>'@' separates a schedule's name from the firing time in its tasks' ids.</summary>
+    private static bool IsScheduleName(ReadOnlySpan<byte> name) => SubmitOptions.IsName(name) && !name.Contains((byte)'@');
 
     /// <summary>DEAD LIST [QUEUE q] [COUNT n] | DEAD RETRY id | DEAD DROP id.</summary>
     public void Dead(Connection connection, in RespCommand command)
@@ -236,6 +244,11 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
             }
             if (command.Is(i, "QUEUE"u8))
             {
+                if (!SubmitOptions.IsName(command[i + 1]))
+                {
+                    Error(connection, SubmitOptions.BadQueueName);
+                    return;
+                }
                 only = Encoding.Latin1.GetString(command[i + 1]);
             }
             else if (command.Is(i, "COUNT"u8))

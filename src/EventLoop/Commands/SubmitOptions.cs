@@ -15,6 +15,7 @@ internal static class SubmitOptions
     public const int MaxRetries = 1_000_000;
     public const int MaxNameBytes = 128;
     public const int MaxKeyBytes = 512;
+    public const string BadQueueName = "ERR QUEUE must be 1 to 128 printable characters without spaces";
     public const int DefaultBackoffMs = 1000;
     public const int DefaultResultTtlSeconds = 3600;
     /// <summary>Ten years: results kept longer than that are a mistake, not a setting.</summary>
@@ -89,12 +90,16 @@ internal static class SubmitOptions
         {
             case Option.Queue:
                 if (!IsName(value))
-                    return "ERR QUEUE must be 1 to 128 printable characters without spaces";
+                    return BadQueueName;
                 spec.Queue = value;
                 return null;
             case Option.Key:
                 if (value.Length is 0 or > MaxKeyBytes)
                     return "ERR KEY must be 1 to 512 bytes";
+                // Keys are kept as text: invalid UTF-8 would decode to U+FFFD, so two different keys would be one,
+                // and PostgreSQL text cannot hold a NUL (one such key would fail every SUBMIT in its statement).
+                if (!System.Text.Unicode.Utf8.IsValid(value) || value.Contains((byte)0))
+                    return "ERR KEY must be UTF-8 text without NUL bytes";
                 spec.Key = value;
                 return null;
             case Option.Priority:

@@ -66,7 +66,7 @@ internal sealed class WorkerCommands(ReactorLoop reactor, IQueueStore store) : C
         {
             if (!SubmitOptions.IsName(command[i]))
             {
-                Error(connection, "ERR QUEUE must be 1 to 128 printable characters without spaces");
+                Error(connection, SubmitOptions.BadQueueName);
                 return;
             }
         }

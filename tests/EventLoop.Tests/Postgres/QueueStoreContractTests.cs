@@ -38,6 +38,34 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public void A_refused_submit_pipelined_between_two_others_costs_only_itself()
+    {
+        // PostgreSQL text cannot hold a NUL, and pipelined SUBMITs share one statement there: the refusal must come first.
+        using RawConnection client = Connect();
+        client.Send([.. RawConnection.Encode("SUBMIT", "resize", "QUEUE", "pipe", "KEY", "a"), .. RawConnection.Encode("SUBMIT", "resize", "QUEUE", "pipe", "KEY", "b\0"),
+                     .. RawConnection.Encode("SUBMIT", "resize", "QUEUE", "pipe", "KEY", "c")]);
+        string first = client.ReadReply();
+        Assert.Equal("-ERR KEY must be UTF-8 text without NUL bytes\r\n", client.ReadReply());
+        string third = client.ReadReply();
+        Assert.Matches("^\\$[0-9]+\r\n[1-9][0-9]*\r\n$", first);
+        Assert.Matches("^\\$[0-9]+\r\n[1-9][0-9]*\r\n$", third);
+        Assert.NotEqual(first, third);
+        Assert.Equal("queued", StateOf(client, first.Split("\r\n")[1]));
+        Assert.Equal("queued", StateOf(client, third.Split("\r\n")[1]));
+    }
+
+    [Fact]
+    public void Names_with_a_NUL_get_the_same_answer_on_every_store()
+    {
+        using RawConnection client = Connect();
+        Assert.Equal(":0\r\n", client.Call("SCHEDULE", "DEL", "nightly\0"));
+        Assert.Equal("-ERR QUEUE must be 1 to 128 printable characters without spaces\r\n", client.Call("DEAD", "LIST", "QUEUE", "q\0"));
+        Assert.Equal("-ERR QUEUE must be 1 to 128 printable characters without spaces\r\n", client.Call("FETCH", "FROM", "q\0"));
+        Assert.Equal("-ERR QUEUE must be 1 to 128 printable characters without spaces\r\n", client.Call("QUEUE", "PAUSE", "q\0"));
+        Assert.Equal("+PONG\r\n", client.Call("PING"));
+    }
+
+    [Fact]
     public void Unknown_ids_are_nil_for_status_result_and_cancel_and_never_counted_by_wait()
     {
         using RawConnection client = Connect();

@@ -70,6 +70,7 @@ public sealed class ErrorTests : IAsyncLifetime
         { ["SUBMIT", "echo", "KEY", "", "ARGS", "x"], "-ERR KEY must be 1 to 512 bytes\r\n" },
         { ["SUBMIT", "echo", "KEY", Key513, "ARGS", "x"], "-ERR KEY must be 1 to 512 bytes\r\n" },
         { ["SUBMIT", "echo", "KEY", new string('\u00e9', 257), "ARGS", "x"], "-ERR KEY must be 1 to 512 bytes\r\n" }, // 514 bytes
+        { ["SUBMIT", "echo", "KEY", "order\u00007", "ARGS", "x"], "-ERR KEY must be UTF-8 text without NUL bytes\r\n" },
         { ["SUBMIT", "echo", "QUEUE", "caf\u00e9", "ARGS", "x"], "-ERR QUEUE must be 1 to 128 printable characters without spaces\r\n" },
     };
 
@@ -95,6 +96,8 @@ public sealed class ErrorTests : IAsyncLifetime
         { ["SCHEDULE", "ADD", "s", "echo"], "-ERR syntax error: EVERY or CRON expected\r\n" },
         { ["SCHEDULE", "ADD", "s", "EVERY", "100", "echo", "PRIORITY", "10"], "-ERR PRIORITY must be an integer from 0 to 9\r\n" },
         { ["SCHEDULE", "ADD", "s", "EVERY", "100", "echo", "BOGUS", "ARGS", "x"], "-ERR unknown option 'BOGUS'\r\n" },
+        { ["DEAD", "LIST", "QUEUE", "nul\0q"], "-ERR QUEUE must be 1 to 128 printable characters without spaces\r\n" },
+        { ["DEAD", "LIST", "QUEUE", "a b"], "-ERR QUEUE must be 1 to 128 printable characters without spaces\r\n" },
     };
 
     /// <summary>Errors whose exact words the spec leaves open: an -ERR that changes nothing is the contract.</summary>
@@ -153,6 +156,19 @@ public sealed class ErrorTests : IAsyncLifetime
         Assert.EndsWith("\r\n", reply);
         Assert.Equal(before, Take(client));
         Assert.Equal("+PONG\r\n", client.Call("PING"));
+    }
+
+    [Fact]
+    public void Keys_that_are_not_UTF8_are_refused_rather_than_taken_for_one_another()
+    {
+        using RawConnection client = _server.Connect();
+        Snapshot before = Take(client);
+        foreach (byte invalid in new byte[] { 0xFF, 0xFE }) // both would decode to U+FFFD: the same key
+        {
+            client.Send(RawConnection.EncodeBytes("SUBMIT"u8.ToArray(), "echo"u8.ToArray(), "KEY"u8.ToArray(), [(byte)'k', invalid], "ARGS"u8.ToArray(), "x"u8.ToArray()));
+            Assert.Equal("-ERR KEY must be UTF-8 text without NUL bytes\r\n", client.ReadReply());
+        }
+        Assert.Equal(before, Take(client));
     }
 
     [Fact]
