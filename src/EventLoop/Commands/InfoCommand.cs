@@ -162,11 +162,11 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks, Store
             Line(text, $"worker{slot.Index}", $"tasks={slot.Tasks},busy_seconds={Format(slot.Busy.TotalSeconds)},busy_ratio={Format(busy)},state={(slot.Retired ? "retired" : slot.BusySince != 0 ? "busy" : "idle")}");
         }
         // External workers: connections that FETCH.
-        TaskStore memory = reactor.Store;
-        LeaseTotals leases = memory.Leases;
+        LeaseTotals leases = store.Leases;
         Line(text, "external_fetchers", reactor.Fetchers);
         Line(text, "external_blocked_fetchers", store.BlockedFetches);
-        Line(text, "external_leased_tasks", memory.LeasedTasks);
+        if (store.LeasedTasks is { } leased)
+            Line(text, "external_leased_tasks", leased);
         Line(text, "external_leases_total", leases.Fetched);
         Line(text, "external_leases_lost", leases.Lost);
         Line(text, "external_lease_expiries", leases.Expired);

@@ -18,6 +18,12 @@ internal interface IQueueStore
     /// <summary>FETCH … BLOCK requests of this node parked until work comes (INFO's <c>external_blocked_fetchers</c>).</summary>
     int BlockedFetches { get; }
 
+    /// <summary>This node's lease counters (INFO's <c>external_leases_total</c>, <c>_leases_lost</c>, <c>_lease_expiries</c>, <c>_requeued_on_close</c>, <c>_stale_refused</c>).</summary>
+    LeaseTotals Leases { get; }
+
+    /// <summary>Tasks leased to this node's workers now; null where only a query could tell (PostgreSQL), and INFO then leaves the line out.</summary>
+    long? LeasedTasks { get; }
+
     /// <summary>SUBMIT: answers the task's id (or -FULL).</summary>
     void Submit(Connection connection, in SubmitSpec spec);
 

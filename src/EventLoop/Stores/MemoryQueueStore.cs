@@ -27,6 +27,10 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
 
     public int BlockedFetches => _store.BlockedFetches;
 
+    public LeaseTotals Leases => _store.Leases;
+
+    public long? LeasedTasks => _store.LeasedTasks;
+
     public void Submit(Connection connection, in SubmitSpec spec)
     {
         switch (_store.Submit(spec, out TaskRecord? task))

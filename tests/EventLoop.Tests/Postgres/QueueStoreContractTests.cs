@@ -66,6 +66,42 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Info_counts_the_leases_of_this_nodes_workers()
+    {
+        using RawConnection client = Connect();
+        string[] keys = ["external_leases_total", "external_stale_refused", "external_requeued_on_close", "external_lease_expiries", "external_leases_lost"];
+        long[] before = [.. keys.Select(key => LeaseInfo(client, key))];
+        string first = client.Submit("resize", "QUEUE", "counted");
+        client.Submit("resize", "QUEUE", "counted");
+        Assert.Contains(Bulk(first), client.Call("FETCH", "LEASE", "60000", "FROM", "counted"));
+        Assert.Equal("+OK\r\n", client.Call("ACK", first, "1"));
+        Assert.Equal("-STALE\r\n", client.Call("ACK", first, "1"));
+        using (RawConnection leaving = Connect())
+            Assert.StartsWith("*1\r\n", leaving.Call("FETCH", "LEASE", "60000", "FROM", "counted"));
+        WaitFor(() => LeaseInfo(client, "external_requeued_on_close") > before[2]);
+        Assert.StartsWith("*1\r\n", client.Call("FETCH", "LEASE", "200", "FROM", "counted"));
+        WaitFor(() => LeaseInfo(client, "external_lease_expiries") > before[3]);
+        long[] after = [.. keys.Select(key => LeaseInfo(client, key))];
+        Assert.Equal([3, 1, 1, 1, 2], after.Zip(before, (a, b) => a - b));
+    }
+
+    private static long LeaseInfo(RawConnection client, string key)
+    {
+        string line = (Parse(client.Call("INFO")).Text ?? "").Split("\r\n").Single(l => l.StartsWith(key + ":", StringComparison.Ordinal));
+        return long.Parse(line[(key.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static void WaitFor(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            Thread.Sleep(50);
+        }
+    }
+
+    [Fact]
     public void Unknown_ids_are_nil_for_status_result_and_cancel_and_never_counted_by_wait()
     {
         using RawConnection client = Connect();

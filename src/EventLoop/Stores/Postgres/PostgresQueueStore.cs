@@ -53,6 +53,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     private readonly HashSet<string> _readyToTell = new(StringComparer.Ordinal);
     private readonly List<long> _doneToTell = [];
     private readonly Dictionary<Connection, List<(long Id, int Attempt)>> _deliveries = [];
+    private readonly Action<int> _countExpired, _countRequeuedOnClose;
     private readonly Dictionary<string, TaskQueue> _queues = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TaskDefinition> _definitions = new(StringComparer.Ordinal);
     private readonly string _database;
@@ -79,12 +80,22 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         _leader = new PostgresScheduleLeader(settings, reactor.Store, () => _full, Log);
         _vacuum = new PostgresVacuum(settings, () => _leader.Leading, Log);
         _tick = new CallbackTimer(Tick);
+        _countExpired = taken => { Leases.Expired += taken; Leases.Lost += taken; };
+        _countRequeuedOnClose = taken => { Leases.RequeuedOnClose += taken; Leases.Lost += taken; };
         reactor.Timers.Schedule(_tick, Clock.TicksAfter(TickMs));
         // The reactor has no stop hook for a store yet: its completion is when the threads and connections go.
         _ = reactor.Completion.ContinueWith(_ => Dispose(), TaskScheduler.Default);
     }
 
     public int BlockedFetches => _blocked.Count;
+
+    /// <summary>
+    /// Counted by this node: its FETCHes' leases, the -STALE it answered, the leases of its closed connections that went
+    /// back; expiries are the rows this node's sweep took back, whichever node's workers held them.
+    /// </summary>
+    public LeaseTotals Leases { get; } = new();
+
+    public long? LeasedTasks => null;
 
     public void AppendInfo(Action<string, object> line)
     {
@@ -242,6 +253,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     {
         if (!TryId(id, out long number))
         {
+            Leases.StaleRefused++;
             _reactor.BeginReply(connection).Write("-STALE\r\n"u8);
             return;
         }
@@ -271,7 +283,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     public void ConnectionClosed(Connection connection)
     {
         if (_deliveries.Remove(connection, out List<(long Id, int Attempt)>? held) && held.Count > 0)
-            Lose(held, "lease lost: the worker's connection closed", countsAsLoss: true);
+            Lose(held, "lease lost: the worker's connection closed", countsAsLoss: true, _countRequeuedOnClose);
     }
 
     // ---------------------------------------------------------------- what the requests tell the store
@@ -288,14 +300,16 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
             held.RemoveRange(0, held.Count / 2);
         foreach (ClaimedRow row in rows)
             held.Add((row.Id, row.Attempt));
+        Leases.Fetched += rows.Count;
     }
 
     /// <summary>Claimed for nobody (the fetcher left): back at once, no loss counted.</summary>
-    public void GiveBack(List<ClaimedRow> rows) => Lose([.. rows.Select(r => (r.Id, r.Attempt))], null, countsAsLoss: false);
+    public void GiveBack(List<ClaimedRow> rows) => Lose([.. rows.Select(r => (r.Id, r.Attempt))], null, countsAsLoss: false, counted: null);
 
-    private void Lose(List<(long Id, int Attempt)> deliveries, string? reason, bool countsAsLoss) =>
+    /// <summary><paramref name="counted"/> hears how many deliveries the statement took back (settled ones are fenced out).</summary>
+    private void Lose(List<(long Id, int Attempt)> deliveries, string? reason, bool countsAsLoss, Action<int>? counted) =>
         Enqueue(new LoseRequest(this, [deliveries.Select(d => d.Id).ToArray(), deliveries.Select(d => d.Attempt).ToArray(), Now, reason,
-                                       Options.MaxLeaseLosses, DeadMs, countsAsLoss ? 1 : 0]));
+                                       Options.MaxLeaseLosses, DeadMs, countsAsLoss ? 1 : 0], counted));
 
     /// <summary>Rows a sweep or a lost lease changed: wake who waits for them, here and on the other nodes.</summary>
     public void Changed(List<(long Id, TaskState State, string Queue)> changed, StoreRequest by)
@@ -546,7 +560,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         _runs.Claim();
         if (_ticks % 4 == 0)
         {
-            Enqueue(new HousekeepingRequest(this, PostgresSchema.ExpireLeases, [now, Options.MaxLeaseLosses, DeadMs], returnsChanges: true));
+            Enqueue(new HousekeepingRequest(this, PostgresSchema.ExpireLeases, [now, Options.MaxLeaseLosses, DeadMs], returnsChanges: true, _countExpired));
             Enqueue(new HousekeepingRequest(this, PostgresSchema.TimeOut, [now, DeadMs], returnsChanges: true));
             // With the runs' settlements, in their order; a row being settled meanwhile elsewhere is skipped, not waited for.
             EnqueueForRuns(new HousekeepingRequest(this, PostgresSchema.RenewNode,

@@ -514,13 +514,16 @@ internal sealed class SettleRequest(StoreReply? reply, PostgresQueueStore store,
         else if (_before == TaskState.Cancelled && _attemptBefore == (int)values[1]!)
             reply.Writer.Write("-CANCELLED\r\n"u8);
         else
+        {
+            store.Leases.StaleRefused++;
             reply.Writer.Write("-STALE\r\n"u8);
+        }
         reply.Send();
     }
 }
 
 /// <summary>Deliveries lost or given back (<see cref="PostgresSchema.Lose"/>); the store hears which went back to a queue.</summary>
-internal sealed class LoseRequest(PostgresQueueStore store, object?[] values) : StoreRequest
+internal sealed class LoseRequest(PostgresQueueStore store, object?[] values, Action<int>? counted) : StoreRequest
 {
     private readonly List<(long Id, TaskState State, string Queue)> _changed = [];
 
@@ -528,11 +531,17 @@ internal sealed class LoseRequest(PostgresQueueStore store, object?[] values) : 
 
     public override void Read(NpgsqlDataReader reader) => Changes.Read(reader, _changed);
 
-    public override void Complete() => store.Changed(_changed, this);
+    public override void Complete()
+    {
+        if (Failure is null)
+            counted?.Invoke(_changed.Count);
+        store.Changed(_changed, this);
+    }
 }
 
 /// <summary>A statement of the sweep, or a NOTIFY: rows (id, state, queue) it changed, if any, go to the store.</summary>
-internal sealed class HousekeepingRequest(PostgresQueueStore store, string sql, object?[] values, bool returnsChanges) : StoreRequest
+internal sealed class HousekeepingRequest(PostgresQueueStore store, string sql, object?[] values, bool returnsChanges, Action<int>? counted = null)
+    : StoreRequest
 {
     private readonly List<(long Id, TaskState State, string Queue)> _changed = [];
 
@@ -551,7 +560,10 @@ internal sealed class HousekeepingRequest(PostgresQueueStore store, string sql, 
     public override void Complete()
     {
         if (Failure is null && returnsChanges)
+        {
+            counted?.Invoke(_changed.Count);
             store.Changed(_changed, this);
+        }
     }
 }
 
