@@ -9,8 +9,8 @@ namespace EventLoop.Benchmarks;
 
 /// <summary>
 /// What the journal costs the reactor per record, without the disk: a SUBMIT's TaskPut (64 argument bytes,
-/// 143 bytes on disk) and a later TaskState, encoded with their CRC into the pass's batch buffer. The
-/// allocation column must read 0 B: the buffer is reused once it has grown to a pass's size.
+/// about 141 bytes on disk as durability.sh measures it) and a later TaskState, encoded with their CRC into the
+/// pass's batch buffer. The allocation column must read 0 B: the buffer is reused once it has grown to a pass's size.
 /// </summary>
 /// <remarks>Run: <c>./build.sh bench --filter '*JournalEncoder*'</c></remarks>
 [MemoryDiagnoser]

@@ -91,7 +91,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
 
     /// <summary>
     /// Counted by this node: its FETCHes' leases, the -STALE it answered, the leases of its closed connections that went
-    /// back; expiries are the rows this node's sweep took back, whichever node's workers held them.
+    /// back; expiries are the leases this node's sweep took back, whoever held them (another node's workers, or the
+    /// in-process runs of a node that stopped).
     /// </summary>
     public LeaseTotals Leases { get; } = new();
 
