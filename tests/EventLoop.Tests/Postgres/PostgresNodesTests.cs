@@ -193,24 +193,27 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
     }
 
     /// <summary>
-    /// A node runs what it can of its own SUBMITs (stored claimed by it); with its ring full, they are stored ready and
-    /// the other node's workers take them: A's two ring slots hold 10 s sleeps, and its echoes finish meanwhile on B.
+    /// With its ring full, a node stores its SUBMITs ready and the other node's workers take them: A's two ring slots
+    /// hold 10 s sleeps, and its echoes finish meanwhile on B. B starts only once both sleeps run: a SUBMIT that comes
+    /// while A's tick claim is out finds that claim holding the room and is stored ready, and B must not take a sleep then.
     /// </summary>
     [Fact]
     public async Task A_node_without_room_stores_its_submits_ready_and_the_other_nodes_workers_run_them()
     {
         string database = cluster.NewDatabase();
         await using var a = new TestServer(new ServerOptions { Store = database, RingCapacity = 2 });
-        await using var b = new TestServer(new ServerOptions { Store = database });
         using RawConnection onA = a.Connect();
-        using RawConnection onB = b.Connect();
         string[] sleeps = [onA.Submit("sleep", "ARGS", "10000"), onA.Submit("sleep", "ARGS", "10000")];
-        Assert.Equal("2", StoreInfo(onA)["store_submits_claimed"]);
+        await FaultTests.WaitUntil(() => sleeps.All(id => onA.State(id) == EventLoop.Client.TaskState.Running));
+        string claimedBefore = StoreInfo(onA)["store_submits_claimed"];
+
+        await using var b = new TestServer(new ServerOptions { Store = database });
+        using RawConnection onB = b.Connect();
         string[] echoes = [.. Enumerable.Range(0, 20).Select(i => onA.Submit("echo", "ARGS", $"v{i}"))];
         Assert.Equal(":20\r\n", onA.Call(["WAIT", "5000", .. echoes]));
         for (int i = 0; i < echoes.Length; i++)
             Assert.Equal(Bulk($"v{i}"), onA.Call("RESULT", echoes[i]));
-        Assert.Equal("2", StoreInfo(onA)["store_submits_claimed"]);
+        Assert.Equal(claimedBefore, StoreInfo(onA)["store_submits_claimed"]); // no echo was stored claimed by A
         Assert.Equal(":0\r\n", onB.Call(["WAIT", "1", .. sleeps])); // still running on A
     }
 
