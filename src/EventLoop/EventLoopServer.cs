@@ -97,7 +97,7 @@ public sealed class EventLoopServer : IAsyncDisposable
             }
             if (Options.HttpPort != 0)
             {
-                _snapshots = new SnapshotPublisher(_reactor);
+                _snapshots = new SnapshotPublisher(_reactor, _reactor.QueueStore);
                 _reactor.HousekeepingHook = _snapshots.OnHousekeeping;
             }
             _metrics = new ServerMetrics(_reactor, () => _snapshots?.Current);
@@ -114,7 +114,7 @@ public sealed class EventLoopServer : IAsyncDisposable
     {
         try
         {
-            _http = HttpHost.Start(Options, snapshots, new ReactorCommands(reactor), metrics.Meter, _logging);
+            _http = HttpHost.Start(Options, snapshots, new ReactorCommands(reactor, reactor.QueueStore), metrics.Meter, _logging);
         }
         catch
         {

@@ -31,6 +31,9 @@ internal sealed class CommandDispatcher(ReactorLoop reactor, TaskRegistry tasks,
     {
     }
 
+    /// <summary>Where the queue lives (--store).</summary>
+    public IQueueStore QueueStore => store;
+
     /// <summary>FETCH, ACK, FAIL, NACK, TOUCH.</summary>
     public WorkerCommands Workers { get; } = new(reactor, store);
     // Compared as digests so the comparison takes the same time whatever the password's length or content.

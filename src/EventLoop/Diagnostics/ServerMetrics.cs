@@ -1,7 +1,7 @@
 using System.Diagnostics.Metrics;
 using EventLoop.Commands;
 using EventLoop.Http;
-using EventLoop.Queueing;
+using EventLoop.Stores;
 using EventLoop.Reactor;
 
 namespace EventLoop.Diagnostics;
@@ -36,27 +36,29 @@ internal sealed class ServerMetrics : IDisposable
         _meter.CreateObservableCounter("eventloop.clients.evicted", () => reactor.ClientMemory.Evictions, "{connection}", "Clients closed over maxmemory-clients");
         _meter.CreateObservableCounter("eventloop.network.bytes_read", () => stats.BytesRead, "By");
         _meter.CreateObservableCounter("eventloop.network.bytes_written", () => stats.BytesWritten, "By");
-        QueueTotals totals = reactor.Store.Totals;
-        _meter.CreateObservableCounter("eventloop.queue.submitted", () => totals.Submitted, "{task}", "Tasks submitted to the queue (SUBMIT, schedules)");
-        _meter.CreateObservableCounter("eventloop.queue.succeeded", () => totals.Succeeded, "{task}", "Queued tasks that succeeded");
-        _meter.CreateObservableCounter("eventloop.queue.failed", () => totals.Failed, "{task}", "Queued tasks that failed for good (into the dead set)");
+        if (reactor.QueueStore.Totals is { } totals) // PostgreSQL: no node counts the whole queue's, so none is reported
+        {
+            _meter.CreateObservableCounter("eventloop.queue.submitted", () => totals.Submitted, "{task}", "Tasks submitted to the queue (SUBMIT, schedules)");
+            _meter.CreateObservableCounter("eventloop.queue.succeeded", () => totals.Succeeded, "{task}", "Queued tasks that succeeded");
+            _meter.CreateObservableCounter("eventloop.queue.failed", () => totals.Failed, "{task}", "Queued tasks that failed for good (into the dead set)");
+        }
         _meter.CreateObservableGauge("eventloop.queue.depth", () => PerQueue(snapshot(), q => q.Queued), "{task}", "Ready tasks per queue (with the HTTP endpoint on)");
         _meter.CreateObservableGauge("eventloop.queue.running", () => PerQueue(snapshot(), q => q.Running), "{task}", "Running tasks per queue (with the HTTP endpoint on)");
         _meter.CreateObservableGauge("eventloop.queue.scheduled", () => PerQueue(snapshot(), q => q.Scheduled), "{task}", "Tasks waiting for their time per queue (with the HTTP endpoint on)");
         _meter.CreateObservableGauge("eventloop.queue.paused", () => PerQueue(snapshot(), q => q.Paused ? 1 : 0), "{queue}", "1 for a paused queue (with the HTTP endpoint on)");
-        _meter.CreateObservableGauge<int>("eventloop.queue.dead", () => snapshot() is { } s ? [new Measurement<int>(s.DeadCount)] : [], "{task}", "Tasks in the dead set (with the HTTP endpoint on)");
+        _meter.CreateObservableGauge<long>("eventloop.queue.dead", () => snapshot() is { } s ? [new Measurement<long>(s.DeadCount)] : [], "{task}", "Tasks in the dead set (with the HTTP endpoint on)");
         _meter.CreateObservableGauge<int>("eventloop.workers.busy", () => snapshot() is { } s ? [new Measurement<int>(s.Workers.Busy)] : [], "{worker}", "In-process workers running a task (with the HTTP endpoint on)");
     }
 
     /// <summary>The meter (one per server: observers tell servers apart by this instance).</summary>
     public Meter Meter => _meter;
 
-    private static IEnumerable<Measurement<int>> PerQueue(ServerSnapshot? snapshot, Func<QueueView, int> value)
+    private static IEnumerable<Measurement<long>> PerQueue(ServerSnapshot? snapshot, Func<QueueView, long> value)
     {
         if (snapshot is null)
             yield break;
         foreach (QueueView queue in snapshot.Queues)
-            yield return new Measurement<int>(value(queue), new KeyValuePair<string, object?>("queue", queue.Name));
+            yield return new Measurement<long>(value(queue), new KeyValuePair<string, object?>("queue", queue.Name));
     }
 
     public void Dispose() => _meter.Dispose();

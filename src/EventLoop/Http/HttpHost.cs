@@ -69,10 +69,10 @@ internal sealed class HttpHost : IAsyncDisposable
         app.MapGet("/", () => Asset("index.html"));
         app.MapGet("/assets/{file}", (string file) => Asset(file));
         app.MapGet("/api/snapshot", () => snapshots.Current is { } snapshot ? Results.Json(snapshot) : Results.StatusCode(StatusCodes.Status503ServiceUnavailable));
-        app.MapPost("/api/queues/{name}/pause", async (string name) => Changed(await commands.PauseAsync(name, paused: true)));
-        app.MapPost("/api/queues/{name}/resume", async (string name) => Changed(await commands.PauseAsync(name, paused: false)));
-        app.MapPost("/api/dead/{id}/retry", async (string id) => Changed(await commands.RetryDeadAsync(id)));
-        app.MapPost("/api/dead/{id}/drop", async (string id) => Changed(await commands.DropDeadAsync(id)));
+        app.MapPost("/api/queues/{name}/pause", (string name) => Change(() => commands.PauseAsync(name, paused: true)));
+        app.MapPost("/api/queues/{name}/resume", (string name) => Change(() => commands.PauseAsync(name, paused: false)));
+        app.MapPost("/api/dead/{id}/retry", (string id) => Change(() => commands.RetryDeadAsync(id)));
+        app.MapPost("/api/dead/{id}/drop", (string id) => Change(() => commands.DropDeadAsync(id)));
         app.MapPrometheusScrapingEndpoint("/metrics");
 
         try
@@ -101,7 +101,22 @@ internal sealed class HttpHost : IAsyncDisposable
         }
     }
 
-    private static IResult Changed(bool done) => done ? Results.NoContent() : Results.NotFound();
+    /// <summary>204 when made, 404 when there was nothing to change, 400 for a name no queue can have, 503 when the store failed or the server stopped.</summary>
+    private static async Task<IResult> Change(Func<Task<bool>> change)
+    {
+        try
+        {
+            return await change() ? Results.NoContent() : Results.NotFound();
+        }
+        catch (ArgumentException bad)
+        {
+            return Results.Text(bad.Message + "\n", "text/plain", statusCode: StatusCodes.Status400BadRequest);
+        }
+        catch (InvalidOperationException failed)
+        {
+            return Results.Text(failed.Message + "\n", "text/plain", statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+    }
 
     private static IResult Asset(string file)
     {

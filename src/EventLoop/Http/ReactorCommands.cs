@@ -1,32 +1,30 @@
 using System.Text;
-using EventLoop.Queueing;
 using EventLoop.Reactor;
+using EventLoop.Stores;
 
 namespace EventLoop.Http;
 
 /// <summary>
-/// What the dashboard may change, each posted to the reactor thread (which owns the queue) and answered
-/// from there through a task: the HTTP threads never touch reactor-owned state.
+/// What the dashboard may change, each posted to the reactor thread and handed there to the queue's store
+/// (<see cref="IQueueStore.Change"/>), which answers through a task: the HTTP threads never touch reactor-owned state,
+/// and on PostgreSQL the change is the same statement QUEUE PAUSE or DEAD RETRY runs.
 /// </summary>
-internal sealed class ReactorCommands(ReactorLoop reactor)
+internal sealed class ReactorCommands(ReactorLoop reactor, IQueueStore queue)
 {
     /// <summary>QUEUE PAUSE / QUEUE RESUME: false when max-queues stops a new queue from being made.</summary>
-    public Task<bool> PauseAsync(string queue, bool paused) =>
-        OnReactor(store =>
-        {
-            store.Pause(Encoding.UTF8.GetBytes(queue), paused, out bool full);
-            return !full;
-        });
+    /// <exception cref="ArgumentException">A name no queue can have (QUEUE PAUSE's rule).</exception>
+    public Task<bool> PauseAsync(string name, bool paused) =>
+        Commands.SubmitOptions.IsName(Encoding.UTF8.GetBytes(name))
+            ? OnReactor(paused ? QueueChange.Pause : QueueChange.Resume, name)
+            : throw new ArgumentException(Commands.SubmitOptions.BadQueueName["ERR ".Length..]);
 
     /// <summary>DEAD RETRY: false when the task is not in the dead set.</summary>
-    public Task<bool> RetryDeadAsync(string id) =>
-        OnReactor(store => store.Find(id) is { } task && store.RetryDead(task));
+    public Task<bool> RetryDeadAsync(string id) => OnReactor(QueueChange.RetryDead, id);
 
     /// <summary>DEAD DROP: false when the task is not in the dead set.</summary>
-    public Task<bool> DropDeadAsync(string id) =>
-        OnReactor(store => store.Find(id) is { } task && store.DropDead(task));
+    public Task<bool> DropDeadAsync(string id) => OnReactor(QueueChange.DropDead, id);
 
-    private Task<bool> OnReactor(Func<TaskStore, bool> change)
+    private Task<bool> OnReactor(QueueChange change, string target)
     {
         var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (reactor.Completion.IsCompleted)
@@ -38,7 +36,7 @@ internal sealed class ReactorCommands(ReactorLoop reactor)
         {
             try
             {
-                done.TrySetResult(change(reactor.Store));
+                queue.Change(change, target, done);
             }
             catch (Exception failure)
             {

@@ -1,3 +1,5 @@
+using EventLoop.Stores;
+
 namespace EventLoop.Http;
 
 /// <summary>
@@ -20,8 +22,8 @@ internal sealed record ServerSnapshot
     public required WorkersView Workers { get; init; }
     public required TotalsView Totals { get; init; }
     public required IReadOnlyList<QueueView> Queues { get; init; }
-    /// <summary>Failed tasks in the dead set (all of them; <see cref="Dead"/> lists the oldest <see cref="SnapshotPublisher.DeadListed"/>).</summary>
-    public required int DeadCount { get; init; }
+    /// <summary>Failed tasks in the dead set (all of them; <see cref="Dead"/> lists the oldest <see cref="QueueOverview.DeadListed"/>).</summary>
+    public required long DeadCount { get; init; }
     public required IReadOnlyList<DeadTaskView> Dead { get; init; }
     public required IReadOnlyList<ScheduleView> Schedules { get; init; }
     public required ExternalView External { get; init; }
@@ -35,17 +37,11 @@ internal sealed record ReactorView(
 /// <summary>In-process workers: how many, how many run a task now, how many wait for work.</summary>
 internal sealed record WorkersView(int Count, int Busy, int Parked, long TasksSubmitted, long TasksCompleted);
 
-/// <summary>The task queue's totals since start (INFO queueing).</summary>
-internal sealed record TotalsView(int Tasks, long Submitted, long Succeeded, long Failed, long Retried, long Cancelled, long Expired, long OldestQueuedAgeMs);
-
-/// <summary>One queue: ready tasks, running ones, ones waiting for their time (delay, backoff), paused or not.</summary>
-internal sealed record QueueView(string Name, int Queued, int Running, int Scheduled, bool Paused);
-
-/// <summary>A task in the dead set.</summary>
-internal sealed record DeadTaskView(string Id, string Task, string Queue, string? Error, long FinishedAtMs, int Attempt);
-
-/// <summary>A periodic schedule and when it fires next (0: never again).</summary>
-internal sealed record ScheduleView(string Name, string Spec, string Task, string Queue, long NextFireMs);
+/// <summary>
+/// The task queue's totals: tasks held and the oldest ready one's age from the store's overview; the counters since
+/// start (INFO queueing) are null on PostgreSQL, where one node sees only its own share of them.
+/// </summary>
+internal sealed record TotalsView(long Tasks, long? Submitted, long? Succeeded, long? Failed, long? Retried, long? Cancelled, long? Expired, long OldestQueuedAgeMs);
 
 /// <summary>External workers (connections that FETCH) and the leases they hold (the first <see cref="SnapshotPublisher.LeasesListed"/>).</summary>
 internal sealed record ExternalView(int Fetchers, int BlockedFetches, int LeasedTasks, long LeasesTotal, long LeaseExpiries, IReadOnlyList<FetcherView> Workers);

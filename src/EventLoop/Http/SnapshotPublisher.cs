@@ -3,6 +3,7 @@ using System.Text;
 using EventLoop.Commands;
 using EventLoop.Queueing;
 using EventLoop.Reactor;
+using EventLoop.Stores;
 using EventLoop.Workers;
 
 namespace EventLoop.Http;
@@ -10,24 +11,34 @@ namespace EventLoop.Http;
 /// <summary>
 /// Builds a <see cref="ServerSnapshot"/> on the reactor thread from its housekeeping tick, at most every
 /// <see cref="Interval"/>, and publishes it with one volatile write of the reference. <see cref="Current"/>
-/// may be read from any thread; the record and its lists are never changed after publication.
+/// may be read from any thread; the record and its lists are never changed after publication. The queue's part comes
+/// from the store (<see cref="IQueueStore.Overview"/>), which PostgreSQL refreshes only while someone reads.
 /// </summary>
 /// <remarks>
 /// The cost on the reactor is bounded: the dead set and the leases are listed only up to a limit, so a
 /// million dead tasks cost the same as a hundred. Only built while the HTTP endpoint is on.
 /// </remarks>
-internal sealed class SnapshotPublisher(ReactorLoop reactor)
+internal sealed class SnapshotPublisher(ReactorLoop reactor, IQueueStore queue)
 {
-    public const int DeadListed = 100;
     public const int LeasesListed = 100;
     public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(250);
+    /// <summary>The snapshot counts as watched this long after it was last read (the dashboard polls every second, Prometheus every 15 s or so).</summary>
+    private const long WatchedForMs = 60_000;
 
     private readonly long _intervalTicks = (long)(Interval.TotalSeconds * Stopwatch.Frequency);
     private ServerSnapshot? _current;
     private long _lastAt;
+    private long _readAtMs = long.MinValue / 2;
 
-    /// <summary>The latest snapshot; null until the reactor's first housekeeping tick.</summary>
-    public ServerSnapshot? Current => Volatile.Read(ref _current);
+    /// <summary>The latest snapshot; null until the reactor's first housekeeping tick. Any thread; a read marks the snapshot watched.</summary>
+    public ServerSnapshot? Current
+    {
+        get
+        {
+            Volatile.Write(ref _readAtMs, Environment.TickCount64);
+            return Volatile.Read(ref _current);
+        }
+    }
 
     /// <summary>Reactor thread: publishes a new snapshot when the last one is <see cref="Interval"/> old.</summary>
     public void OnHousekeeping()
@@ -36,24 +47,17 @@ internal sealed class SnapshotPublisher(ReactorLoop reactor)
         if (_lastAt != 0 && now - _lastAt < _intervalTicks - _intervalTicks / 10) // housekeeping runs at 10 Hz: 250 ms ≈ every third tick
             return;
         _lastAt = now;
-        Volatile.Write(ref _current, Build());
+        queue.RefreshOverview(watched: Environment.TickCount64 - Volatile.Read(ref _readAtMs) < WatchedForMs);
+        Volatile.Write(ref _current, Build(queue.Overview ?? QueueOverview.Empty));
     }
 
-    private ServerSnapshot Build()
+    private ServerSnapshot Build(QueueOverview overview)
     {
         ReactorStats stats = reactor.Stats;
         TaskStore store = reactor.Store;
         WorkerPool workers = reactor.Workers;
-        QueueTotals totals = store.Totals;
-        var queues = new List<QueueView>();
-        long oldest = 0;
-        foreach (TaskQueue queue in store.Queues)
-        {
-            queues.Add(new QueueView(queue.Name, queue.Queued, queue.Running, queue.Waiting, queue.Paused));
-            long created = queue.OldestReadyCreatedMs();
-            if (created != 0 && (oldest == 0 || created < oldest))
-                oldest = created;
-        }
+        QueueTotals? totals = queue.Totals;
+        long nowMs = store.Clock.UnixMs;
         int busy = 0;
         foreach (WorkerSlot slot in workers.Slots)
         {
@@ -62,7 +66,7 @@ internal sealed class SnapshotPublisher(ReactorLoop reactor)
         }
         return new ServerSnapshot
         {
-            TakenAtMs = store.Clock.UnixMs,
+            TakenAtMs = nowMs,
             Version = InfoCommand.Version,
             Backend = reactor.BackendName,
             Port = reactor.Port,
@@ -74,26 +78,14 @@ internal sealed class SnapshotPublisher(ReactorLoop reactor)
                 stats.Syscalls, Ratio(stats.Syscalls, Math.Max(1, stats.Commands)), stats.ReadCalls, stats.WriteCalls, stats.Wakeups,
                 stats.Commands, stats.BytesRead, stats.BytesWritten, workers.RingDepth, workers.RingCapacity),
             Workers = new WorkersView(workers.WorkerCount, busy, workers.Parked, stats.TasksSubmitted, stats.TasksCompleted),
-            Totals = new TotalsView(store.Count, totals.Submitted, totals.Succeeded, totals.Failed, totals.Retried, totals.Cancelled,
-                totals.Expired, oldest == 0 ? 0 : Math.Max(0, store.Clock.UnixMs - oldest)),
-            Queues = queues,
-            DeadCount = store.DeadCount,
-            Dead = DeadTasks(store),
-            Schedules = [.. store.Schedules.Select(s => new ScheduleView(s.Name, s.Spec, s.Template.Task, s.Template.Queue, s.NextFireMs))],
+            Totals = new TotalsView(overview.Tasks, totals?.Submitted, totals?.Succeeded, totals?.Failed, totals?.Retried, totals?.Cancelled,
+                totals?.Expired, overview.OldestReadyCreatedMs == 0 ? 0 : Math.Max(0, nowMs - overview.OldestReadyCreatedMs)),
+            Queues = overview.Queues,
+            DeadCount = overview.DeadCount,
+            Dead = overview.Dead,
+            Schedules = overview.Schedules,
             External = External(store),
         };
-    }
-
-    private static List<DeadTaskView> DeadTasks(TaskStore store)
-    {
-        var dead = new List<DeadTaskView>(Math.Min(store.DeadCount, DeadListed));
-        foreach (TaskRecord task in store.Dead(null))
-        {
-            if (dead.Count == DeadListed)
-                break;
-            dead.Add(new DeadTaskView(task.IdText, task.Name, task.Queue.Name, task.Error, task.FinishedMs, task.Attempt));
-        }
-        return dead;
     }
 
     private ExternalView External(TaskStore store)

@@ -134,8 +134,11 @@ internal sealed class ReactorLoop : IDisposable
     /// <summary>Which tasks the reactor runs itself (<c>--inline-tasks</c>).</summary>
     public InlineTaskRunner InlineTasks => _inline;
 
-    /// <summary>The task queue's state machine.</summary>
+    /// <summary>The task queue's state machine (in memory; with --store postgres the queue lives in <see cref="QueueStore"/>).</summary>
     public TaskStore Store { get; }
+
+    /// <summary>Where the queue's verbs go: the in-memory <see cref="Store"/> or PostgreSQL.</summary>
+    public Stores.IQueueStore QueueStore => _commands.QueueStore;
 
     /// <summary>Requests waiting on the task queue (RESULT … TIMEOUT, WAIT).</summary>
     public ParkedReplies Parked { get; }

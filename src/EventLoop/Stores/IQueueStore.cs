@@ -24,6 +24,25 @@ internal interface IQueueStore
     /// <summary>Tasks leased to this node's workers now; null where only a query could tell (PostgreSQL), and INFO then leaves the line out.</summary>
     long? LeasedTasks { get; }
 
+    /// <summary>The queue's totals since start (INFO's and /metrics' submitted, succeeded, failed…); null where no node can count them alone (PostgreSQL).</summary>
+    QueueTotals? Totals { get; }
+
+    /// <summary>
+    /// The dashboard's picture of the queue, as of the last <see cref="RefreshOverview"/> that completed; null until one
+    /// did. Read on the reactor, published on to the HTTP threads.
+    /// </summary>
+    QueueOverview? Overview { get; }
+
+    /// <summary>
+    /// The snapshot's tick (with the HTTP endpoint on): <paramref name="watched"/> when someone read the snapshot or
+    /// /metrics lately. The in-memory store rebuilds <see cref="Overview"/> at once; PostgreSQL queries it on a thread
+    /// of its own, only while watched.
+    /// </summary>
+    void RefreshOverview(bool watched);
+
+    /// <summary>A dashboard change to <paramref name="target"/> (a queue's name, a task's id); <paramref name="done"/> gets whether it was made, or the store's failure.</summary>
+    void Change(QueueChange change, string target, TaskCompletionSource<bool> done);
+
     /// <summary>SUBMIT: answers the task's id (or -FULL).</summary>
     void Submit(Connection connection, in SubmitSpec spec);
 

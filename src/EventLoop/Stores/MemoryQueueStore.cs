@@ -31,6 +31,46 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
 
     public long? LeasedTasks => _store.LeasedTasks;
 
+    public QueueTotals? Totals => _store.Totals;
+
+    public QueueOverview? Overview { get; private set; }
+
+    /// <summary>Bounded whatever the store holds: the dead set is listed up to <see cref="QueueOverview.DeadListed"/>.</summary>
+    public void RefreshOverview(bool watched)
+    {
+        var queues = new List<QueueView>();
+        long oldest = 0;
+        foreach (TaskQueue queue in _store.Queues)
+        {
+            queues.Add(new QueueView(queue.Name, queue.Queued, queue.Running, queue.Waiting, queue.Paused));
+            long created = queue.OldestReadyCreatedMs();
+            if (created != 0 && (oldest == 0 || created < oldest))
+                oldest = created;
+        }
+        var dead = new List<DeadTaskView>(Math.Min(_store.DeadCount, QueueOverview.DeadListed));
+        foreach (TaskRecord task in _store.Dead(null).Take(QueueOverview.DeadListed))
+            dead.Add(new DeadTaskView(task.IdText, task.Name, task.Queue.Name, task.Error, task.FinishedMs, task.Attempt));
+        Overview = new QueueOverview(queues, _store.Count, oldest, _store.DeadCount, dead,
+            [.. _store.Schedules.Select(s => new ScheduleView(s.Name, s.Spec, s.Template.Task, s.Template.Queue, s.NextFireMs))]);
+    }
+
+    public void Change(QueueChange change, string target, TaskCompletionSource<bool> done)
+    {
+        switch (change)
+        {
+            case QueueChange.Pause or QueueChange.Resume:
+                _store.Pause(Encoding.UTF8.GetBytes(target), change == QueueChange.Pause, out bool full);
+                done.TrySetResult(!full);
+                break;
+            case QueueChange.RetryDead:
+                done.TrySetResult(_store.Find(target) is { } retried && _store.RetryDead(retried));
+                break;
+            default:
+                done.TrySetResult(_store.Find(target) is { } dropped && _store.DropDead(dropped));
+                break;
+        }
+    }
+
     public void Submit(Connection connection, in SubmitSpec spec)
     {
         switch (_store.Submit(spec, out TaskRecord? task))

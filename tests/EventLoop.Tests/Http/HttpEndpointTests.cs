@@ -59,16 +59,16 @@ public sealed class HttpEndpointTests
         Assert.True(dead.GetProperty("finishedAtMs").GetInt64() > 0);
 
         Assert.Equal("+OK\r\n", client.Call("QUEUE", "PAUSE", "jobs")); // so the retried task stays queued
-        Assert.Equal(HttpStatusCode.NoContent, (await Post(http, $"api/dead/{first}/retry")).StatusCode);
-        Assert.Equal(HttpStatusCode.NoContent, (await Post(http, $"api/dead/{second}/drop")).StatusCode);
-        Assert.Equal(HttpStatusCode.NotFound, (await Post(http, $"api/dead/{second}/drop")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await HttpKit.Post(http, $"api/dead/{first}/retry")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await HttpKit.Post(http, $"api/dead/{second}/drop")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await HttpKit.Post(http, $"api/dead/{second}/drop")).StatusCode);
         Assert.Equal(TaskState.Queued, client.State(first));
         Assert.Equal("$-1\r\n", client.Call("STATUS", second));
 
-        Assert.Equal(HttpStatusCode.NoContent, (await Post(http, "api/queues/jobs/resume")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await HttpKit.Post(http, "api/queues/jobs/resume")).StatusCode);
         Assert.Contains("paused=0", client.Call("INFO", "queueing"));
         client.WaitAll(first); // resumed, the retried task runs (and fails again): no count below may catch it mid-run
-        Assert.Equal(HttpStatusCode.NoContent, (await Post(http, "api/queues/jobs/pause")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await HttpKit.Post(http, "api/queues/jobs/pause")).StatusCode);
         Assert.Contains("queue_jobs:queued=0,running=0,scheduled=0,paused=1", client.Call("INFO", "queueing"));
     }
 
@@ -81,6 +81,18 @@ public sealed class HttpEndpointTests
         Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
         using RawConnection client = server.Connect();
         Assert.DoesNotContain("queue_x:", client.Call("INFO", "queueing"));
+    }
+
+    [Fact]
+    public async Task A_pause_of_a_name_no_queue_can_have_is_answered_400_and_makes_no_queue()
+    {
+        await using TestServer server = HttpKit.Start();
+        using HttpClient http = HttpKit.Client(server);
+        using HttpResponseMessage refused = await HttpKit.Post(http, "api/queues/two%20words/pause");
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Equal("QUEUE must be 1 to 128 printable characters without spaces\n", await refused.Content.ReadAsStringAsync());
+        using RawConnection client = server.Connect();
+        Assert.Equal("*0\r\n", client.Call("QUEUES"));
     }
 
     [Fact]
@@ -98,7 +110,7 @@ public sealed class HttpEndpointTests
         Assert.Equal(HttpStatusCode.Unauthorized, (await Get(http, "metrics", Basic("admin", "s3cre"))).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await Get(http, "metrics", Basic("admin", "s3cret!"))).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await Get(http, "metrics", new AuthenticationHeaderValue("Basic", "not base64"))).StatusCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, (await Post(http, "api/queues/x/pause")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await HttpKit.Post(http, "api/queues/x/pause")).StatusCode);
 
         Assert.Equal(HttpStatusCode.OK, (await Get(http, "metrics", Basic("anyone", "s3cret"))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await Get(http, "", Basic("", "s3cret"))).StatusCode);
@@ -142,13 +154,6 @@ public sealed class HttpEndpointTests
             Assert.True((await response.Content.ReadAsByteArrayAsync()).Length > 100, asset);
         }
         Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("assets/nothing.js")).StatusCode);
-    }
-
-    private static async Task<HttpResponseMessage> Post(HttpClient http, string path)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, path);
-        request.Headers.Add("X-EventLoop-Dashboard", "1");
-        return await http.SendAsync(request);
     }
 
     private static async Task<HttpResponseMessage> Get(HttpClient http, string path, AuthenticationHeaderValue authorization)

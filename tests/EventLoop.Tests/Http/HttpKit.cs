@@ -53,6 +53,14 @@ internal static class HttpKit
         throw new Xunit.Sdk.XunitException($"the snapshot never showed {what}; last: {last}");
     }
 
+    /// <summary>A dashboard change: a POST with the header a cross-site form cannot send.</summary>
+    public static async Task<HttpResponseMessage> Post(HttpClient http, string path)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path);
+        request.Headers.Add("X-EventLoop-Dashboard", "1");
+        return await http.SendAsync(request);
+    }
+
     public static JsonElement? Queue(JsonElement snapshot, string name) =>
         snapshot.GetProperty("queues").EnumerateArray().Cast<JsonElement?>().FirstOrDefault(q => q!.Value.GetProperty("name").GetString() == name);
 

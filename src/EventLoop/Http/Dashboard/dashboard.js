@@ -21,7 +21,8 @@ function el(tag, attributes, ...children) {
   return node;
 }
 
-const number = value => Number(value).toLocaleString("en-US", { maximumFractionDigits: 2 });
+// null: a figure this store does not count (PostgreSQL's totals since start, which no one node sees).
+const number = value => value === null ? "–" : Number(value).toLocaleString("en-US", { maximumFractionDigits: 2 });
 const time = ms => ms ? new Date(ms).toLocaleString() : "–";
 function inSeconds(ms, now) {
   if (!ms) return "never";
@@ -125,7 +126,8 @@ function record(snapshot) {
   const seconds = snapshot.takenAtMs / 1000;
   if (previous && snapshot.takenAtMs <= previous.takenAtMs) return;
   const span = previous ? (snapshot.takenAtMs - previous.takenAtMs) / 1000 : 0;
-  const rate = key => previous && span > 0 ? Math.max(0, (snapshot.totals[key] - previous.totals[key]) / span) : 0;
+  const rate = key => snapshot.totals[key] === null ? null
+    : previous && span > 0 ? Math.max(0, (snapshot.totals[key] - previous.totals[key]) / span) : 0;
   history.t.push(seconds);
   history.ops.push(snapshot.opsPerSecond);
   history.succeeded.push(rate("succeeded"));

@@ -125,6 +125,22 @@ internal sealed partial class PostgresQueueStore
             return null;
         });
 
+    /// <summary>The dashboard's changes: the statements of QUEUE PAUSE/RESUME, DEAD RETRY and DEAD DROP, answered through <paramref name="done"/>.</summary>
+    public void Change(QueueChange change, string target, TaskCompletionSource<bool> done)
+    {
+        if (change is QueueChange.Pause or QueueChange.Resume)
+        {
+            bool paused = change == QueueChange.Pause;
+            Enqueue(new ChangeRequest(this, PostgresSchema.Pause, [target, paused], reader => (reader.Read(), paused ? null : target), done));
+        }
+        else if (!TryId(Encoding.UTF8.GetBytes(target), out long number))
+            done.TrySetResult(false); // not an id this store hands out: not in its dead set
+        else if (change == QueueChange.RetryDead)
+            Enqueue(new ChangeRequest(this, PostgresSchema.RetryDead, [number, Now], reader => reader.Read() ? (true, reader.GetString(0)) : (false, null), done));
+        else
+            Enqueue(new ChangeRequest(this, PostgresSchema.DropDead, [number, Now], reader => (reader.Read() && reader.GetInt64(0) > 0, null), done));
+    }
+
     private void Administer(Connection connection, string sql, object?[] values, Func<NpgsqlDataReader, IBufferWriter<byte>, string?> render) =>
         Enqueue(new AdministrationRequest(new StoreReply(_reactor, connection, StoreReply.NotAnsweredYet), this, sql, values, render));
 
@@ -231,5 +247,31 @@ internal sealed class AdministrationRequest(StoreReply reply, PostgresQueueStore
         Reply.Send();
         if (_ready is not null)
             store.BecameReady(_ready, inProcess: null, Order);
+    }
+}
+
+/// <summary>
+/// A dashboard change's one statement (<see cref="PostgresQueueStore.Change"/>): <c>read</c> says on the store thread
+/// whether the change was made and which queue may now hold ready work; the reactor then answers the HTTP request.
+/// </summary>
+internal sealed class ChangeRequest(PostgresQueueStore store, string sql, object?[] values,
+    Func<NpgsqlDataReader, (bool Made, string? Ready)> read, TaskCompletionSource<bool> done) : StoreRequest
+{
+    private (bool Made, string? Ready) _outcome;
+
+    public override void AddTo(NpgsqlBatch batch) => batch.BatchCommands.Add(Command(sql, values));
+
+    public override void Read(NpgsqlDataReader reader) => _outcome = read(reader);
+
+    public override void Complete()
+    {
+        if (Failure is not null)
+        {
+            done.TrySetException(new InvalidOperationException($"store: {Failure}"));
+            return;
+        }
+        done.TrySetResult(_outcome.Made);
+        if (_outcome.Ready is { } queue)
+            store.BecameReady(queue, inProcess: null, Order);
     }
 }

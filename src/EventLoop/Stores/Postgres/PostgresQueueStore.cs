@@ -40,6 +40,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     private readonly InProcessRuns _runs;
     private readonly PostgresScheduleLeader _leader;
     private readonly PostgresVacuum _vacuum;
+    private readonly PostgresOverview _overview;
     private readonly Action _flush;
     private readonly CallbackTimer _tick;
     private List<StoreRequest> _pending = [];
@@ -79,6 +80,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         _runs = new InProcessRuns(this, reactor, tasks);
         _leader = new PostgresScheduleLeader(settings, reactor.Store, () => _full, Log);
         _vacuum = new PostgresVacuum(settings, () => _leader.Leading, Log);
+        _overview = new PostgresOverview(settings, reactor.Store.Clock, Log);
         _tick = new CallbackTimer(Tick);
         _countExpired = taken => { Leases.Expired += taken; Leases.Lost += taken; };
         _countRequeuedOnClose = taken => { Leases.RequeuedOnClose += taken; Leases.Lost += taken; };
@@ -98,6 +100,12 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
 
     public long? LeasedTasks => null;
 
+    public QueueTotals? Totals => null;
+
+    public QueueOverview? Overview => _overview.Latest;
+
+    public void RefreshOverview(bool watched) => _overview.Watched = watched;
+
     public void AppendInfo(Action<string, object> line)
     {
         line("store", "postgres");
@@ -109,6 +117,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         line("store_submits_claimed", _runs.StoredClaimed);
         line("store_vacuums", _vacuum.Vacuums);
         line("store_last_vacuum_us", _vacuum.LastMicros);
+        line("store_overview_reads", _overview.Reads);
+        line("store_last_overview_us", _overview.LastMicros);
         line("store_requests_pending", _pending.Count + _runsPending.Count);
         line("store_statements_in_flight", _inFlight);
         line("store_round_trips", _thread.RoundTrips + _runsThread.RoundTrips);
@@ -644,6 +654,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     {
         _leader.Dispose();
         _vacuum.Dispose();
+        _overview.Dispose();
         _listener.Dispose();
         _thread.Dispose();
         _runsThread.Dispose();

@@ -141,6 +141,26 @@ internal static partial class PostgresSchema
         """;
 
     /// <summary>
+    /// The dashboard's overview ($1 now), after <see cref="Queues"/>: rows held (as the --max-tasks count counts them),
+    /// when the oldest ready task was submitted (null: none), and the dead set's size. One pass over the table.
+    /// </summary>
+    public const string OverviewTotals = """
+        SELECT count(*) FILTER (WHERE NOT (state >= 4 AND expires_ms <= $1)),
+               min(created_ms) FILTER (WHERE state = 1 OR (state IN (0, 3) AND run_at_ms <= $1)),
+               count(*) FILTER (WHERE state = 5 AND expires_ms > $1)
+        FROM eventloop_tasks
+        """;
+
+    /// <summary>The overview's dead tasks ($1 now, $2 how many): oldest failure first, as DEAD LIST.</summary>
+    public const string OverviewDead = """
+        SELECT id, task, queue, error, finished_ms, attempt FROM eventloop_tasks
+        WHERE state = 5 AND expires_ms > $1 ORDER BY finished_ms, id LIMIT $2
+        """;
+
+    /// <summary>The overview's schedules, by name.</summary>
+    public const string OverviewSchedules = """SELECT name, spec, task, queue, next_fire_ms FROM eventloop_schedules ORDER BY name COLLATE "C" """;
+
+    /// <summary>
     /// The --max-tasks count ($1 the limit, $2 now): rows held, finished ones not yet expired included, as memory counts;
     /// never reads more than the limit's worth of rows.
     /// </summary>
