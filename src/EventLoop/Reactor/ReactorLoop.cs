@@ -792,14 +792,24 @@ internal sealed class ReactorLoop : IDisposable
         }
     }
 
-    private bool IsDrained() => Stats.ConnectedClients == 0 && (_running == 0 || _forcedStop);
+    /// <summary>
+    /// The connections are gone, and the tasks and the store's own work are done; past the deadline the store still
+    /// gets <see cref="StoreGiveBackGrace"/> to have its runs given back (a database that does not answer cannot hold the stop).
+    /// </summary>
+    private bool IsDrained() => Stats.ConnectedClients == 0
+        && (_forcedStop ? QueueStore.Idle || _now > _stopDeadline + Ticks(StoreGiveBackGrace) : _running == 0 && QueueStore.Idle);
+
+    private static readonly TimeSpan StoreGiveBackGrace = TimeSpan.FromSeconds(2);
 
     /// <summary>The shutdown deadline passed: cancel asynchronous tasks and drop the connections still waiting.</summary>
     private void ForceStop()
     {
+        if (_forcedStop)
+            return; // housekeeping calls it on every tick past the deadline while the store gives its runs back
         _log($"shutdown deadline passed: closing {Stats.ConnectedClients} connection(s) with replies still owed");
         _forcedStop = true;
         _workers.AbortAsyncTasks();
+        QueueStore.GiveBackRuns();
         foreach (Connection connection in OpenConnections().ToList())
             Close(connection);
     }

@@ -43,6 +43,15 @@ internal interface IQueueStore
     /// <summary>A dashboard change to <paramref name="target"/> (a queue's name, a task's id); <paramref name="done"/> gets whether it was made, or the store's failure.</summary>
     void Change(QueueChange change, string target, TaskCompletionSource<bool> done);
 
+    /// <summary>
+    /// Reactor, while the server stops: nothing of the store's own is under way (in-process runs it started, statements
+    /// not answered yet). The loop ends once this holds with the connections gone, or at the shutdown deadline.
+    /// </summary>
+    bool Idle { get; }
+
+    /// <summary>Reactor, once, when the shutdown deadline passes: the store's runs still under way go back to their queues now (PostgreSQL), not when their leases expire.</summary>
+    void GiveBackRuns();
+
     /// <summary>SUBMIT: answers the task's id (or -FULL).</summary>
     void Submit(Connection connection, in SubmitSpec spec);
 

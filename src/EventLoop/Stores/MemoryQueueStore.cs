@@ -33,6 +33,13 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
 
     public QueueTotals? Totals => _store.Totals;
 
+    /// <summary>The reactor counts this store's runs with its own.</summary>
+    public bool Idle => true;
+
+    public void GiveBackRuns()
+    {
+    }
+
     public QueueOverview? Overview { get; private set; }
 
     /// <summary>Bounded whatever the store holds: the dead set is listed up to <see cref="QueueOverview.DeadListed"/>.</summary>

@@ -201,7 +201,7 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
     public async Task A_node_without_room_stores_its_submits_ready_and_the_other_nodes_workers_run_them()
     {
         string database = cluster.NewDatabase();
-        await using var a = new TestServer(new ServerOptions { Store = database, RingCapacity = 2 });
+        await using var a = new TestServer(new ServerOptions { Store = database, RingCapacity = 2, ShutdownTimeout = TimeSpan.FromMilliseconds(500) }); // no wait for the sleeps at the end
         using RawConnection onA = a.Connect();
         string[] sleeps = [onA.Submit("sleep", "ARGS", "10000"), onA.Submit("sleep", "ARGS", "10000")];
         await FaultTests.WaitUntil(() => sleeps.All(id => onA.State(id) == EventLoop.Client.TaskState.Running));

@@ -36,6 +36,21 @@ internal sealed class InProcessRuns(PostgresQueueStore store, ReactorLoop reacto
     /// <summary>The ids of the attempts running here: the leases the node renews.</summary>
     public IEnumerable<long> Running => _running.Keys;
 
+    /// <summary>Runs under way: a stopping server waits for them (<see cref="PostgresQueueStore.Idle"/>).</summary>
+    public int RunningCount => _running.Count;
+
+    /// <summary>
+    /// The shutdown deadline passed: every run still under way goes back to its queue now, for another node, instead of
+    /// when its lease expires. A handler that finishes later settles nothing: its attempt is no longer the running one.
+    /// </summary>
+    public void GiveBackAll()
+    {
+        if (_running.Count == 0)
+            return;
+        store.GiveBack([.. _running.Values.Select(item => (item.QueuedTask!.Number, item.Attempt))]);
+        _running.Clear();
+    }
+
     /// <summary>The names of this node's handlers: what its claims, and a SUBMIT's look for tasks ahead, go by.</summary>
     public string[] Names => _names;
 
@@ -135,7 +150,11 @@ internal sealed class InProcessRuns(PostgresQueueStore store, ReactorLoop reacto
     private void Completed(WorkItem item)
     {
         TaskRecord task = item.QueuedTask!;
-        _running.Remove(task.Number);
+        if (!_running.Remove(task.Number))
+        {
+            Recycle(item); // given back at the shutdown deadline (GiveBackAll): another node's to run now, not this one's to settle
+            return;
+        }
         if (item.FailureMessage is { } failure)
             store.Settled(task.Number, item.Attempt, PostgresSchema.Fail, [PostgresSchema.Storable(failure), true]);
         else if (ResultBulk.Payload(item.Reply.WrittenSpan.ToArray()) is { Length: var bytes } && bytes > reactor.Options.MaxResultBytes)

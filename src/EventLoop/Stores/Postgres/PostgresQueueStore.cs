@@ -106,6 +106,10 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
 
     public void RefreshOverview(bool watched) => _overview.Watched = watched;
 
+    public bool Idle => _runs.RunningCount == 0 && _inFlight == 0 && _pending.Count == 0 && _runsPending.Count == 0 && _settleLater.Count == 0;
+
+    public void GiveBackRuns() => _runs.GiveBackAll();
+
     public void AppendInfo(Action<string, object> line)
     {
         line("store", "postgres");
@@ -315,7 +319,10 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
     }
 
     /// <summary>Claimed for nobody (the fetcher left): back at once, no loss counted.</summary>
-    public void GiveBack(List<ClaimedRow> rows) => Lose([.. rows.Select(r => (r.Id, r.Attempt))], null, countsAsLoss: false, counted: null);
+    public void GiveBack(List<ClaimedRow> rows) => GiveBack([.. rows.Select(r => (r.Id, r.Attempt))]);
+
+    /// <summary>Deliveries no one will settle here (a stopping node's runs): back at once, no loss counted.</summary>
+    public void GiveBack(List<(long Id, int Attempt)> deliveries) => Lose(deliveries, null, countsAsLoss: false, counted: null);
 
     /// <summary><paramref name="counted"/> hears how many deliveries the statement took back (settled ones are fenced out).</summary>
     private void Lose(List<(long Id, int Attempt)> deliveries, string? reason, bool countsAsLoss, Action<int>? counted) =>
