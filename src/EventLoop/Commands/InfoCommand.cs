@@ -183,13 +183,21 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks, Store
         }
     }
 
+    /// <summary>
+    /// The in-memory queue's figures, and this node's parked requests and timers. On PostgreSQL only the node's own
+    /// lines: the queue's figures would be the unused in-memory store's zeros (QUEUES, DEAD LIST and the dashboard tell them).
+    /// </summary>
     private void Queueing(StringBuilder text)
     {
-        TaskStore store = reactor.Store;
-        QueueTotals totals = store.Totals;
-        Line(text, "tasks", store.Count);
+        if (store.Totals is not { } totals)
+        {
+            NodeQueueing(text);
+            return;
+        }
+        TaskStore memory = reactor.Store;
+        Line(text, "tasks", memory.Count);
         foreach (TaskState state in Enum.GetValues<TaskState>())
-            Line(text, "tasks_" + Encoding.ASCII.GetString(state.Word()), store.CountIn(state));
+            Line(text, "tasks_" + Encoding.ASCII.GetString(state.Word()), memory.CountIn(state));
         Line(text, "submitted_total", totals.Submitted);
         Line(text, "succeeded_total", totals.Succeeded);
         Line(text, "failed_total", totals.Failed);
@@ -198,22 +206,27 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks, Store
         Line(text, "expired_total", totals.Expired);
         Line(text, "schedule_firings_total", totals.ScheduleFirings);
         Line(text, "schedule_firings_skipped", totals.ScheduleFiringsSkipped);
-        Line(text, "timers_pending", reactor.Timers.Count);
-        Line(text, "parked_connections", reactor.Parked.Connections);
-        Line(text, "parked_requests", reactor.Parked.Count);
+        NodeQueueing(text);
         long oldest = 0;
-        foreach (TaskQueue queue in store.Queues)
+        foreach (TaskQueue queue in memory.Queues)
         {
             long created = queue.OldestReadyCreatedMs();
             if (created != 0 && (oldest == 0 || created < oldest))
                 oldest = created;
         }
-        Line(text, "oldest_queued_age_ms", oldest == 0 ? 0 : Math.Max(0, store.Clock.UnixMs - oldest));
-        Line(text, "queues", store.Queues.Count());
-        Line(text, "schedules", store.ScheduleCount);
-        Line(text, "dead", store.DeadCount);
-        foreach (TaskQueue queue in store.Queues)
+        Line(text, "oldest_queued_age_ms", oldest == 0 ? 0 : Math.Max(0, memory.Clock.UnixMs - oldest));
+        Line(text, "queues", memory.Queues.Count());
+        Line(text, "schedules", memory.ScheduleCount);
+        Line(text, "dead", memory.DeadCount);
+        foreach (TaskQueue queue in memory.Queues)
             Line(text, "queue_" + queue.Name, $"queued={queue.Queued},running={queue.Running},scheduled={queue.Waiting},paused={(queue.Paused ? 1 : 0)}");
+    }
+
+    private void NodeQueueing(StringBuilder text)
+    {
+        Line(text, "timers_pending", reactor.Timers.Count);
+        Line(text, "parked_connections", reactor.Parked.Connections);
+        Line(text, "parked_requests", reactor.Parked.Count);
     }
 
     private void Memory(StringBuilder text)

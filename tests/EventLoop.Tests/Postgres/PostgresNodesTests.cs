@@ -18,6 +18,16 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
         Assert.Contains("not supported with Store (PostgreSQL)", refused.Message);
     }
 
+    [Fact]
+    public async Task Info_queueing_on_postgres_shows_the_nodes_own_lines_and_not_the_unused_memory_stores_zeros()
+    {
+        await using var server = new TestServer(new ServerOptions { Store = cluster.NewDatabase() });
+        using RawConnection client = server.Connect();
+        client.Submit("echo", "QUEUE", "q", "DELAY", "600000");
+        string[] keys = [.. Parse(client.Call("INFO", "queueing")).Text!.Split("\r\n", StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(line => line.Split(':')[0])];
+        Assert.Equal(["timers_pending", "parked_connections", "parked_requests"], keys);
+    }
+
     /// <summary>
     /// The safety poll stretched past the test: a RESULT … TIMEOUT or WAIT sent while its task runs on this node must be
     /// woken by the node itself when the run's settlement (on the other connection) is answered, even when that
