@@ -35,7 +35,8 @@ internal sealed partial class TaskJournal : IDisposable
     private readonly Action<WorkItem, string?> _release;
     private readonly JournalWriter _writer;
     private readonly JournalEncoder _encoder;
-    private readonly Queue<(WorkItem Slot, long Lsn)> _held = new();
+    /// <summary>What waits for the journal, in LSN order: a reply slot, or a change made off a connection (the dashboard's).</summary>
+    private readonly Queue<(WorkItem? Slot, Action<string?>? Released, long Lsn)> _held = new();
     private JournalBatch _batch;
     private JournalProgress _progress;
     private IEnumerator<TaskRecord>? _walk;
@@ -142,7 +143,10 @@ internal sealed partial class TaskJournal : IDisposable
     /// Holds <paramref name="slot"/> (a reply acknowledging changes up to <paramref name="lsn"/>) until the
     /// journal thread reports that batch written (and fsync'd under always).
     /// </summary>
-    public void Hold(WorkItem slot, long lsn) => _held.Enqueue((slot, lsn));
+    public void Hold(WorkItem slot, long lsn) => _held.Enqueue((slot, null, lsn));
+
+    /// <summary>As for a reply slot: <paramref name="released"/> hears null once changes up to <paramref name="lsn"/> are written (and fsync'd under always), or the MISCONF error.</summary>
+    public void Hold(Action<string?> released, long lsn) => _held.Enqueue((null, released, lsn));
 
     /// <summary>
     /// End of a reactor pass: a rewrite step appends the next chunk of the snapshot, and the pass's records
@@ -162,11 +166,7 @@ internal sealed partial class TaskJournal : IDisposable
         {
             // Written before any reply of the pass leaves (the next pass flushes first): release them now.
             _fileSize = size;
-            while (_held.TryPeek(out var head) && head.Lsn <= lastLsn)
-            {
-                _held.Dequeue();
-                _release(head.Slot, null);
-            }
+            ReleaseHeld(lastLsn, failedLsn: -1);
             return;
         }
         _batch = _writer.Hand(batch);
@@ -179,13 +179,22 @@ internal sealed partial class TaskJournal : IDisposable
         _progress = _writer.Snapshot(takeRewrite: true);
         _fileSize = _progress.FileSize;
         long durable = _options.AppendFsync == FsyncPolicy.Always ? _progress.SyncedLsn : _progress.WrittenLsn;
-        while (_held.TryPeek(out var head) && (head.Lsn <= durable || head.Lsn <= _progress.FailedLsn))
-        {
-            _held.Dequeue();
-            _release(head.Slot, head.Lsn <= durable ? null : $"MISCONF journal write failed: {_progress.Error ?? "unknown error"}");
-        }
+        ReleaseHeld(durable, _progress.FailedLsn);
         if (_progress.RewriteDoneSize >= 0)
             RewriteDone(_progress.RewriteDoneSize, _progress.RewriteError);
+    }
+
+    private void ReleaseHeld(long durable, long failedLsn)
+    {
+        while (_held.TryPeek(out var head) && (head.Lsn <= durable || head.Lsn <= failedLsn))
+        {
+            _held.Dequeue();
+            string? error = head.Lsn <= durable ? null : $"MISCONF journal write failed: {_progress.Error ?? "unknown error"}";
+            if (head.Slot is { } slot)
+                _release(slot, error);
+            else
+                head.Released!(error);
+        }
     }
 
     /// <summary>JOURNAL REWRITE: false when one is already running.</summary>

@@ -61,20 +61,43 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
             [.. _store.Schedules.Select(s => new ScheduleView(s.Name, s.Spec, s.Template.Task, s.Template.Queue, s.NextFireMs))]);
     }
 
+    /// <summary>
+    /// As the verbs do with the journal on: refused while it cannot write (MISCONF), and answered once its records are
+    /// written (fsync'd under always), so a change the dashboard was told is made survives a crash as a reply would.
+    /// </summary>
     public void Change(QueueChange change, string target, TaskCompletionSource<bool> done)
+    {
+        Journal.TaskJournal? journal = Reactor.Journal;
+        if (journal?.Failure is { } failure)
+        {
+            done.TrySetException(new InvalidOperationException($"MISCONF journal write failed: {failure}"));
+            return;
+        }
+        long before = journal?.LastLsn ?? 0;
+        bool made = Make(change, target);
+        if (journal is null || journal.LastLsn == before)
+            done.TrySetResult(made);
+        else
+            journal.Hold(error =>
+            {
+                if (error is null)
+                    done.TrySetResult(made);
+                else
+                    done.TrySetException(new InvalidOperationException(error));
+            }, journal.LastLsn);
+    }
+
+    private bool Make(QueueChange change, string target)
     {
         switch (change)
         {
             case QueueChange.Pause or QueueChange.Resume:
                 _store.Pause(Encoding.UTF8.GetBytes(target), change == QueueChange.Pause, out bool full);
-                done.TrySetResult(!full);
-                break;
+                return !full;
             case QueueChange.RetryDead:
-                done.TrySetResult(_store.Find(target) is { } retried && _store.RetryDead(retried));
-                break;
+                return _store.Find(target) is { } retried && _store.RetryDead(retried);
             default:
-                done.TrySetResult(_store.Find(target) is { } dropped && _store.DropDead(dropped));
-                break;
+                return _store.Find(target) is { } dropped && _store.DropDead(dropped);
         }
     }
 

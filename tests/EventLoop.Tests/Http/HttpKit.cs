@@ -72,7 +72,7 @@ internal static class HttpKit
     public static long InfoNumber(Dictionary<string, string> info, string key) =>
         long.Parse(info[key], CultureInfo.InvariantCulture);
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var probe = new TcpListener(IPAddress.Loopback, 0);
         probe.Start();

@@ -6,7 +6,8 @@ namespace EventLoop.Tests.Journal;
 /// <summary>
 /// A journal write that fails (the file size limit of <c>ulimit -f</c>, as a full disk would) makes
 /// mutating commands answer -MISCONF while reads keep working; once writes succeed again (the limit
-/// lifted with prlimit) so do the commands, and nothing acknowledged is lost.
+/// lifted with prlimit) so do the commands, and nothing acknowledged is lost. The dashboard's changes obey the same
+/// rule: 503 with the MISCONF error while writes fail, and once made they are in the journal.
 /// </summary>
 public sealed class JournalDiskFullTests : IDisposable
 {
@@ -24,7 +25,9 @@ public sealed class JournalDiskFullTests : IDisposable
     public async Task AFailedWriteRefusesChangesKeepsReadsAndLosesNothing(string policy)
     {
         ExternalProcess.Locate("prlimit");
-        string[] serve = ["--appendonly", "yes", "--dir", _dir, "--appendfsync", policy];
+        int httpPort = Http.HttpKit.FreePort();
+        string[] serve = ["--appendonly", "yes", "--dir", _dir, "--appendfsync", policy, "--http-port", $"{httpPort}"];
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}/"), Timeout = Http.HttpKit.Patience };
         var acknowledged = new List<string>();
         // SIGXFSZ ignored: a write past the limit fails with EFBIG instead of killing the process. W^X off: the
         // runtime's double-mapped code pages are a file too, which the limit would refuse. Soft limit only, so
@@ -50,6 +53,11 @@ public sealed class JournalDiskFullTests : IDisposable
             Assert.IsType<object?[]>(client.Call("STATUS", acknowledged[0]));
             Assert.Matches("journal_last_write_status:err", (string)client.Call("INFO", "persistence")!);
             Assert.StartsWith("MISCONF", Assert.IsType<RespError>(client.Call("CANCEL", acknowledged[0])).Message);
+            using (HttpResponseMessage paused = await Http.HttpKit.Post(http, "api/queues/full/pause"))
+            {
+                Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, paused.StatusCode);
+                Assert.StartsWith("MISCONF journal write failed: ", await paused.Content.ReadAsStringAsync());
+            }
             ExternalProcess.Result lifted = ExternalProcess.Run("prlimit", ["--pid", server.Pid.ToString(), "--fsize=unlimited:unlimited"]);
             Assert.True(lifted.ExitCode == 0, lifted.Error);
             object? reply = null;
@@ -60,6 +68,8 @@ public sealed class JournalDiskFullTests : IDisposable
             }
             acknowledged.Add(Assert.IsType<string>(reply));
             Assert.Matches("journal_last_write_status:ok", (string)client.Call("INFO", "persistence")!);
+            using (HttpResponseMessage paused = await Http.HttpKit.Post(http, "api/queues/full/pause"))
+                Assert.Equal(System.Net.HttpStatusCode.NoContent, paused.StatusCode);
             server.Kill();
         }
         using (CliServer restarted = await CliServer.StartAsync(serve))
@@ -67,6 +77,8 @@ public sealed class JournalDiskFullTests : IDisposable
             using var client = new RespPipe(restarted.Port);
             foreach (string id in acknowledged)
                 Assert.IsType<object?[]>(client.Call("STATUS", id));
+            object?[] full = Assert.IsType<object?[]>(Assert.IsType<object?[]>(client.Call("QUEUES")).Single());
+            Assert.Equal(("full", 1L), ((string)full[0]!, (long)full[4]!)); // the dashboard's pause, replayed
         }
     }
 }
