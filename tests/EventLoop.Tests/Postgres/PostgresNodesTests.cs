@@ -283,6 +283,14 @@ public sealed class PostgresNodesTests(PostgresCluster cluster)
         Assert.Equal("+OK\r\n", client.Call("SCHEDULE", "ADD", "after", "EVERY", "100", "tick", "QUEUE", "after"));
         worker.SendCommand("FETCH", "BLOCK", "20000", "FROM", "after");
         Assert.StartsWith("*1\r\n*4\r\n", worker.ReadReply(TimeSpan.FromSeconds(30)));
+        // The listener lost its session too, said so once, and listens again.
+        Assert.Single(server.Log, line => line.Contains("notifications lost"));
+        clock.Restart();
+        while (StoreInfo(client)["store_listener_connected"] != "1")
+        {
+            Assert.True(clock.Elapsed < Patience, "the listener never listened again");
+            Thread.Sleep(50);
+        }
     }
 
     [Fact]

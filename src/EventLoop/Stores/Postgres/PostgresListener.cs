@@ -3,67 +3,61 @@ using Npgsql;
 namespace EventLoop.Stores.Postgres;
 
 /// <summary>
-/// LISTENs on its own connection and thread for the other nodes' news (a task became ready in a queue, a task
-/// finished) and passes each notification to its callback, which posts it to the reactor. After a lost
-/// connection it reconnects and reports <c>null</c>: notifications may have been missed, so waiters look again.
+/// LISTENs on a session and thread of its own (<see cref="SessionLoop"/>) for the other nodes' news (a task became
+/// ready in a queue, a task finished) and passes each notification to its callback, which posts it to the reactor.
+/// After a lost session it opens another every 500 ms and, once listening again, reports <c>null</c>:
+/// notifications may have been missed, so waiters look again.
 /// </summary>
-internal sealed class PostgresListener : IDisposable
+internal sealed class PostgresListener : SessionLoop
 {
-    private readonly NpgsqlDataSource _source;
+    /// <summary>How long one step waits for a notification: bounded, so a stop is seen.</summary>
+    private const int WaitMs = 250;
+    private const int ReopenMs = 500;
+    private const int StatementTimeoutSeconds = 30;
+
     private readonly Action<string?, string?, int> _heard;
     private readonly Action<string> _log;
-    private readonly Thread _thread;
-    private volatile bool _stopping;
+    /// <summary>Loop thread: a session was lost (or never opened) since the last LISTEN, so notifications may have been missed.</summary>
+    private bool _mayHaveMissed;
+    private bool _lostLogged;
     private volatile bool _connected;
 
     /// <summary>Starts listening; <paramref name="heard"/> is called on this thread with (channel, payload, sending backend), or (null, null, 0) after a reconnection.</summary>
-    public PostgresListener(NpgsqlDataSource source, Action<string?, string?, int> heard, Action<string> log)
+    public PostgresListener(NpgsqlConnectionStringBuilder settings, Action<string?, string?, int> heard, Action<string> log)
+        : base(settings, "eventloop-postgres-listen", StatementTimeoutSeconds)
     {
-        _source = source;
         _heard = heard;
         _log = log;
-        _thread = new Thread(Run) { IsBackground = true, Name = "eventloop-postgres-listen" };
-        _thread.Start();
+        Start();
     }
 
     /// <summary>Any thread: LISTENing now (false while reconnecting).</summary>
     public bool Connected => _connected;
 
-    private void Run()
+    protected override void Opened(NpgsqlConnection session)
     {
-        bool first = true, lost = false;
-        while (!_stopping)
-        {
-            try
-            {
-                using NpgsqlConnection connection = _source.OpenConnection();
-                connection.Notification += (_, notice) => _heard(notice.Channel, notice.Payload, notice.PID);
-                using (var listen = new NpgsqlCommand($"LISTEN {PostgresSchema.ReadyChannel}; LISTEN {PostgresSchema.DoneChannel}", connection))
-                    listen.ExecuteNonQuery();
-                if (!first)
-                    _heard(null, null, 0);
-                first = lost = false;
-                _connected = true;
-                while (!_stopping)
-                    connection.Wait(TimeSpan.FromMilliseconds(250)); // bounded, so a stop is seen
-            }
-            catch (Exception failed)
-            {
-                _connected = false;
-                if (_stopping)
-                    return;
-                first = false;
-                if (!lost)
-                    _log($"PostgreSQL store: notifications lost ({failed.Message}); reconnecting every 500 ms");
-                lost = true;
-                Thread.Sleep(500);
-            }
-        }
+        session.Notification += (_, notice) => _heard(notice.Channel, notice.Payload, notice.PID);
+        using (var listen = new NpgsqlCommand($"LISTEN {PostgresSchema.ReadyChannel}; LISTEN {PostgresSchema.DoneChannel}", session))
+            listen.ExecuteNonQuery();
+        if (_mayHaveMissed)
+            _heard(null, null, 0);
+        _mayHaveMissed = _lostLogged = false;
+        _connected = true;
     }
 
-    public void Dispose()
+    protected override int Step()
     {
-        _stopping = true;
-        _thread.Join(TimeSpan.FromSeconds(5));
+        Session.Wait(TimeSpan.FromMilliseconds(WaitMs)); // notifications are raised on this thread, inside the wait
+        return 0;
+    }
+
+    protected override int Failed(Exception failure)
+    {
+        _connected = false;
+        _mayHaveMissed = true;
+        if (!_lostLogged)
+            _log($"PostgreSQL store: notifications lost ({failure.Message}); reconnecting every {ReopenMs} ms");
+        _lostLogged = true;
+        return ReopenMs;
     }
 }

@@ -72,7 +72,7 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
         _database = $"{settings.Host}:{settings.Port}/{settings.Database}";
         _thread = new PostgresStoreThread(source, "eventloop-postgres", done => reactor.Post(() => CompleteAll(done)), Log);
         _runsThread = new PostgresStoreThread(source, "eventloop-pg-runs", done => reactor.Post(() => CompleteRuns(done)), Log);
-        _listener = new PostgresListener(source, (channel, payload, sender) =>
+        _listener = new PostgresListener(settings, (channel, payload, sender) =>
         {
             if (sender != _thread.BackendPid) // this node's own news: the reactor acted on it when it happened
                 reactor.Post(() => Heard(channel, payload));

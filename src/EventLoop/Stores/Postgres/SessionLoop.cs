@@ -35,7 +35,16 @@ internal abstract class SessionLoop : IDisposable
             if (_session is null)
             {
                 var opened = new NpgsqlConnection(_connectionString);
-                opened.Open();
+                try
+                {
+                    opened.Open();
+                    Opened(opened);
+                }
+                catch
+                {
+                    opened.Dispose();
+                    throw;
+                }
                 _session = opened;
             }
             return _session;
@@ -44,6 +53,11 @@ internal abstract class SessionLoop : IDisposable
 
     /// <summary>Starts the thread: the derived constructor's last call, once its own fields are set.</summary>
     protected void Start() => _thread.Start();
+
+    /// <summary>Loop thread: a new session is open, before any step uses it (what it must hold for its whole life: a LISTEN).</summary>
+    protected virtual void Opened(NpgsqlConnection session)
+    {
+    }
 
     /// <summary>One step; returns how long to wait before the next, in ms.</summary>
     protected abstract int Step();
