@@ -57,6 +57,12 @@ internal static partial class PostgresSchema
     /// <summary>PostgreSQL's count of dead and live rows in the tasks table (what autovacuum also goes by).</summary>
     public const string DeadTaskRows = "SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables WHERE relid = 'eventloop_tasks'::regclass";
 
+    /// <summary>The session whose snapshot is oldest (pid, state, seconds since its transaction began): what keeps a vacuum from removing rows.</summary>
+    public const string OldestSnapshot = """
+        SELECT pid, COALESCE(state, '?'), COALESCE(extract(epoch FROM now() - xact_start)::bigint, 0) FROM pg_stat_activity
+        WHERE backend_xmin IS NOT NULL AND pid <> pg_backend_pid() ORDER BY age(backend_xmin) DESC LIMIT 1
+        """;
+
     /// <summary>Removes dead rows and their index entries (<see cref="PostgresVacuum"/>); skips when another session vacuums the table.</summary>
     public const string VacuumTasks = "VACUUM (SKIP_LOCKED) eventloop_tasks";
 

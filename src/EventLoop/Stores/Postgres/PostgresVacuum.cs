@@ -19,13 +19,17 @@ namespace EventLoop.Stores.Postgres;
 /// ones; after a vacuum it waits four times as long as that vacuum took, so it spends at most a fifth of the time
 /// vacuuming whatever the table's size. <c>SKIP_LOCKED</c>: when another session vacuums the table (autovacuum, or a
 /// node that led a moment ago), this one skips. A database that refuses (the table's owner is another role) is told
-/// once in the log; autovacuum then does what it does. Touches no reactor state.
+/// once in the log; autovacuum then does what it does. A vacuum that removes less than half the dead rows met a
+/// snapshot older than them (a long transaction, a replication slot): repeating it at once would scan the table for
+/// nothing, so the next waits twice as long each time, up to <see cref="LongestBackOffMs"/>, and the log names the
+/// oldest session once per such spell. Touches no reactor state.
 /// </remarks>
 internal sealed class PostgresVacuum : SessionLoop
 {
     private const int LookEveryMs = 1000;
     private const long DeadRowsAtLeast = 10_000;
     private const int StatementTimeoutSeconds = 600;
+    private const int LongestBackOffMs = 60_000;
 
     private readonly Func<bool> _leading;
     private readonly Action<string> _log;
@@ -34,6 +38,8 @@ internal sealed class PostgresVacuum : SessionLoop
     private bool _refused;
     private long _vacuums;
     private long _lastMicros;
+    /// <summary>The wait after a vacuum that removed little (0: the last one did its work).</summary>
+    private int _backOffMs;
 
     /// <summary>Starts looking; vacuums only while <paramref name="leading"/> says this node leads.</summary>
     public PostgresVacuum(NpgsqlConnectionStringBuilder settings, Func<bool> leading, Action<string> log)
@@ -52,7 +58,7 @@ internal sealed class PostgresVacuum : SessionLoop
 
     protected override int Step()
     {
-        if (_refused || !_leading() || !Due())
+        if (_refused || !_leading() || DeadRows() is not { } before || !Due(before))
             return LookEveryMs;
         long started = Stopwatch.GetTimestamp();
         try
@@ -74,7 +80,32 @@ internal sealed class PostgresVacuum : SessionLoop
         long micros = (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
         Interlocked.Exchange(ref _lastMicros, micros);
         Interlocked.Increment(ref _vacuums);
-        return (int)Math.Clamp(micros * 4 / 1000, LookEveryMs, 10 * 60 * 1000);
+        int wait = (int)Math.Clamp(micros * 4 / 1000, LookEveryMs, 10 * 60 * 1000);
+        return Math.Max(wait, BackOffIfHeld(before.Dead));
+    }
+
+    /// <summary>After a vacuum: the wait its result asks for (0 when it removed at least half the dead rows it found).</summary>
+    private int BackOffIfHeld(long deadBefore)
+    {
+        long deadAfter = DeadRows()?.Dead ?? 0;
+        if (deadAfter * 2 < deadBefore)
+        {
+            _backOffMs = 0;
+            return 0;
+        }
+        if (_backOffMs == 0)
+            _log($"PostgreSQL store: VACUUM of eventloop_tasks left {deadAfter} of {deadBefore} dead rows: {OldestSnapshot()} still sees them; the next vacuums wait longer, up to {LongestBackOffMs / 1000} s, until one removes them");
+        _backOffMs = Math.Min(LongestBackOffMs, Math.Max(2 * LookEveryMs, 2 * _backOffMs));
+        return _backOffMs;
+    }
+
+    private string OldestSnapshot()
+    {
+        using NpgsqlCommand look = Command(PostgresSchema.OldestSnapshot);
+        using NpgsqlDataReader reader = look.ExecuteReader();
+        return reader.Read()
+            ? $"the session of pid {reader.GetInt32(0)} ({reader.GetString(1)}, in a transaction for {reader.GetInt64(2)} s)"
+            : "no session (a replication slot, a prepared transaction, or another vacuum that this one skipped)";
     }
 
     protected override int Failed(Exception failure)
@@ -87,13 +118,12 @@ internal sealed class PostgresVacuum : SessionLoop
     /// <summary>A stop does not wait for a long vacuum: PostgreSQL rolls it back, and nothing is lost.</summary>
     protected override void Stopping() => _running?.Cancel();
 
-    private bool Due()
+    private (long Dead, long Live)? DeadRows()
     {
         using NpgsqlCommand look = Command(PostgresSchema.DeadTaskRows);
         using NpgsqlDataReader reader = look.ExecuteReader();
-        if (!reader.Read())
-            return false;
-        long dead = reader.GetInt64(0), live = reader.GetInt64(1);
-        return dead >= DeadRowsAtLeast && dead * 20 >= live;
+        return reader.Read() ? (reader.GetInt64(0), reader.GetInt64(1)) : null;
     }
+
+    private static bool Due((long Dead, long Live) rows) => rows.Dead >= DeadRowsAtLeast && rows.Dead * 20 >= rows.Live;
 }
