@@ -15,14 +15,7 @@ public sealed class PostgresStopTests(PostgresCluster cluster)
     public async Task A_stopping_node_finishes_and_settles_its_in_process_runs_before_it_stops()
     {
         string database = cluster.NewDatabase();
-        var node = new TestServer(new ServerOptions { Store = database, ShutdownTimeout = TimeSpan.FromSeconds(20) });
-        string id;
-        using (RawConnection client = node.Connect())
-        {
-            id = client.Submit("sleep", "ARGS", "1500");
-            await WaitForState(database, id, 2); // running here
-        }
-        await node.DisposeAsync();
+        string id = await StopWhileRunning(database, "1500", TimeSpan.FromSeconds(20));
         Assert.Equal("4 1", Row(database, id)); // succeeded, by its one attempt
     }
 
@@ -30,20 +23,27 @@ public sealed class PostgresStopTests(PostgresCluster cluster)
     public async Task Past_the_shutdown_deadline_a_stopping_node_gives_its_runs_back_and_another_node_runs_them_at_once()
     {
         string database = cluster.NewDatabase();
-        var node = new TestServer(new ServerOptions { Store = database, ShutdownTimeout = TimeSpan.FromMilliseconds(300) });
-        string id;
-        using (RawConnection client = node.Connect())
-        {
-            id = client.Submit("sleep", "ARGS", "60000");
-            await WaitForState(database, id, 2);
-        }
-        await node.DisposeAsync();
+        string id = await StopWhileRunning(database, "60000", TimeSpan.FromMilliseconds(300));
         Assert.Equal("1 1", Row(database, id)); // ready again, its cancelled attempt not settled as a failure
 
         await using var next = new TestServer(new ServerOptions { Store = database, ShutdownTimeout = TimeSpan.FromMilliseconds(300) });
         using RawConnection other = next.Connect();
         await Server.FaultTests.WaitUntil(() => other.RequireStatus(id).Attempt == 2, timeoutMs: 5_000); // not after the 15 s lease
         Assert.Equal(EventLoop.Client.TaskState.Running, other.State(id));
+    }
+
+    /// <summary>A node runs <c>sleep <paramref name="ms"/></c> in process and is stopped gracefully while it runs; returns the task's id.</summary>
+    private async Task<string> StopWhileRunning(string database, string ms, TimeSpan shutdownTimeout)
+    {
+        var node = new TestServer(new ServerOptions { Store = database, ShutdownTimeout = shutdownTimeout });
+        string id;
+        using (RawConnection client = node.Connect())
+        {
+            id = client.Submit("sleep", "ARGS", ms);
+            await WaitForState(database, id, 2); // running here
+        }
+        await node.DisposeAsync();
+        return id;
     }
 
     private string Row(string database, string id) =>
