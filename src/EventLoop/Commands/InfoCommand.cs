@@ -207,13 +207,7 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks, Store
         Line(text, "schedule_firings_total", totals.ScheduleFirings);
         Line(text, "schedule_firings_skipped", totals.ScheduleFiringsSkipped);
         NodeQueueing(text);
-        long oldest = 0;
-        foreach (TaskQueue queue in memory.Queues)
-        {
-            long created = queue.OldestReadyCreatedMs();
-            if (created != 0 && (oldest == 0 || created < oldest))
-                oldest = created;
-        }
+        long oldest = memory.OldestReadyCreatedMs();
         Line(text, "oldest_queued_age_ms", oldest == 0 ? 0 : Math.Max(0, memory.Clock.UnixMs - oldest));
         Line(text, "queues", memory.Queues.Count());
         Line(text, "schedules", memory.ScheduleCount);

@@ -106,6 +106,19 @@ internal sealed partial class TaskStore
 
     public int DeadCount => _dead.Count;
 
+    /// <summary>When the oldest ready task of any queue was submitted (Unix ms; 0: none is ready): INFO's and the dashboard's oldest queued age.</summary>
+    public long OldestReadyCreatedMs()
+    {
+        long oldest = 0;
+        foreach (TaskQueue queue in Queues)
+        {
+            long created = queue.OldestReadyCreatedMs();
+            if (created != 0 && (oldest == 0 || created < oldest))
+                oldest = created;
+        }
+        return oldest;
+    }
+
     public IEnumerable<TaskQueue> Queues => _queues.Values.OrderBy(q => q.Name, StringComparer.Ordinal);
 
     public IEnumerable<Schedule> Schedules => _schedules.Values.OrderBy(s => s.Name, StringComparer.Ordinal);

@@ -46,18 +46,12 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
     public void RefreshOverview(bool watched)
     {
         var queues = new List<QueueView>();
-        long oldest = 0;
         foreach (TaskQueue queue in _store.Queues)
-        {
             queues.Add(new QueueView(queue.Name, queue.Queued, queue.Running, queue.Waiting, queue.Paused));
-            long created = queue.OldestReadyCreatedMs();
-            if (created != 0 && (oldest == 0 || created < oldest))
-                oldest = created;
-        }
         var dead = new List<DeadTaskView>(Math.Min(_store.DeadCount, QueueOverview.DeadListed));
         foreach (TaskRecord task in _store.Dead(null).Take(QueueOverview.DeadListed))
             dead.Add(new DeadTaskView(task.IdText, task.Name, task.Queue.Name, task.Error, task.FinishedMs, task.Attempt));
-        Overview = new QueueOverview(queues, _store.Count, oldest, _store.DeadCount, dead,
+        Overview = new QueueOverview(queues, _store.Count, _store.OldestReadyCreatedMs(), _store.DeadCount, dead,
             [.. _store.Schedules.Select(s => new ScheduleView(s.Name, s.Spec, s.Template.Task, s.Template.Queue, s.NextFireMs))]);
     }
 
