@@ -88,12 +88,13 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
             case QueueChange.Pause or QueueChange.Resume:
                 _store.Pause(Encoding.UTF8.GetBytes(target), change == QueueChange.Pause, out bool full);
                 return !full;
-            case QueueChange.RetryDead:
-                return _store.Find(target) is { } retried && _store.RetryDead(retried);
             default:
-                return _store.Find(target) is { } dropped && _store.DropDead(dropped);
+                return RetryOrDrop(_store.Find(target), change == QueueChange.RetryDead);
         }
     }
+
+    /// <summary>DEAD RETRY / DEAD DROP, from RESP or the dashboard: false when the task is not in the dead set.</summary>
+    private bool RetryOrDrop(TaskRecord? task, bool retry) => task is not null && (retry ? _store.RetryDead(task) : _store.DropDead(task));
 
     public void Submit(Connection connection, in SubmitSpec spec)
     {
@@ -257,9 +258,7 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
 
     public void Dead(Connection connection, ReadOnlySpan<byte> id, bool retry)
     {
-        TaskRecord? task = _store.Find(id);
-        bool done = task is not null && (retry ? _store.RetryDead(task) : _store.DropDead(task));
-        RespWriter.WriteInteger(Reply(connection), done ? 1 : 0);
+        RespWriter.WriteInteger(Reply(connection), RetryOrDrop(_store.Find(id), retry) ? 1 : 0);
     }
 
     public void AddSchedule(Connection connection, ScheduleDefinition definition, Schedule schedule)

@@ -60,10 +60,10 @@ internal sealed class PostgresOverview : SessionLoop
         {
             BatchCommands =
             {
-                Statement(PostgresSchema.Queues, now),
-                Statement(PostgresSchema.OverviewTotals, now),
-                Statement(PostgresSchema.OverviewDead, now, (long)QueueOverview.DeadListed),
-                Statement(PostgresSchema.OverviewSchedules),
+                StoreRequest.Command(PostgresSchema.Queues, now),
+                StoreRequest.Command(PostgresSchema.OverviewTotals, now),
+                StoreRequest.Command(PostgresSchema.OverviewDead, now, (long)QueueOverview.DeadListed),
+                StoreRequest.Command(PostgresSchema.OverviewSchedules),
             },
         };
         using NpgsqlDataReader reader = batch.ExecuteReader();
@@ -101,13 +101,5 @@ internal sealed class PostgresOverview : SessionLoop
             _log($"PostgreSQL store: the dashboard's overview could not be read ({failure.Message}); tried again every {EveryMs} ms");
         _failing = true;
         return EveryMs;
-    }
-
-    private static NpgsqlBatchCommand Statement(string sql, params object[] values)
-    {
-        var command = new NpgsqlBatchCommand(sql);
-        foreach (object value in values)
-            command.Parameters.Add(StoreRequest.Parameter(value));
-        return command;
     }
 }

@@ -46,7 +46,8 @@ internal abstract class StoreRequest
     /// <summary>Reactor: the answer (or <see cref="Failure"/>) is in.</summary>
     public abstract void Complete();
 
-    protected static NpgsqlBatchCommand Command(string sql, params object?[] values)
+    /// <summary>One statement with its parameters (<see cref="Parameter"/>): a request's, or the overview's batch.</summary>
+    internal static NpgsqlBatchCommand Command(string sql, params object?[] values)
     {
         var command = new NpgsqlBatchCommand(sql);
         foreach (object? value in values)
