@@ -26,6 +26,13 @@ internal sealed record ServerSnapshot
     public required long DeadCount { get; init; }
     public required IReadOnlyList<DeadTaskView> Dead { get; init; }
     public required IReadOnlyList<ScheduleView> Schedules { get; init; }
+    /// <summary>
+    /// When the store read the queue's figures above (totals, queues, dead set, schedules): 0 until it first did, the
+    /// figures then being empty rather than zero. In memory, at each snapshot; PostgreSQL's may be seconds older.
+    /// </summary>
+    public required long QueueReadAtMs { get; init; }
+    /// <summary>Why the store could not read the queue's figures lately (the database down…), the figures then being as of <see cref="QueueReadAtMs"/>; null when it could.</summary>
+    public required string? QueueError { get; init; }
     public required ExternalView External { get; init; }
 }
 

@@ -48,7 +48,7 @@ internal sealed class SnapshotPublisher(ReactorLoop reactor, IQueueStore queue)
             return;
         _lastAt = now;
         queue.RefreshOverview(watched: Environment.TickCount64 - Volatile.Read(ref _readAtMs) < WatchedForMs);
-        Volatile.Write(ref _current, Build(queue.Overview ?? QueueOverview.Empty));
+        Volatile.Write(ref _current, Build(queue.Overview ?? QueueOverview.Unread));
     }
 
     private ServerSnapshot Build(QueueOverview overview)
@@ -84,6 +84,8 @@ internal sealed class SnapshotPublisher(ReactorLoop reactor, IQueueStore queue)
             DeadCount = overview.DeadCount,
             Dead = overview.Dead,
             Schedules = overview.Schedules,
+            QueueReadAtMs = overview.ReadAtMs,
+            QueueError = queue.OverviewError,
             External = External(store),
         };
     }

@@ -52,8 +52,10 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
         foreach (TaskRecord task in _store.Dead(null).Take(QueueOverview.DeadListed))
             dead.Add(new DeadTaskView(task.IdText, task.Name, task.Queue.Name, task.Error, task.FinishedMs, task.Attempt));
         Overview = new QueueOverview(queues, _store.Count, _store.OldestReadyCreatedMs(), _store.DeadCount, dead,
-            [.. _store.Schedules.Select(s => new ScheduleView(s.Name, s.Spec, s.Template.Task, s.Template.Queue, s.NextFireMs))]);
+            [.. _store.Schedules.Select(s => new ScheduleView(s.Name, s.Spec, s.Template.Task, s.Template.Queue, s.NextFireMs))], _store.Clock.UnixMs);
     }
+
+    public string? OverviewError => null;
 
     /// <summary>
     /// As the verbs do with the journal on: refused while it cannot write (MISCONF), and answered once its records are

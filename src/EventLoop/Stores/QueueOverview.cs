@@ -10,14 +10,16 @@ namespace EventLoop.Stores;
 /// <param name="DeadCount">Failed tasks in the dead set, all of them.</param>
 /// <param name="Dead">The oldest <see cref="DeadListed"/> of them, oldest failure first.</param>
 /// <param name="Schedules">The periodic schedules, by name.</param>
+/// <param name="ReadAtMs">When these figures were read (Unix ms): the in-memory store's at each snapshot, PostgreSQL's at its last overview query.</param>
 internal sealed record QueueOverview(
     IReadOnlyList<QueueView> Queues, long Tasks, long OldestReadyCreatedMs, long DeadCount, IReadOnlyList<DeadTaskView> Dead,
-    IReadOnlyList<ScheduleView> Schedules)
+    IReadOnlyList<ScheduleView> Schedules, long ReadAtMs)
 {
     /// <summary>Dead tasks listed at most: a million dead tasks cost the overview what a hundred do.</summary>
     public const int DeadListed = 100;
 
-    public static readonly QueueOverview Empty = new([], 0, 0, 0, [], []);
+    /// <summary>Before the first overview was read: nothing is known, which the snapshot says with <see cref="ReadAtMs"/> 0.</summary>
+    public static readonly QueueOverview Unread = new([], 0, 0, 0, [], [], 0);
 }
 
 /// <summary>One queue: ready tasks, running ones, ones waiting for their time (delay, backoff), paused or not.</summary>

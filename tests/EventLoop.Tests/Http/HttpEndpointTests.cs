@@ -21,8 +21,10 @@ public sealed class HttpEndpointTests
         for (int i = 0; i < 3; i++)
             client.Submit("echo", "QUEUE", "held", "ARGS", $"{i}");
         client.Submit("echo", "QUEUE", "later", "DELAY", "600000", "ARGS", "x");
-        await HttpKit.SnapshotWhen(http, s => HttpKit.Queue(s, "held")?.GetProperty("queued").GetInt32() == 3
+        JsonElement snapshot = await HttpKit.SnapshotWhen(http, s => HttpKit.Queue(s, "held")?.GetProperty("queued").GetInt32() == 3
             && HttpKit.Queue(s, "later")?.GetProperty("scheduled").GetInt32() == 1 && s.GetProperty("connections").GetInt32() == 3, "the submitted tasks");
+        Assert.Equal(snapshot.GetProperty("takenAtMs").GetInt64(), snapshot.GetProperty("queueReadAtMs").GetInt64()); // in memory: read with each snapshot
+        Assert.Equal(JsonValueKind.Null, snapshot.GetProperty("queueError").ValueKind);
 
         using HttpResponseMessage response = await http.GetAsync("metrics");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -42,6 +44,7 @@ public sealed class HttpEndpointTests
         Assert.True(metrics.Value("eventloop_loop_iterations_total") > 0);
         Assert.Equal("counter", metrics.TypeOf["eventloop_commands_total"]);
         Assert.Equal("gauge", metrics.TypeOf["eventloop_queue_depth"]);
+        Assert.Equal(0, metrics.Value("eventloop_queue_overview_age_seconds"));
     }
 
     [Fact]

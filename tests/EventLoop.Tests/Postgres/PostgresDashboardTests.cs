@@ -2,6 +2,8 @@ using System.Net;
 using System.Text.Json;
 using EventLoop.Tests.Http;
 using EventLoop.Tests.Server;
+using OpenQA.Selenium.Chrome;
+using OpenQA.Selenium.Support.UI;
 using static EventLoop.Tests.Queueing.QueueKit;
 
 namespace EventLoop.Tests.Postgres;
@@ -75,5 +77,49 @@ public sealed class PostgresDashboardTests(PostgresCluster cluster)
         client.Submit("echo", "QUEUE", "seen", "DELAY", "600000");
         await HttpKit.SnapshotWhen(http, s => HttpKit.Queue(s, "seen")?.GetProperty("scheduled").GetInt64() == 1, "the delayed task");
         Assert.NotEqual("0", PostgresNodesTests.StoreInfo(client)["store_overview_reads"]);
+    }
+
+    [Fact]
+    public async Task While_the_database_is_down_the_dashboard_keeps_the_last_figures_and_says_how_old_they_are_and_why()
+    {
+        await using TestServer server = HttpKit.Start(new ServerOptions { Store = cluster.NewDatabase() });
+        using HttpClient http = HttpKit.Client(server);
+        using RawConnection client = server.Connect();
+        client.Submit("echo", "QUEUE", "kept", "DELAY", "600000");
+        JsonElement before = await HttpKit.SnapshotWhen(http, s => HttpKit.Queue(s, "kept")?.GetProperty("scheduled").GetInt64() == 1, "the delayed task");
+        using ChromeDriver browser = DashboardBrowserTests.StartBrowser();
+        browser.Navigate().GoToUrl($"http://127.0.0.1:{server.Server.HttpPort}/");
+        var wait = new WebDriverWait(browser, HttpKit.Patience);
+        wait.Until(_ => DashboardBrowserTests.CellText(browser, "kept", "scheduled") is "1" && DashboardBrowserTests.Hidden(browser, "queue-stale"));
+        Assert.Equal(JsonValueKind.Null, before.GetProperty("queueError").ValueKind);
+        Assert.InRange(before.GetProperty("queueReadAtMs").GetInt64(), 1, before.GetProperty("takenAtMs").GetInt64());
+        long lastRead;
+        cluster.Stop();
+        try
+        {
+            JsonElement down = await HttpKit.SnapshotWhen(http, s => s.GetProperty("queueError").ValueKind == JsonValueKind.String, "the failed overview");
+            lastRead = down.GetProperty("queueReadAtMs").GetInt64();
+            Assert.InRange(lastRead, before.GetProperty("queueReadAtMs").GetInt64(), down.GetProperty("takenAtMs").GetInt64() - 1);
+            Assert.Equal(1, HttpKit.Queue(down, "kept")!.Value.GetProperty("scheduled").GetInt64()); // the last figures, not empty ones
+            Thread.Sleep(1200);
+            JsonElement later = await HttpKit.SnapshotWhen(http, s => s.GetProperty("takenAtMs").GetInt64() > down.GetProperty("takenAtMs").GetInt64() + 1000, "a later snapshot");
+            Assert.Equal(lastRead, later.GetProperty("queueReadAtMs").GetInt64());
+            PrometheusText metrics = PrometheusText.Parse(await http.GetStringAsync("metrics"));
+            Assert.True(metrics.Value("eventloop_queue_overview_age_seconds") >= 1, "the gauges' age does not grow while the database is down");
+            Assert.Equal(1, metrics.Value("eventloop_queue_scheduled", ("queue", "kept")));
+            string banner = wait.Until(_ => DashboardBrowserTests.Hidden(browser, "queue-stale") ? null : DashboardBrowserTests.TextOf(browser, "#queue-stale"));
+            Assert.StartsWith("Queue figures as of ", banner);
+            Assert.Contains("the store could not be read: ", banner);
+            Assert.Equal("1", DashboardBrowserTests.CellText(browser, "kept", "scheduled"));
+        }
+        finally
+        {
+            cluster.Start();
+        }
+        JsonElement after = await HttpKit.SnapshotWhen(http, s => s.GetProperty("queueError").ValueKind == JsonValueKind.Null, "the overview read again");
+        Assert.True(after.GetProperty("queueReadAtMs").GetInt64() > lastRead);
+        wait.Until(_ => DashboardBrowserTests.Hidden(browser, "queue-stale"));
+        Assert.Single(server.Log, line => line.Contains("overview could not be read"));
+        Assert.Single(server.Log, line => line.Contains("overview is read again"));
     }
 }

@@ -48,6 +48,16 @@ function setStatus(text, error) {
   status.className = error ? "status error" : "status";
 }
 
+// The queue's figures come from the store: PostgreSQL's are read on a thread of their own, so they may be unread yet
+// or, with the database down, as of its last good read. Say so rather than show old or empty figures as current.
+function renderQueueFreshness(snapshot) {
+  const banner = document.getElementById("queue-stale");
+  const read = snapshot.queueReadAtMs === 0 ? "Queue figures not read yet" : `Queue figures as of ${time(snapshot.queueReadAtMs)}`;
+  banner.textContent = snapshot.queueError !== null ? `${read}: the store could not be read: ${snapshot.queueError}`
+    : snapshot.queueReadAtMs === 0 ? `${read}: reading them from the store…` : "";
+  banner.hidden = banner.textContent === "";
+}
+
 function renderQueues(snapshot) {
   fill("queues", snapshot.queues.map(queue => el("tr", { "data-queue": queue.name },
     el("td", {}, queue.name),
@@ -150,6 +160,7 @@ async function poll() {
     if (!response.ok) throw new Error(`snapshot: ${response.status}`);
     const snapshot = await response.json();
     renderReactor(snapshot);
+    renderQueueFreshness(snapshot);
     renderQueues(snapshot);
     renderDead(snapshot);
     renderSchedules(snapshot);

@@ -22,8 +22,8 @@ internal sealed class PostgresOverview : SessionLoop
     private readonly QueueClock _clock;
     private readonly Action<string> _log;
     private volatile QueueOverview? _latest;
+    private volatile string? _error;
     private volatile bool _watched;
-    private bool _failing;
     private long _reads;
     private long _lastMicros;
 
@@ -37,6 +37,9 @@ internal sealed class PostgresOverview : SessionLoop
 
     /// <summary>The last overview read; null until the first query came back. Any thread.</summary>
     public QueueOverview? Latest => _latest;
+
+    /// <summary>Any thread: why the last query failed, while they fail (the database down, a statement timeout); null once one succeeds.</summary>
+    public string? Error => _error;
 
     /// <summary>Any thread: overviews read since start (INFO's <c>store_overview_reads</c>).</summary>
     public long Reads => Interlocked.Read(ref _reads);
@@ -82,13 +85,13 @@ internal sealed class PostgresOverview : SessionLoop
         var schedules = new List<ScheduleView>();
         while (reader.Read())
             schedules.Add(new ScheduleView(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(4)));
-        _latest = new QueueOverview(queues, tasks, oldest, deadCount, dead, schedules);
+        _latest = new QueueOverview(queues, tasks, oldest, deadCount, dead, schedules, now);
         long micros = (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
         Interlocked.Exchange(ref _lastMicros, micros);
         Interlocked.Increment(ref _reads);
-        if (_failing)
+        if (_error is not null)
         {
-            _failing = false;
+            _error = null;
             _log("PostgreSQL store: the dashboard's overview is read again");
         }
         return (int)Math.Clamp(micros * 4 / 1000, EveryMs, 60_000);
@@ -96,10 +99,10 @@ internal sealed class PostgresOverview : SessionLoop
 
     protected override int Failed(Exception failure)
     {
-        // The database restarting, a statement timeout: the dashboard keeps the last overview and says nothing new.
-        if (!_failing)
+        // The database restarting, a statement timeout: the dashboard keeps the last overview, saying how old it is and why.
+        if (_error is null)
             _log($"PostgreSQL store: the dashboard's overview could not be read ({failure.Message}); tried again every {EveryMs} ms");
-        _failing = true;
+        _error = failure.Message;
         return EveryMs;
     }
 }

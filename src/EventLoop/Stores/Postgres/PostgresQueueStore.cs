@@ -104,6 +104,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
 
     public QueueOverview? Overview => _overview.Latest;
 
+    public string? OverviewError => _overview.Error;
+
     public void RefreshOverview(bool watched) => _overview.Watched = watched;
 
     public bool Idle => _runs.RunningCount == 0 && _inFlight == 0 && _pending.Count == 0 && _runsPending.Count == 0 && _settleLater.Count == 0;
