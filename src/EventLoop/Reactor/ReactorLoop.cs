@@ -780,7 +780,7 @@ internal sealed class ReactorLoop : IDisposable
         _stopping = true;
         _stopDeadline = _now + (long)(_options.ShutdownTimeout.TotalSeconds * Stopwatch.Frequency);
         _acceptor.StopListening();
-        _log($"stopping: {Stats.ConnectedClients} connection(s), {_running} task(s) running");
+        _log($"stopping: {Stats.ConnectedClients} connection(s), {_running + QueueStore.RunsUnderWay} task(s) running");
         Parked.ExpireAll(); // a parked request would otherwise hold its connection open until the deadline
         foreach (Connection connection in OpenConnections().ToList())
         {

@@ -55,6 +55,9 @@ internal interface IQueueStore
     /// </summary>
     bool Idle { get; }
 
+    /// <summary>Reactor: in-process runs the store started itself (PostgreSQL's claims); 0 in memory, whose runs the reactor counts.</summary>
+    int RunsUnderWay { get; }
+
     /// <summary>Reactor, once, when the shutdown deadline passes: the store's runs still under way go back to their queues now (PostgreSQL), not when their leases expire.</summary>
     void GiveBackRuns();
 

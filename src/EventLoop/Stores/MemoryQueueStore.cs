@@ -36,6 +36,8 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
     /// <summary>The reactor counts this store's runs with its own.</summary>
     public bool Idle => true;
 
+    public int RunsUnderWay => 0;
+
     public void GiveBackRuns()
     {
     }

@@ -43,6 +43,7 @@ public sealed class PostgresStopTests(PostgresCluster cluster)
             await WaitForState(database, id, 2); // running here
         }
         await node.DisposeAsync();
+        Assert.Single(node.Log, line => line.StartsWith("stopping: ", StringComparison.Ordinal) && line.EndsWith(", 1 task(s) running", StringComparison.Ordinal));
         return id;
     }
 

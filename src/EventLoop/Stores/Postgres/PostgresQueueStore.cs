@@ -108,6 +108,8 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
 
     public void RefreshOverview(bool watched) => _overview.Watched = watched;
 
+    public int RunsUnderWay => _runs.RunningCount;
+
     public bool Idle => _runs.RunningCount == 0 && _inFlight == 0 && _pending.Count == 0 && _runsPending.Count == 0 && _settleLater.Count == 0;
 
     public void GiveBackRuns() => _runs.GiveBackAll();
