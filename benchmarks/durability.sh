@@ -14,8 +14,8 @@
 #   benchmarks/durability.sh [seconds-per-run]       (default 5)
 # Before the timed queue_bench.c runs, each server takes WARMUP_PARTS (2) x WARMUP_JOBS (1,000,000) untimed
 # SUBMITs/LPUSHes/puts, each part for at most WARMUP_SECONDS (5) and followed by a second's pause (WARMUP_PAUSE): .NET's
-# tiered compilation recompiles the hot path twice (instrumented, then optimized) on the server's one CPU, and a
-# single part with no pause left the timed run inside that recompilation. ROUNDS (3) repeats the servers in turn (the cross-checks run in the first round only) and
+# tiered compilation recompiles the hot path twice (instrumented, then optimized), and before the program counted calls
+# at once (docs/performance.md §9) a single part with no pause left the timed run inside that recompilation. ROUNDS (3) repeats the servers in turn (the cross-checks run in the first round only) and
 # ends with each queue_bench.c figure's median over the rounds and the goals' ratios of those medians: one run of each
 # moved by a fifth from one minute to the next here.
 # Results: a table on stdout and JSON lines in $OUT (default benchmarks/results/durability-<date>.jsonl).
@@ -54,9 +54,9 @@ run() { # name proto port command
   local name=$1 proto=$2 port=$3 command=$4 shape result n system
   if has c; then
     case "$name" in eventloop-*) system=eventloop ;; redis-*) system=redis-list ;; *) system=beanstalkd ;; esac
-    # Untimed warm-up with the same client, for every system: EventLoop's JIT compiles its optimized code in the
-    # first two million or so SUBMITs (without it the timed run measured start-up, a third to a half of the steady
-    # rate), and every server then measures with the same number of tasks already held.
+    # Untimed warm-up with the same client, for every system: EventLoop's JIT has compiled its optimized code
+    # (benchmarks/warmup.sh: within ~300,000 requests on one CPU; ~2.4 M before CallCountingDelayMs 0), and every
+    # server then measures with the same number of tasks already held.
     for _ in $(seq "$WARMUP_PARTS"); do
       taskset -c 1 "$QB" "$system" enqueue --jobs "$WARMUP_JOBS" --producers 50 --inflight 16 --port "$port" --payload 64 \
         --task bench --time-cap "$WARMUP_SECONDS" >/dev/null || true
