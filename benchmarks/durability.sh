@@ -31,7 +31,7 @@ ROUNDS=${ROUNDS:-3}
 ROUND=1
 ensure_redis
 ensure_eventloop
-command -v beanstalkd >/dev/null 2>&1 || die "beanstalkd is missing: apt-get install beanstalkd"
+ensure_beanstalkd
 WORKDIR=$(mktemp -d /tmp/durability.XXXXXX)
 mkdir -p benchmarks/results
 OUT=${OUT:-benchmarks/results/durability-$(date -u +%Y%m%dT%H%M%SZ).jsonl}

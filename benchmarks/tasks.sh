@@ -54,17 +54,6 @@ SYSTEMS=${SYSTEMS:-redis-list redis-stream beanstalkd eventloop}
 CLK_TCK=$(getconf CLK_TCK)
 BENCH=artifacts/bench/queue_bench
 
-# Installs beanstalkd when missing (root needed), like ensure_redis.
-ensure_beanstalkd() {
-  command -v beanstalkd >/dev/null 2>&1 && return 0
-  [ "$(id -u)" -eq 0 ] || die "beanstalkd is missing and installing it needs root: apt-get install beanstalkd"
-  note "installing beanstalkd"
-  if ! apt-get install -y -qq beanstalkd >/dev/null 2>&1; then
-    apt-get update -qq >/dev/null 2>&1 || true
-    apt-get install -y -qq beanstalkd >/dev/null || die "could not install beanstalkd"
-  fi
-}
-
 case " $SYSTEMS " in *" redis-"*) ensure_redis ;; esac
 case " $SYSTEMS " in *" beanstalkd "*) ensure_beanstalkd ;; esac
 command -v redis-cli >/dev/null 2>&1 || ensure_redis # every server start is checked with it

@@ -4,18 +4,27 @@
 die() { echo "${0##*/}: $*" >&2; exit 1; }
 note() { echo "${0##*/}: $*" >&2; }
 
-# Installs redis-server and redis-tools when missing; needs root for apt-get.
-ensure_redis() {
-  command -v redis-server >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1 \
-    && command -v redis-cli >/dev/null 2>&1 && return 0
-  [ "$(id -u)" -eq 0 ] || die "redis-server/redis-tools are missing and installing them needs root: apt-get install redis-server redis-tools"
-  command -v apt-get >/dev/null 2>&1 || die "redis-server/redis-tools are missing and apt-get is not available"
-  note "installing redis-server and redis-tools"
-  if ! apt-get install -y -qq redis-server redis-tools >/dev/null 2>&1; then
+# Installs the Debian packages $2… when command $1 is missing; needs root for apt-get.
+ensure_package() {
+  local command=$1; shift
+  command -v "$command" >/dev/null 2>&1 && return 0
+  [ "$(id -u)" -eq 0 ] || die "$command is missing and installing it needs root: apt-get install $*"
+  command -v apt-get >/dev/null 2>&1 || die "$command is missing and apt-get is not available: install $*"
+  note "installing $*"
+  if ! apt-get install -y -qq "$@" >/dev/null 2>&1; then
     apt-get update -qq >/dev/null 2>&1 || true
-    apt-get install -y -qq redis-server redis-tools >/dev/null || die "could not install redis-server redis-tools"
+    apt-get install -y -qq "$@" >/dev/null || die "could not install $*"
   fi
 }
+
+# redis-server and redis-tools (redis-benchmark, redis-cli).
+ensure_redis() {
+  ensure_package redis-server redis-server
+  ensure_package redis-benchmark redis-tools
+  ensure_package redis-cli redis-tools
+}
+
+ensure_beanstalkd() { ensure_package beanstalkd beanstalkd; }
 
 ensure_eventloop() {
   [ -x artifacts/bin/eventloop ] && return 0
