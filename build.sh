@@ -3,7 +3,7 @@
 #   ./build.sh           restore and build everything (program at artifacts/bin/eventloop)
 #   ./build.sh run [..]  build, then start the server on 127.0.0.1:7379, dashboard on http://127.0.0.1:7380/ (extra args go to `serve`)
 #   ./build.sh test      build, then run every test (xunit, then the Python client's pytest suite) and a 60 s soak
-#                        (installs redis-tools, cmake, python3-pytest, python3-redis, chromium, chromium-driver, postgresql and haproxy if missing)
+#                        (installs redis-tools, cmake, python3-pytest, python3-redis, mypy, chromium, chromium-driver, postgresql and haproxy if missing)
 #   ./build.sh bench     build, then run the BenchmarkDotNet suite (extra args go to BenchmarkDotNet)
 set -euo pipefail
 cd "$(dirname "$0")"
