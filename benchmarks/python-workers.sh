@@ -17,7 +17,7 @@
 # ≥ 10 for tasks/s and ≤ 0.2 for the round trip are the goals). The servers (eventloop serve, redis-server) run on
 # CPU 0; the producer and the worker (with its pool's children) on CPU 1. Loopback only; everything
 # started here is stopped on exit, and every run is bounded by --timeout seconds (default 900).
-# Needs /usr/bin/python3 with python3-redis and python3-celery, redis-server, taskset.
+# Installs python3-redis, python3-celery and redis-server when missing (root); needs taskset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,15 +36,16 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-die() { echo "python-workers.sh: $*" >&2; exit 1; }
+source benchmarks/tools/lib.sh
 
 py=/usr/bin/python3
 eventloop=artifacts/bin/eventloop
 [ -x "$eventloop" ] || ./build.sh
-"$py" -c 'import redis, celery' 2>/dev/null \
-  || die "$py lacks redis-py or Celery: apt-get install -y python3-redis python3-celery"
-for tool in redis-server taskset timeout; do
-  command -v "$tool" >/dev/null || die "$tool is missing (apt-get install redis-server util-linux coreutils)"
+ensure_redis
+ensure_python_module redis python3-redis
+ensure_python_module celery python3-celery
+for tool in taskset timeout; do
+  command -v "$tool" >/dev/null || die "$tool is missing (apt-get install util-linux coreutils)"
 done
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs: the servers run on CPU 0, the Python processes on CPU 1"
 

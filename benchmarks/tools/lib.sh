@@ -7,9 +7,20 @@ note() { echo "${0##*/}: $*" >&2; }
 # Installs the Debian packages $2… when command $1 is missing; needs root for apt-get.
 ensure_package() {
   local command=$1; shift
-  command -v "$command" >/dev/null 2>&1 && return 0
-  [ "$(id -u)" -eq 0 ] || die "$command is missing and installing it needs root: apt-get install $*"
-  command -v apt-get >/dev/null 2>&1 || die "$command is missing and apt-get is not available: install $*"
+  command -v "$command" >/dev/null 2>&1 || apt_install "$command" "$@"
+}
+
+# Installs Debian package $2 when /usr/bin/python3 cannot import module $1.
+ensure_python_module() {
+  /usr/bin/python3 -c "import $1" 2>/dev/null && return 0
+  apt_install "python3's $1" "$2"
+  /usr/bin/python3 -c "import $1" 2>/dev/null || die "$2 is installed and /usr/bin/python3 still cannot import $1"
+}
+
+apt_install() { # what-is-missing package…
+  local missing=$1; shift
+  [ "$(id -u)" -eq 0 ] || die "$missing is missing and installing it needs root: apt-get install $*"
+  command -v apt-get >/dev/null 2>&1 || die "$missing is missing and apt-get is not available: install $*"
   note "installing $*"
   if ! apt-get install -y -qq "$@" >/dev/null 2>&1; then
     apt-get update -qq >/dev/null 2>&1 || true
