@@ -15,7 +15,7 @@ namespace EventLoop.Reactor;
 /// </remarks>
 internal sealed class QueuedTaskDispatcher(TaskStore store, WorkerPool workers, InlineTaskRunner inline, Func<WorkItem> rentItem, Action<WorkItem> recycle)
 {
-    /// <summary>Queued tasks the reactor runs itself per pass (as many as a pass has events at most): the rest wait for the next pass, after the pending I/O.</summary>
+    /// <summary>Queued tasks the reactor runs itself per pass: the rest wait for the next pass, after the pending I/O.</summary>
     private const int InlineRunsPerPass = 1024;
     private int _inFlight;
 

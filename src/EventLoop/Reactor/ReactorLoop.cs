@@ -30,7 +30,6 @@ namespace EventLoop.Reactor;
 /// </remarks>
 internal sealed class ReactorLoop : IDisposable
 {
-    private const int MaxEventsPerWait = 1024;
     private const int HousekeepingHz = 10;
     /// <summary>Work items kept for reuse; beyond this, finished items are left to the GC.</summary>
     private const int FreeItemLimit = 1024;
@@ -54,7 +53,13 @@ internal sealed class ReactorLoop : IDisposable
     private readonly Action<string> _log;
     private readonly ReactorArrayPool _buffers = new();
     private readonly CallbackTimer _housekeeping;
-    private readonly ReadyEvent[] _events = new ReadyEvent[MaxEventsPerWait];
+    /// <summary>
+    /// Room for every descriptor the loop may watch (the connections, refused ones lingering, the listener and the
+    /// wake-up) to come back from one wait, as Redis sizes its event array: with 1,024 a wait, 10,000 busy connections
+    /// took ten waits a round and some waited two rounds (docs/performance.md §10: p99/p50 at C10K 2.2, now 1.5–1.7). Past 65,536
+    /// connections a wait returns as many, the rest in the next one: a pass over more is long enough already.
+    /// </summary>
+    private readonly ReadyEvent[] _events;
     private readonly Queue<Connection> _stalled = new();
     private readonly Stack<WorkItem> _freeItems = new();
     private readonly OpsPerSecond _opsPerSecond = new();
@@ -79,6 +84,7 @@ internal sealed class ReactorLoop : IDisposable
     {
         _options = options;
         _multiplexer = multiplexer;
+        _events = new ReadyEvent[Math.Min(options.MaxClients, 65_536) + RefusedConnections.MaxLingering + 2];
         Stats = new ReactorStats(multiplexer);
         _log = message =>
         {
