@@ -46,8 +46,8 @@ internal sealed class ServerMetrics : IDisposable
         _meter.CreateObservableGauge("eventloop.queue.running", () => PerQueue(snapshot(), q => q.Running), "{task}", "Running tasks per queue (with the HTTP endpoint on)");
         _meter.CreateObservableGauge("eventloop.queue.scheduled", () => PerQueue(snapshot(), q => q.Scheduled), "{task}", "Tasks waiting for their time per queue (with the HTTP endpoint on)");
         _meter.CreateObservableGauge("eventloop.queue.paused", () => PerQueue(snapshot(), q => q.Paused ? 1 : 0), "{queue}", "1 for a paused queue (with the HTTP endpoint on)");
-        _meter.CreateObservableGauge<long>("eventloop.queue.dead", () => Read(snapshot()) is { } s ? [new Measurement<long>(s.DeadCount)] : [], "{task}", "Tasks in the dead set (with the HTTP endpoint on)");
-        _meter.CreateObservableGauge<double>("eventloop.queue.overview.age", () => Read(snapshot()) is { } s ? [new Measurement<double>(Math.Max(0, s.TakenAtMs - s.QueueReadAtMs) / 1000.0)] : [],
+        _meter.CreateObservableGauge<long>("eventloop.queue.dead", () => WithQueueFigures(snapshot()) is { } s ? [new Measurement<long>(s.DeadCount)] : [], "{task}", "Tasks in the dead set (with the HTTP endpoint on)");
+        _meter.CreateObservableGauge<double>("eventloop.queue.overview.age", () => WithQueueFigures(snapshot()) is { } s ? [new Measurement<double>(Math.Max(0, s.TakenAtMs - s.QueueReadAtMs) / 1000.0)] : [],
             "s", "How old the queue gauges are: about 0 in memory, PostgreSQL's since its last overview read (with the HTTP endpoint on)");
         _meter.CreateObservableGauge<int>("eventloop.workers.busy", () => snapshot() is { } s ? [new Measurement<int>(s.Workers.Busy)] : [], "{worker}", "In-process workers running a task (with the HTTP endpoint on)");
     }
@@ -56,11 +56,11 @@ internal sealed class ServerMetrics : IDisposable
     public Meter Meter => _meter;
 
     /// <summary>The snapshot, when its queue figures were read at least once: before that (PostgreSQL's first overview query), no gauge says 0.</summary>
-    private static ServerSnapshot? Read(ServerSnapshot? snapshot) => snapshot is { QueueReadAtMs: > 0 } ? snapshot : null;
+    private static ServerSnapshot? WithQueueFigures(ServerSnapshot? snapshot) => snapshot is { QueueReadAtMs: > 0 } ? snapshot : null;
 
     private static IEnumerable<Measurement<long>> PerQueue(ServerSnapshot? snapshot, Func<QueueView, long> value)
     {
-        if (Read(snapshot) is not { } read)
+        if (WithQueueFigures(snapshot) is not { } read)
             yield break;
         foreach (QueueView queue in read.Queues)
             yield return new Measurement<long>(value(queue), new KeyValuePair<string, object?>("queue", queue.Name));

@@ -85,7 +85,7 @@ internal sealed class SnapshotPublisher(ReactorLoop reactor, IQueueStore queue)
             Dead = overview.Dead,
             Schedules = overview.Schedules,
             QueueReadAtMs = overview.ReadAtMs,
-            QueueError = queue.OverviewError,
+            QueueError = overview.ReadError,
             External = External(store),
         };
     }

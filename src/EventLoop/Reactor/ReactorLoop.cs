@@ -56,8 +56,8 @@ internal sealed class ReactorLoop : IDisposable
     /// <summary>
     /// Room for every descriptor the loop may watch (the connections, refused ones lingering, the listener and the
     /// wake-up) to come back from one wait, as Redis sizes its event array: with 1,024 a wait, 10,000 busy connections
-    /// took ten waits a round and some waited two rounds (docs/performance.md §10: p99/p50 at C10K 2.2, now 1.5–1.7). Past 65,536
-    /// connections a wait returns as many, the rest in the next one: a pass over more is long enough already.
+    /// took ten waits a round and some waited two rounds (docs/performance.md §10: p99/p50 at C10K 2.2, now 1.5–1.7).
+    /// Past 65,536 connections a wait returns as many, the rest in the next one: a pass over more is long enough already.
     /// </summary>
     private readonly ReadyEvent[] _events;
     private readonly Queue<Connection> _stalled = new();

@@ -34,12 +34,6 @@ internal interface IQueueStore
     QueueOverview? Overview { get; }
 
     /// <summary>
-    /// Why the last try to read <see cref="Overview"/> failed, while reads fail (the overview then stays as last read);
-    /// null once one succeeds, and always in memory.
-    /// </summary>
-    string? OverviewError { get; }
-
-    /// <summary>
     /// The snapshot's tick (with the HTTP endpoint on): <paramref name="watched"/> when someone read the snapshot or
     /// /metrics lately. The in-memory store rebuilds <see cref="Overview"/> at once; PostgreSQL queries it on a thread
     /// of its own, only while watched.

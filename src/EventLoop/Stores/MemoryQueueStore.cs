@@ -57,8 +57,6 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
             [.. _store.Schedules.Select(s => new ScheduleView(s.Name, s.Spec, s.Template.Task, s.Template.Queue, s.NextFireMs))], _store.Clock.UnixMs);
     }
 
-    public string? OverviewError => null;
-
     /// <summary>
     /// As the verbs do with the journal on: refused while it cannot write (MISCONF), and answered once its records are
     /// written (fsync'd under always), so a change the dashboard was told is made survives a crash as a reply would.

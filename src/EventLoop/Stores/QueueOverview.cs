@@ -11,9 +11,10 @@ namespace EventLoop.Stores;
 /// <param name="Dead">The oldest <see cref="DeadListed"/> of them, oldest failure first.</param>
 /// <param name="Schedules">The periodic schedules, by name.</param>
 /// <param name="ReadAtMs">When these figures were read (Unix ms): the in-memory store's at each snapshot, PostgreSQL's at its last overview query.</param>
+/// <param name="ReadError">Why the store's later tries to read them failed (the database down…), the figures then being as of <paramref name="ReadAtMs"/>; null when the last try succeeded.</param>
 internal sealed record QueueOverview(
     IReadOnlyList<QueueView> Queues, long Tasks, long OldestReadyCreatedMs, long DeadCount, IReadOnlyList<DeadTaskView> Dead,
-    IReadOnlyList<ScheduleView> Schedules, long ReadAtMs)
+    IReadOnlyList<ScheduleView> Schedules, long ReadAtMs, string? ReadError = null)
 {
     /// <summary>Dead tasks listed at most: a million dead tasks cost the overview what a hundred do.</summary>
     public const int DeadListed = 100;

@@ -22,7 +22,6 @@ internal sealed class PostgresOverview : SessionLoop
     private readonly QueueClock _clock;
     private readonly Action<string> _log;
     private volatile QueueOverview? _latest;
-    private volatile string? _error;
     private volatile bool _watched;
     private long _reads;
     private long _lastMicros;
@@ -35,11 +34,11 @@ internal sealed class PostgresOverview : SessionLoop
         Start();
     }
 
-    /// <summary>The last overview read; null until the first query came back. Any thread.</summary>
+    /// <summary>
+    /// The last overview read, with why the queries since failed while they fail; null until the first query came
+    /// back or failed. Any thread; written by this one only.
+    /// </summary>
     public QueueOverview? Latest => _latest;
-
-    /// <summary>Any thread: why the last query failed, while they fail (the database down, a statement timeout); null once one succeeds.</summary>
-    public string? Error => _error;
 
     /// <summary>Any thread: overviews read since start (INFO's <c>store_overview_reads</c>).</summary>
     public long Reads => Interlocked.Read(ref _reads);
@@ -85,24 +84,22 @@ internal sealed class PostgresOverview : SessionLoop
         var schedules = new List<ScheduleView>();
         while (reader.Read())
             schedules.Add(new ScheduleView(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(4)));
+        bool wasFailing = _latest?.ReadError is not null;
         _latest = new QueueOverview(queues, tasks, oldest, deadCount, dead, schedules, now);
         long micros = (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
         Interlocked.Exchange(ref _lastMicros, micros);
         Interlocked.Increment(ref _reads);
-        if (_error is not null)
-        {
-            _error = null;
+        if (wasFailing)
             _log("PostgreSQL store: the dashboard's overview is read again");
-        }
         return (int)Math.Clamp(micros * 4 / 1000, EveryMs, 60_000);
     }
 
     protected override int Failed(Exception failure)
     {
         // The database restarting, a statement timeout: the dashboard keeps the last overview, saying how old it is and why.
-        if (_error is null)
+        if (_latest?.ReadError is null)
             _log($"PostgreSQL store: the dashboard's overview could not be read ({failure.Message}); tried again every {EveryMs} ms");
-        _error = failure.Message;
+        _latest = (_latest ?? QueueOverview.Unread) with { ReadError = failure.Message };
         return EveryMs;
     }
 }

@@ -104,8 +104,6 @@ internal sealed partial class PostgresQueueStore : IQueueStore, IDisposable
 
     public QueueOverview? Overview => _overview.Latest;
 
-    public string? OverviewError => _overview.Error;
-
     public void RefreshOverview(bool watched) => _overview.Watched = watched;
 
     public int RunsUnderWay => _runs.RunningCount;
