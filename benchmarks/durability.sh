@@ -9,8 +9,9 @@
 # journal's recovery time for 10^5 and 10^6 queued tasks, journal bytes per task, and the longest
 # reactor step of a rewrite of 10^6 tasks. Each queue_bench.c line also has the server's CPU time per
 # job (utime+stime from /proc/PID/stat around the run: what separates servers when the client or the
-# machine is the limit). And this disk's fdatasync latency (200-byte appends, and writes into
-# fallocated space), for the single-SUBMIT goal: <= 1.1 x (fsync + the no-journal round trip).
+# machine is the limit). And this disk's fdatasync latency (benchmarks/tools/fdatasync_probe.py: 200-byte appends,
+# and writes into fallocated space) and the journal's own during the single runs, for the single-SUBMIT goal:
+# <= 1.1 x (fsync + the no-journal round trip), whose ratio the summary gives with each of the three.
 #   benchmarks/durability.sh [seconds-per-run]       (default 5)
 # Before the timed queue_bench.c runs, each server takes WARMUP_PARTS (2) x WARMUP_JOBS (1,000,000) untimed
 # SUBMITs/LPUSHes/puts, each part for at most WARMUP_SECONDS (5) and followed by a second's pause (WARMUP_PAUSE): .NET's
@@ -87,34 +88,15 @@ run() { # name proto port command
   fi
 }
 
-fsync_probe() { # the journal thread's fdatasync latency (under everysec: the once-a-second one, and what write-behind left it)
-  redis-cli -p "$1" INFO persistence | tr -d '\r' | grep -E 'journal_fsync_p(50|99)_us' | tr '\n' ' '
+# The journal thread's own fdatasync latency over its last 1,024 fsyncs, as a JSON row: after the single-connection
+# runs, which come last, those are one SUBMIT each under always (under everysec: the once-a-second ones).
+journal_fsync_row() { # policy port
+  echo "{\"system\":\"eventloop-$1\",\"client\":\"journal\",\"round\":$ROUND,$(redis-cli -p "$2" INFO persistence | tr -d '\r' \
+    | sed -n 's/^\(journal_fsync_p[0-9]*_us\):\([0-9]*\)$/"\1":\2/p' | paste -sd,)}"
 }
 
-# This disk's fdatasync latency where the journals live: p50/p99 of 2,000 200-byte writes each followed by
-# fdatasync, appending (the size changes every time: what redis and beanstalkd pay) and into fallocated space.
-disk_probe() {
-  taskset -c 0 python3 - "$WORKDIR" <<'PY'
-import os, sys, time
-for mode in ("append", "fallocated"):
-    path = os.path.join(sys.argv[1], "fsync-probe")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-    if mode == "fallocated":
-        os.posix_fallocate(fd, 0, 4 << 20)
-        os.fdatasync(fd)
-    samples = []
-    for i in range(2000):
-        os.pwrite(fd, b"x" * 200, i * 200)
-        t = time.perf_counter_ns()
-        os.fdatasync(fd)
-        samples.append((time.perf_counter_ns() - t) / 1000)
-    os.close(fd)
-    os.unlink(path)
-    samples.sort()
-    print('{"system":"disk","mode":"%s","fdatasync_p50_us":%d,"fdatasync_p99_us":%d}' % (mode, samples[1000], samples[1980]))
-PY
-}
-disk_probe | tee -a "$OUT"
+# This disk's fdatasync latency where the journals live, on the servers' CPU.
+taskset -c 0 python3 benchmarks/tools/fdatasync_probe.py "$WORKDIR" | tee -a "$OUT"
 
 for ROUND in $(seq "$ROUNDS"); do
 note "round $ROUND of $ROUNDS"
@@ -128,7 +110,7 @@ for policy in off always everysec no; do
   fi
   SERVER_PID=$EL_PID
   run "eventloop-$policy" resp "$port" "SUBMIT bench QUEUE bench ARGS {payload}"
-  case "$policy" in always|everysec) note "eventloop $policy: $(fsync_probe "$port")" ;; esac
+  case "$policy" in always|everysec) journal_fsync_row "$policy" "$port" | tee -a "$OUT" ;; esac
   stop_servers
 done
 
@@ -169,10 +151,29 @@ for key in sorted({(r["system"], r["mode"]) for r in rows}):
 def ratio(a, b, mode="enqueue"):
     x, y = median.get((a, mode)), median.get((b, mode))
     return round(x[0] / y[0], 2) if x and y and y[0] else None
+everything = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+def fsync_p50(system, mode=None):
+    key = "fdatasync_p50_us" if mode else "journal_fsync_p50_us"
+    values = [r[key] for r in everything if r.get("system") == system and r.get("mode") == mode and key in r]
+    return statistics.median(values) if values else None
+def single_ratio(fsync_us, system="eventloop-always", unsynced="eventloop-off"):
+    """One fsync'd request's p50 over (fsync_us + the same server's p50 without fsync: its round trip)."""
+    single, trip = median.get((system, "single")), median.get((unsynced, "single"))
+    return round(single[1] / (fsync_us + trip[1]), 2) if single and trip and fsync_us else None
 print(json.dumps({"ratios_of_medians": {
     "everysec/no journal (goal >= 0.9)": ratio("eventloop-everysec", "eventloop-off"),
     "always/redis always (goal >= 2)": ratio("eventloop-always", "redis-always"),
-    "always/beanstalkd -f 0 (goal >= 10)": ratio("eventloop-always", "beanstalkd--f0")}}))
+    "always/beanstalkd -f 0 (goal >= 10)": ratio("eventloop-always", "beanstalkd--f0"),
+    # One fsync'd SUBMIT's p50 over (an fdatasync + the no-journal SUBMIT's p50), the fdatasync three ways: the
+    # probe appending, the probe into allocated space, and the journal's own during the single runs.
+    "single always/(fdatasync appending + round trip) (goal <= 1.1)": single_ratio(fsync_p50("disk", "append")),
+    "single always/(fdatasync allocated + round trip) (goal <= 1.1)": single_ratio(fsync_p50("disk", "fallocated")),
+    "single always/(journal's fdatasync + round trip) (goal <= 1.1)": single_ratio(fsync_p50("eventloop-always")),
+    # The same measure for the peers, each against its own round trip without fsync: what this disk allowed them.
+    "single redis always/(fdatasync allocated + round trip)":
+        single_ratio(fsync_p50("disk", "fallocated"), "redis-always", "redis-everysec"),
+    "single beanstalkd -f 0/(fdatasync allocated + round trip)":
+        single_ratio(fsync_p50("disk", "fallocated"), "beanstalkd--f0", "beanstalkd-default")}}))
 PY
 
 # Recovery: N queued tasks in the journal, SIGKILL, restart; time from exec to the first PONG.

@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""This disk's fdatasync latency where a journal lives: 200-byte writes, each followed by fdatasync.
+
+Two ways: appending (the file's size changes every time, what redis-server and beanstalkd pay) and into
+space allocated ahead with posix_fallocate (what EventLoop's journal does under always). One JSON line each.
+    fdatasync_probe.py DIR [writes]
+"""
+import json
+import os
+import sys
+import time
+
+
+def probe(directory: str, mode: str, writes: int) -> dict[str, object]:
+    path = os.path.join(directory, "fsync-probe")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        if mode == "fallocated":
+            os.posix_fallocate(fd, 0, 4 << 20)
+            os.fdatasync(fd)
+        samples = []
+        for i in range(writes):
+            os.pwrite(fd, b"x" * 200, i * 200)
+            started = time.perf_counter_ns()
+            os.fdatasync(fd)
+            samples.append((time.perf_counter_ns() - started) / 1000)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    samples.sort()
+    return {"system": "disk", "mode": mode, "fdatasync_p50_us": round(samples[len(samples) // 2]),
+            "fdatasync_p99_us": round(samples[len(samples) * 99 // 100])}
+
+
+def main() -> None:
+    directory = sys.argv[1]
+    writes = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
+    for mode in ("append", "fallocated"):
+        print(json.dumps(probe(directory, mode, writes), separators=(",", ":")), flush=True)
+
+
+if __name__ == "__main__":
+    main()
