@@ -6,6 +6,7 @@
 # journal gives the round trip those steps sit in. Tracing adds ~1 µs an event, so read the steps against each other
 # and the untraced p50 for the whole. Also this disk's fdatasync (benchmarks/tools/fdatasync_probe.py, on CPU 0), the
 # CPU the disk's interrupts go to, and the guest's idle polling (an idle CPU that halts is woken by an IPI).
+# SERVER_CPUS=0,1 leaves the server unpinned (the client stays on CPU 1).
 #   benchmarks/submit-path.sh [seconds]      (default 4: the untraced run; needs root for the tracepoints)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ source benchmarks/tools/lib.sh
 SECONDS_PER_RUN=${1:-4}
 TRACE_SECONDS=${TRACE_SECONDS:-0.3}
 WARMUP_JOBS=${WARMUP_JOBS:-300000}
+SERVER_CPUS=${SERVER_CPUS:-0}
 [ "$(id -u)" -eq 0 ] || die "perf's scheduler and syscall tracepoints need root"
 ensure_redis
 ensure_eventloop
@@ -41,9 +43,9 @@ single() { # port seconds: runs until the time cap, which makes queue_bench exit
 for journal in always off; do
   port=$(free_port)
   if [ "$journal" = off ]; then
-    start_eventloop 0 "$port"
+    start_eventloop "$SERVER_CPUS" "$port"
   else
-    start_eventloop 0 "$port" --appendonly yes --dir "$WORKDIR/el" --appendfsync always --journal-rewrite-percentage 0
+    start_eventloop "$SERVER_CPUS" "$port" --appendonly yes --dir "$WORKDIR/el" --appendfsync always --journal-rewrite-percentage 0
   fi
   # The optimized code first (docs/performance.md §9), and the tasks a benchmark's earlier runs would have left.
   taskset -c 1 "$QB" eventloop enqueue --jobs "$WARMUP_JOBS" --producers 50 --inflight 16 --port "$port" --payload 64 \
