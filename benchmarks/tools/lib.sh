@@ -97,6 +97,20 @@ cpu_ticks() {
   echo $(( ${12} + ${13} ))
 }
 
+# User and system CPU time of process $1 in clock ticks, as two numbers.
+cpu_split_ticks() {
+  local stat rest
+  read -r stat <"/proc/$1/stat"
+  rest=${stat##*) }
+  set -- $rest
+  echo "${12} ${13}"
+}
+
+# How many times the threads of process $1 have blocked (voluntary context switches, summed over its threads).
+blocks() {
+  cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
+
 # Resident set size of process $1 in bytes.
 rss_bytes() {
   awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"
