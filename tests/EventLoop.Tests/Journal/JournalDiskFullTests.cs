@@ -28,10 +28,8 @@ public sealed class JournalDiskFullTests : IDisposable
     [InlineData("everysec")]
     public async Task AFailedWriteRefusesChangesKeepsReadsAndLosesNothing(string policy)
     {
-        ExternalProcess.Locate("prlimit");
-        int httpPort = Http.HttpKit.FreePort();
-        string[] serve = ["--appendonly", "yes", "--dir", _dir, "--appendfsync", policy, "--http-port", $"{httpPort}"];
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}/"), Timeout = Http.HttpKit.Patience };
+        (string[] serve, HttpClient dashboard) = Prepare(policy);
+        using HttpClient http = dashboard;
         var acknowledged = new List<string>();
         // Soft limit only, so prlimit can lift it without privileges.
         using (CliServer server = await CliServer.StartInShellAsync($"{SurviveFileSizeLimit}; ulimit -S -f 128", serve))
@@ -94,10 +92,8 @@ public sealed class JournalDiskFullTests : IDisposable
     [InlineData("everysec")]
     public async Task ADashboardChangeWaitsForItsOwnRecordsWrite(string policy)
     {
-        ExternalProcess.Locate("prlimit");
-        int httpPort = Http.HttpKit.FreePort();
-        string[] serve = ["--appendonly", "yes", "--dir", _dir, "--appendfsync", policy, "--http-port", $"{httpPort}"];
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}/"), Timeout = Http.HttpKit.Patience };
+        (string[] serve, HttpClient dashboard) = Prepare(policy);
+        using HttpClient http = dashboard;
         string id;
         using (CliServer server = await CliServer.StartInShellAsync(SurviveFileSizeLimit, serve))
         {
@@ -128,6 +124,15 @@ public sealed class JournalDiskFullTests : IDisposable
             object?[] held = Assert.IsType<object?[]>(Assert.IsType<object?[]>(client.Call("QUEUES")).Single());
             Assert.Equal(("held", 1L), ((string)held[0]!, (long)held[4]!)); // paused: the retry wrote the change
         }
+    }
+
+    /// <summary>The server's arguments (a journal under <paramref name="policy"/>, the dashboard on a free port) and a client of its dashboard.</summary>
+    private (string[] Serve, HttpClient Dashboard) Prepare(string policy)
+    {
+        ExternalProcess.Locate("prlimit");
+        int httpPort = Http.HttpKit.FreePort();
+        string[] serve = ["--appendonly", "yes", "--dir", _dir, "--appendfsync", policy, "--http-port", $"{httpPort}"];
+        return (serve, new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}/"), Timeout = Http.HttpKit.Patience });
     }
 
     private static void SetFileSizeLimit(CliServer server, string softColonHard)
