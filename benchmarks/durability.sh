@@ -45,8 +45,7 @@ note "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 PARTS=${PARTS:-"c python redis-benchmark recovery"}
 QB=artifacts/bench/queue_bench
 if has_c=$(case " $PARTS " in *" c "*) echo 1 ;; esac); [ -n "$has_c" ]; then
-  mkdir -p artifacts/bench
-  cc -O2 -Wall -Wextra -Werror -o "$QB" benchmarks/tools/queue_bench.c || die "cannot build benchmarks/tools/queue_bench.c"
+  QB=$(build_tool queue_bench)
 fi
 PAYLOAD=$(printf 'p%.0s' $(seq 64))
 has() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -91,8 +90,7 @@ run() { # name proto port command
 # The journal thread's own fdatasync latency over its last 1,024 fsyncs, as a JSON row: after the single-connection
 # runs, which come last, those are one SUBMIT each under always (under everysec: the once-a-second ones).
 journal_fsync_row() { # policy port
-  echo "{\"system\":\"eventloop-$1\",\"client\":\"journal\",\"round\":$ROUND,$(redis-cli -p "$2" INFO persistence | tr -d '\r' \
-    | sed -n 's/^\(journal_fsync_p[0-9]*_us\):\([0-9]*\)$/"\1":\2/p' | paste -sd,)}"
+  echo "{\"system\":\"eventloop-$1\",\"client\":\"journal\",\"round\":$ROUND,$(journal_fsync_fields "$2")}"
 }
 
 # This disk's fdatasync latency where the journals live, on the servers' CPU.

@@ -3,7 +3,7 @@
 # them (64-byte arguments, 20 connections × 64 in flight) into a paused queue of a server on CPU 0, while
 # benchmarks/tools/ping_pauses.py PINGs it one at a time on another connection. Prints the SUBMIT rate, the heap and
 # its collections (INFO), and the PING round trips' percentiles and longest: a GC that stops the reactor shows as the
-# longest. GC_ENV (e.g. DOTNET_gcConcurrent=1) runs the server with other GC settings to compare.
+# longest. The server inherits the environment: DOTNET_gcConcurrent=1 runs it with the runtime's background GC.
 #   benchmarks/held-tasks-pauses.sh [ping-seconds]     (default 30; the SUBMITs end before it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +15,7 @@ ensure_eventloop
 WORKDIR=$(mktemp -d /tmp/held-tasks-pauses.XXXXXX)
 trap 'stop_servers; rm -rf "$WORKDIR"' EXIT
 port=$(free_port)
-env ${GC_ENV:-} taskset -c 0 "${EVENTLOOP:-artifacts/bin/eventloop}" serve --port "$port" --max-tasks $((TASKS * 2)) \
-  >"$WORKDIR/eventloop.log" 2>&1 &
-EL_PID=$!
-wait_for_port "$port"
+start_eventloop 0 "$port" --max-tasks $((TASKS * 2))
 redis-cli -p "$port" QUEUE PAUSE held >/dev/null
 taskset -c 1 python3 benchmarks/tools/ping_pauses.py --port "$port" --seconds "$PING_SECONDS" >"$WORKDIR/pings.json" &
 pinger=$!
@@ -27,4 +24,4 @@ rate=$(taskset -c 1 redis-benchmark -p "$port" -c 20 -P 64 -n "$TASKS" --csv \
 wait "$pinger"
 info=$(redis-cli -p "$port" INFO | tr -d '\r')
 field() { echo "$info" | sed -n "s/^$1://p"; }
-echo "{\"tasks\":$(field tasks),\"submits_per_s\":$rate,\"gc_heap_bytes\":$(field gc_heap_bytes),\"gc_collections\":[$(field gc_gen0_collections),$(field gc_gen1_collections),$(field gc_gen2_collections)],\"gc_env\":\"${GC_ENV:-}\",\"pings\":$(cat "$WORKDIR/pings.json")}"
+echo "{\"tasks\":$(field tasks),\"submits_per_s\":$rate,\"gc_heap_bytes\":$(field gc_heap_bytes),\"gc_collections\":[$(field gc_gen0_collections),$(field gc_gen1_collections),$(field gc_gen2_collections)],\"DOTNET_gcConcurrent\":\"${DOTNET_gcConcurrent:-}\",\"pings\":$(cat "$WORKDIR/pings.json")}"

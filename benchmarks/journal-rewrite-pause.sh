@@ -18,9 +18,7 @@ ensure_redis
 ensure_eventloop
 WORKDIR=$(mktemp -d /tmp/rewrite-pause.XXXXXX)
 trap 'stop_servers; rm -rf "$WORKDIR"' EXIT
-QB=artifacts/bench/queue_bench
-mkdir -p artifacts/bench
-cc -O2 -Wall -Wextra -Werror -o "$QB" benchmarks/tools/queue_bench.c || die "cannot build benchmarks/tools/queue_bench.c"
+QB=$(build_tool queue_bench)
 note "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 port=$(free_port)
 start_eventloop 0 "$port" --max-tasks 5000000 --appendonly yes --dir "$WORKDIR/j" --appendfsync "$POLICY" --journal-rewrite-percentage 0

@@ -44,17 +44,15 @@ CONSUMERS=${CONSUMERS:-20}
 INFLIGHT=${INFLIGHT:-16}
 
 [ -x artifacts/bin/eventloop ] || die "build first: ./build.sh"
-command -v cc >/dev/null || die "a C compiler (cc) is needed for benchmarks/tools/queue_bench.c"
 command -v redis-cli >/dev/null || die "redis-cli is needed (Debian: redis-tools)"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$PGBIN/initdb" ] || die "PostgreSQL is missing (Debian: postgresql)"
 [ "$(id -u)" -eq 0 ] || die "run as root: the cluster is started as the postgres user with runuser"
 
 mkdir -p artifacts/bench
-BENCH=artifacts/bench/queue_bench
 CONSUME=artifacts/bin/EventLoop.Benchmarks/Release/net10.0/EventLoop.Benchmarks.dll
 [ -f "$CONSUME" ] || die "$CONSUME is missing: run ./build.sh"
-cc -O2 -Wall -Wextra -Werror -o "$BENCH" benchmarks/tools/queue_bench.c
+BENCH=$(build_tool queue_bench)
 RAW=artifacts/bench/scaling-$(date -u +%Y%m%dT%H%M%SZ).tsv
 WORKDIR=$(mktemp -d /tmp/eventloop-scaling.XXXXXX)
 chown postgres:postgres "$WORKDIR"

@@ -21,17 +21,14 @@ ensure_eventloop
 ensure_package perf linux-perf
 WORKDIR=$(mktemp -d /tmp/submit-path.XXXXXX)
 trap 'stop_servers; rm -rf "$WORKDIR"' EXIT
-QB=artifacts/bench/queue_bench
-mkdir -p artifacts/bench
-cc -O2 -Wall -Wextra -Werror -o "$QB" benchmarks/tools/queue_bench.c || die "cannot build benchmarks/tools/queue_bench.c"
-cc -O2 -Wall -Wextra -Werror -pthread -o artifacts/bench/eventfd_pingpong benchmarks/tools/eventfd_pingpong.c \
-  || die "cannot build benchmarks/tools/eventfd_pingpong.c"
+QB=$(build_tool queue_bench)
+PINGPONG=$(build_tool eventfd_pingpong -pthread)
 
 # The machine: where the disk's completions are handled, whether an idle CPU polls before it halts, what a hand-off
 # costs on one CPU and across two, and the disk's fdatasync seen from each CPU.
 note "disk interrupts by CPU: $(grep -E 'virtio[0-9]+-req|nvme' /proc/interrupts | awk '{printf "%s %s/%s; ", $NF, $2, $3}')"
 note "guest halt polling: $(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || echo n/a) ns"
-echo "{\"eventfd_round_trip_us\":{\"one_cpu\":$(taskset -c 0 artifacts/bench/eventfd_pingpong),\"two_cpus\":$(taskset -c 0,1 artifacts/bench/eventfd_pingpong 50000)}}"
+echo "{\"eventfd_round_trip_us\":{\"one_cpu\":$(taskset -c 0 "$PINGPONG"),\"two_cpus\":$(taskset -c 0,1 "$PINGPONG" 50000)}}"
 for cpu in 0 1; do
   taskset -c "$cpu" python3 benchmarks/tools/fdatasync_probe.py "$WORKDIR" | sed "s/^{/{\"cpu\":$cpu,/"
 done
@@ -58,8 +55,7 @@ for journal in always off; do
   perf record -q -a -e sched:sched_switch -e sched:sched_wakeup -e raw_syscalls:sys_enter -e raw_syscalls:sys_exit \
     -o "$WORKDIR/perf.data" -- sleep "$TRACE_SECONDS" >/dev/null 2>&1
   wait "$client"
-  [ "$journal" = always ] && echo "{\"label\":\"$journal\",$(redis-cli -p "$port" INFO persistence | tr -d '\r' \
-    | sed -n 's/^\(journal_fsync_p[0-9]*_us\):\([0-9]*\)$/"\1":\2/p' | paste -sd,)}"
+  [ "$journal" = always ] && echo "{\"label\":\"$journal\",$(journal_fsync_fields "$port")}"
   perf script -i "$WORKDIR/perf.data" -F comm,tid,time,event,trace >"$WORKDIR/trace.txt" 2>/dev/null
   python3 benchmarks/tools/submit_segments.py "$WORKDIR/trace.txt" "$journal"
   stop_servers

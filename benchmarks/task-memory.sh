@@ -23,13 +23,10 @@ SETTLE_SECONDS=${SETTLE_SECONDS:-2}
 PRODUCERS=${PRODUCERS:-4}
 INFLIGHT=${INFLIGHT:-64}
 TASK=${TASK:-external}
-BENCH=artifacts/bench/queue_bench
 
 command -v redis-cli >/dev/null 2>&1 || ensure_redis
 ensure_eventloop
-command -v cc >/dev/null || die "a C compiler (cc) is needed for benchmarks/tools/queue_bench.c"
-mkdir -p artifacts/bench
-cc -O2 -Wall -Wextra -Werror -o "$BENCH" benchmarks/tools/queue_bench.c
+BENCH=$(build_tool queue_bench)
 
 WORKDIR=$(mktemp -d /tmp/eventloop-task-memory.XXXXXX)
 trap 'stop_servers; rm -rf "$WORKDIR"' EXIT

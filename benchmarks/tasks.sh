@@ -52,16 +52,13 @@ COUNT=${COUNT:-16}
 COLLECT=${COLLECT:-consumers}
 SYSTEMS=${SYSTEMS:-redis-list redis-stream beanstalkd eventloop}
 CLK_TCK=$(getconf CLK_TCK)
-BENCH=artifacts/bench/queue_bench
 
 case " $SYSTEMS " in *" redis-"*) ensure_redis ;; esac
 case " $SYSTEMS " in *" beanstalkd "*) ensure_beanstalkd ;; esac
 command -v redis-cli >/dev/null 2>&1 || ensure_redis # every server start is checked with it
 case " $SYSTEMS " in *" eventloop "*) ensure_eventloop ;; esac
 command -v taskset >/dev/null || die "taskset (util-linux) is missing"
-command -v cc >/dev/null || die "a C compiler (cc) is needed for benchmarks/tools/queue_bench.c"
-mkdir -p artifacts/bench
-cc -O2 -Wall -Wextra -Werror -o "$BENCH" benchmarks/tools/queue_bench.c
+BENCH=$(build_tool queue_bench)
 ulimit -n 4096 2>/dev/null || true
 
 WORKDIR=$(mktemp -d /tmp/eventloop-tasks.XXXXXX)

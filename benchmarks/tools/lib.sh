@@ -87,17 +87,8 @@ stop_servers() {
   EL_PID='' REDIS_PID=''
 }
 
-# CPU time (user + system) of process $1 in clock ticks: fields 14 and 15 of /proc/PID/stat, counted
-# after the parenthesised command name, which may itself contain spaces.
-cpu_ticks() {
-  local stat rest
-  read -r stat <"/proc/$1/stat"
-  rest=${stat##*) }
-  set -- $rest
-  echo $(( ${12} + ${13} ))
-}
-
-# User and system CPU time of process $1 in clock ticks, as two numbers.
+# User and system CPU time of process $1 in clock ticks, as two numbers: fields 14 and 15 of /proc/PID/stat,
+# counted after the parenthesised command name, which may itself contain spaces.
 cpu_split_ticks() {
   local stat rest
   read -r stat <"/proc/$1/stat"
@@ -106,9 +97,32 @@ cpu_split_ticks() {
   echo "${12} ${13}"
 }
 
+# CPU time (user + system) of process $1 in clock ticks.
+cpu_ticks() {
+  local user system
+  read -r user system <<<"$(cpu_split_ticks "$1")"
+  echo $(( user + system ))
+}
+
 # How many times the threads of process $1 have blocked (voluntary context switches, summed over its threads).
 blocks() {
   cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
+
+# Builds benchmarks/tools/$1.c (extra cc flags after it) into artifacts/bench/$1 and prints that path.
+build_tool() {
+  local name=$1; shift
+  ensure_package cc gcc
+  mkdir -p artifacts/bench
+  cc -O2 -Wall -Wextra -Werror "$@" -o "artifacts/bench/$name" "benchmarks/tools/$name.c" >&2 \
+    || die "cannot build benchmarks/tools/$name.c"
+  echo "artifacts/bench/$name"
+}
+
+# The journal's fdatasync percentiles from INFO persistence on port $1 (over its last 1,024 fdatasyncs), as JSON
+# members: "journal_fsync_p50_us":N,"journal_fsync_p99_us":N.
+journal_fsync_fields() {
+  redis-cli -p "$1" INFO persistence | tr -d '\r' | sed -n 's/^\(journal_fsync_p[0-9]*_us\):\([0-9]*\)$/"\1":\2/p' | paste -sd,
 }
 
 # Resident set size of process $1 in bytes.
