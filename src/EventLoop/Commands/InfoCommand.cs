@@ -235,6 +235,20 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks, Store
         Line(text, "gc_gen0_collections", GC.CollectionCount(0));
         Line(text, "gc_gen1_collections", GC.CollectionCount(1));
         Line(text, "gc_gen2_collections", GC.CollectionCount(2));
+        // Every thread stops for these, the reactor too: with millions of tasks held the full collections are
+        // what sets the longest round trip (docs/tasks.md), so they are shown apart from the young ones.
+        Line(text, "gc_pause_total_ms", Format(GC.GetTotalPauseDuration().TotalMilliseconds));
+        Line(text, "gc_last_full_pause_ms", LastPauseMs(GCKind.FullBlocking));
+        Line(text, "gc_last_ephemeral_pause_ms", LastPauseMs(GCKind.Ephemeral));
+    }
+
+    /// <summary>The stops of the latest collection of <paramref name="kind"/>, summed (0 before the first).</summary>
+    private static string LastPauseMs(GCKind kind)
+    {
+        double total = 0;
+        foreach (TimeSpan pause in GC.GetGCMemoryInfo(kind).PauseDurations)
+            total += pause.TotalMilliseconds;
+        return Format(total);
     }
 
     private static string Ratio(long numerator, long denominator) =>

@@ -108,6 +108,22 @@ public sealed class CommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Info_memory_reports_the_collectors_stops_with_the_latest_full_one_apart()
+    {
+        using RawConnection client = _server.Connect();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true); // the server shares this process
+        string info = client.Call("INFO", "memory");
+        double total = Milliseconds(info, "gc_pause_total_ms");
+        double full = Milliseconds(info, "gc_last_full_pause_ms");
+        Assert.True(full > 0, info);
+        Assert.True(total >= full + Milliseconds(info, "gc_last_ephemeral_pause_ms") - 0.002, info);
+
+        static double Milliseconds(string info, string name) => double.Parse(
+            info.Split("\r\n").Single(line => line.StartsWith(name + ":"))[(name.Length + 1)..],
+            System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
     public void Quit_answers_then_closes()
     {
         using RawConnection client = _server.Connect();
