@@ -49,13 +49,13 @@ internal sealed class JournalEncoder(long lastLsn) : ITaskJournal
     /// <summary>A task's whole record (submit, or a rewrite's snapshot) into <paramref name="target"/>.</summary>
     public void WriteTaskPut(TaskRecord task, PooledBuffer target)
     {
-        int bound = Header + IdBound(task) + JournalFormat.StringBound(task.Name) + JournalFormat.StringBound(task.Queue.Name)
+        int bound = Header + IdBound(task) + JournalFormat.BytesBound(task.Definition.NameUtf8) + JournalFormat.BytesBound(task.Queue.NameUtf8)
                     + 1 + 4 * JournalFormat.MaxIntSize + JournalFormat.StringBound(task.Key) + JournalFormat.MaxLongSize
                     + JournalFormat.BytesBound(task.Arguments) + StateBound(task);
         var record = Begin(target, bound, RecordType.TaskPut);
         WriteId(ref record, task);
-        record.String(task.Name);
-        record.String(task.Queue.Name);
+        record.Utf8(task.Definition.NameUtf8); // encoded once, not per record
+        record.Utf8(task.Queue.NameUtf8);
         record.Byte(task.Priority);
         record.Int(task.Retries);
         record.Int(task.BackoffMs);

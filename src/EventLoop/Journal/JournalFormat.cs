@@ -177,6 +177,9 @@ internal ref struct RecordWriter
         _position += Encoding.UTF8.GetBytes(value, _record[_position..]);
     }
 
+    /// <summary>A string already encoded as UTF-8: the same bytes <see cref="String"/> writes for it.</summary>
+    public void Utf8(ReadOnlySpan<byte> value) => Bytes(value);
+
     /// <summary>Length-prefixed bytes; <paramref name="isNull"/> writes length -1.</summary>
     public void Bytes(ReadOnlySpan<byte> value, bool isNull = false)
     {

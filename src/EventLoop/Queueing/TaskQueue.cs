@@ -13,6 +13,9 @@ internal sealed class TaskQueue(string name, TaskStore store)
 
     public string Name { get; } = name;
 
+    /// <summary><see cref="Name"/> encoded once, for the journal's records and the store's byte compare.</summary>
+    internal byte[] NameUtf8 { get; } = System.Text.Encoding.UTF8.GetBytes(name);
+
     public TaskStore Store { get; } = store;
 
     /// <summary>QUEUE PAUSE: accepts SUBMITs, hands nothing out.</summary>

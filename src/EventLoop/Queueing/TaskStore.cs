@@ -74,6 +74,11 @@ internal sealed partial class TaskStore
     private readonly Dictionary<string, TaskDefinition> _external = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TaskDefinition>.AlternateLookup<ReadOnlySpan<char>> _externalByChars;
     private readonly Dictionary<(int Retries, int BackoffMs, int TimeoutMs, int ResultTtlSeconds), TaskOptions> _optionSets = [];
+    // The last queue, task and options a SUBMIT named: a stream of SUBMITs mostly repeats them, and a byte compare
+    // costs less than the dictionaries' hashing (docs/journal.md, "Names encoded once, lookups remembered").
+    private TaskQueue? _lastQueue;
+    private TaskDefinition? _lastDefinition;
+    private TaskOptions? _lastOptions;
     private readonly Dictionary<string, Schedule> _schedules = new(StringComparer.Ordinal);
     private readonly Queue<TaskQueue> _runnableRound = new();
     private readonly TaskList _dead = new();
@@ -145,13 +150,12 @@ internal sealed partial class TaskStore
         TaskQueue? queue = GetOrCreateQueue(spec.Queue.IsEmpty ? "default"u8 : spec.Queue);
         if (queue is null)
             return SubmitOutcome.FullQueues;
-        if (!_registry.TryGet(spec.Task, out TaskDefinition? definition))
-            definition = ExternalDefinition(spec.Task);
+        TaskDefinition definition = Definition(spec.Task);
         TaskOptions options = SharedOptions((spec.Retries, spec.BackoffMs,
             spec.TimeoutMs > 0 ? spec.TimeoutMs : (int)Math.Min(int.MaxValue, _options.TaskTimeout.TotalMilliseconds), spec.ResultTtlSeconds));
         long number = spec.NamedId is null ? ++_lastNumber : 0;
         long now = Clock.UnixMs;
-        task = new TaskRecord(number, spec.NamedId, definition!, queue, options, spec.Arguments)
+        task = new TaskRecord(number, spec.NamedId, definition, queue, options, spec.Arguments)
         {
             Priority = (byte)spec.Priority,
             CreatedMs = now,
@@ -217,11 +221,15 @@ internal sealed partial class TaskStore
 
     public TaskQueue? FindQueue(ReadOnlySpan<byte> name)
     {
+        if (_lastQueue is { } last && name.SequenceEqual(last.NameUtf8))
+            return last;
         Span<char> chars = stackalloc char[Math.Min(name.Length, 256)];
         if (name.Length > chars.Length)
             return null;
         int length = Encoding.Latin1.GetChars(name, chars);
-        return _queuesByChars.TryGetValue(chars[..length], out TaskQueue? queue) ? queue : null;
+        if (!_queuesByChars.TryGetValue(chars[..length], out TaskQueue? queue))
+            return null;
+        return _lastQueue = queue;
     }
 
     /// <summary>DEAD LIST: failed tasks, oldest failure first.</summary>
@@ -590,12 +598,22 @@ internal sealed partial class TaskStore
                 if (idle.IsIdle)
                     _queues.Remove(idle.Name); // removing while enumerating a Dictionary is allowed
             }
+            _lastQueue = null; // so it never names a queue that is no longer in _queues
             if (_queues.Count >= _options.MaxQueues)
                 return null;
         }
-        var queue = new TaskQueue(Encoding.Latin1.GetString(name), this);
-        _queues.Add(queue.Name, queue);
-        return queue;
+        return _lastQueue = CreateQueue(name);
+    }
+
+    /// <summary>The registered task of that name, or the one shared definition of an external task's name.</summary>
+    private TaskDefinition Definition(ReadOnlySpan<byte> name)
+    {
+        // An exact match of the last name is the definition either lookup would give: registration ended at start.
+        if (_lastDefinition is { } last && name.SequenceEqual(last.NameUtf8))
+            return last;
+        if (!_registry.TryGet(name, out TaskDefinition? definition))
+            definition = ExternalDefinition(name);
+        return _lastDefinition = definition!;
     }
 
     /// <summary>One definition per distinct external task name, shared by every task of that name.</summary>
@@ -614,11 +632,14 @@ internal sealed partial class TaskStore
     /// <summary>One options object per distinct combination: most tasks share the defaults.</summary>
     private TaskOptions SharedOptions((int Retries, int BackoffMs, int TimeoutMs, int ResultTtlSeconds) values)
     {
-        if (_optionSets.TryGetValue(values, out TaskOptions? shared))
-            return shared;
-        var options = new TaskOptions(values.Retries, values.BackoffMs, values.TimeoutMs, values.ResultTtlSeconds);
-        if (_optionSets.Count < MaxInternedNames)
-            _optionSets.Add(values, options);
-        return options;
+        if (_lastOptions is { } last && (last.Retries, last.BackoffMs, last.TimeoutMs, last.ResultTtlSeconds) == values)
+            return last;
+        if (!_optionSets.TryGetValue(values, out TaskOptions? options))
+        {
+            options = new TaskOptions(values.Retries, values.BackoffMs, values.TimeoutMs, values.ResultTtlSeconds);
+            if (_optionSets.Count < MaxInternedNames)
+                _optionSets.Add(values, options);
+        }
+        return _lastOptions = options;
     }
 }
