@@ -36,6 +36,29 @@ public sealed class QueueAndDeadSetTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Submits_that_alternate_names_each_keep_their_own_queue_and_task()
+    {
+        using RawConnection client = _server.Connect();
+        client.Call("QUEUE", "PAUSE", "left");
+        client.Call("QUEUE", "PAUSE", "right");
+        string[] tasks = ["resize", "Resize", "resize", "echo", "ECHO"]; // external names are exact, registered ones not
+        var submitted = new List<(string Id, string Task, string Queue)>();
+        for (int i = 0; i < 10; i++)
+        {
+            string task = tasks[i % tasks.Length], queue = i % 3 == 0 ? "left" : "right";
+            submitted.Add((client.Submit(task, "QUEUE", queue, "ARGS", "x"), task, queue));
+        }
+        foreach (var (id, task, queue) in submitted)
+        {
+            TaskStatusInfo status = client.RequireStatus(id);
+            Assert.Equal(queue, status.Queue);
+            Assert.Equal(task == "ECHO" ? "echo" : task, status.Task);
+        }
+        Assert.Equal(4, client.Queues()["left"].Queued);
+        Assert.Equal(6, client.Queues()["right"].Queued);
+    }
+
+    [Fact]
     public void Queues_counts_queued_running_scheduled_and_retrying_and_paused()
     {
         using RawConnection client = _server.Connect();
