@@ -143,6 +143,9 @@ public sealed record ServerOptions
     /// <summary>When the journal is fsync'd: after every batch, about once a second (default), or never.</summary>
     public Journal.FsyncPolicy AppendFsync { get; init; } = Journal.FsyncPolicy.EverySecond;
 
+    /// <summary>While replies wait for the journal's fsync, an idle reactor polls (yielding its CPU) instead of sleeping, for up to 1 ms: on one CPU only (auto, default), always (poll) or never (sleep).</summary>
+    public Reactor.JournalWaitMode JournalWait { get; init; } = Reactor.JournalWaitMode.Auto;
+
     /// <summary>Start even when the journal is damaged before its end, skipping the damaged bytes. Default false.</summary>
     public bool JournalRepair { get; init; }
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using EventLoop.Cli.CommandLine;
 using EventLoop.Journal;
+using EventLoop.Reactor;
 using EventLoop.Workers;
 using Microsoft.Extensions.Logging;
 using static EventLoop.Cli.CommandLine.OptionValues;
@@ -53,6 +54,7 @@ internal static class ServeCommand
         { "--appendonly", "yes|no", "keep a journal of the task queue in --dir and replay it at start", o => o.AppendOnly, YesNo, (o, v) => o with { AppendOnly = v }, ["yes", "no"] },
         { "--dir", "PATH", "directory of the journal (eventloop.journal)", o => o.Dir, Text, (o, v) => o with { Dir = v } },
         { "--appendfsync", "POLICY", "fsync the journal: always (per batch, replies wait for it), everysec, no", o => FsyncPolicies.Name(o.AppendFsync), FsyncPolicies.Parse, (o, v) => o with { AppendFsync = v }, ["always", "everysec", "no"] },
+        { "--journal-wait", "auto|poll|sleep", "while replies wait for the journal's fsync, an idle reactor polls, yielding its CPU, for up to 1 ms instead of sleeping (auto: on one CPU)", o => JournalWaitModes.Name(o.JournalWait), JournalWaitModes.Parse, (o, v) => o with { JournalWait = v }, ["auto", "poll", "sleep"] },
         { "--journal-repair", "yes|no", "start even if the journal is damaged before its end, skipping the damaged bytes", o => o.JournalRepair, YesNo, (o, v) => o with { JournalRepair = v }, ["yes", "no"] },
         { "--journal-rewrite-percentage", "N", "rewrite the journal once it grew N% over its size after the last rewrite (0: never by itself)", o => o.JournalRewritePercentage, Whole, (o, v) => o with { JournalRewritePercentage = v } },
         { "--journal-rewrite-min-size", "SIZE", "no automatic journal rewrite below this size", o => ShowSize(o.JournalRewriteMinSize), Size, (o, v) => o with { JournalRewriteMinSize = v } },

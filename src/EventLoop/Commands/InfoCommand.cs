@@ -280,6 +280,8 @@ internal sealed class InfoCommand(ReactorLoop reactor, TaskRegistry tasks, Store
         Line(text, "journal_fsync_p50_us", journal.FsyncPercentileMicros(0.50));
         Line(text, "journal_fsync_p99_us", journal.FsyncPercentileMicros(0.99));
         Line(text, "journal_held_replies", journal.HeldReplies);
+        Line(text, "journal_wait", reactor.JournalWait.Polls ? "poll" : "sleep");
+        Line(text, "journal_wait_yields", reactor.JournalWait.Yields);
         Line(text, "journal_last_write_status", progress.Error is null ? "ok" : "err");
         Line(text, "journal_last_write_error", progress.Error ?? "");
         Line(text, "journal_rewrite_in_progress", journal.RewriteInProgress ? 1 : 0);

@@ -101,6 +101,7 @@ internal sealed class ReactorLoop : IDisposable
         Store = new TaskStore(options, tasks, _timers, _clock, _log);
         Parked = new ParkedReplies(_timers, DeliverReadyReplies);
         _inline = new InlineTaskRunner(options.InlineTasks, Environment.ProcessorCount, _workers.AbortToken);
+        JournalWait = new JournalWait(options.JournalWait, Environment.ProcessorCount);
         _queuedTasks = new QueuedTaskDispatcher(Store, _workers, _inline, () => RentItem(null), Recycle);
         _commands = new CommandDispatcher(this, tasks);
         ClientMemory = new ClientMemory(options.MaxMemoryClients, _log);
@@ -160,6 +161,9 @@ internal sealed class ReactorLoop : IDisposable
 
     /// <summary>The append-only journal; null with --appendonly no.</summary>
     internal TaskJournal? Journal => _journal;
+
+    /// <summary>Whether an idle reactor polls while replies wait for the journal (<c>--journal-wait</c>).</summary>
+    internal JournalWait JournalWait { get; }
 
     public WorkerPool Workers => _workers;
 
@@ -240,13 +244,19 @@ internal sealed class ReactorLoop : IDisposable
     {
         _output.FlushPendingWrites();
         int timeout = _timers.MillisecondsUntilNext(_now);
-        _wakeup.PrepareToSleep();
+        // Polling, the reactor is not asleep: producers find their input on its next pass without the eventfd.
+        bool poll = timeout != 0 && JournalWait.ShouldPoll(_journal, _now);
+        if (poll)
+            timeout = 0;
+        else
+            _wakeup.PrepareToSleep();
         if (!_completions.IsEmpty || _input.ReadsPending || _acceptor.AcceptAgain || (_stopRequested && !_stopping)
             || (!_stopping && _queuedTasks.CanDispatch))
             timeout = 0;
         int ready = _multiplexer.Wait(_events, timeout);
         _wakeup.Awake();
         _now = Stopwatch.GetTimestamp();
+        JournalWait.Waited(poll && ready == 0 && _completions.IsEmpty, _now);
         _clock.NowTicks = _now;
         Stats.Iterations++;
         Stats.EventsReturned += ready;

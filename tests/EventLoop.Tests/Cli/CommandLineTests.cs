@@ -42,7 +42,7 @@ public class CommandLineTests
     public void Serve_options_set_their_fields_with_sizes_and_times_and_the_rest_keep_defaults()
     {
         ServerOptions options = Serve("--port", "0", "--max-output-bytes", "64k", "--max-arg-bytes=2m", "--idle-timeout", "1.5",
-            "--dead-ttl", "2h", "--protected-mode", "no", "--max-tasks", "10_000");
+            "--dead-ttl", "2h", "--protected-mode", "no", "--max-tasks", "10_000", "--journal-wait", "poll");
         Assert.Equal(0, options.Port);
         Assert.Equal(64 * 1024, options.MaxOutputBytes);
         Assert.Equal(2 * 1024 * 1024, options.MaxArgBytes);
@@ -51,7 +51,8 @@ public class CommandLineTests
         Assert.False(options.ProtectedMode);
         Assert.Equal(10_000, options.MaxTasks);
         Assert.Equal(new ServerOptions() with { Port = 0, MaxOutputBytes = 64 * 1024, MaxArgBytes = 2 * 1024 * 1024,
-            IdleTimeout = TimeSpan.FromSeconds(1.5), DeadTaskTtl = TimeSpan.FromHours(2), ProtectedMode = false, MaxTasks = 10_000 }, options);
+            IdleTimeout = TimeSpan.FromSeconds(1.5), DeadTaskTtl = TimeSpan.FromHours(2), ProtectedMode = false, MaxTasks = 10_000,
+            JournalWait = EventLoop.Reactor.JournalWaitMode.Poll }, options);
     }
 
     [Theory]
@@ -62,6 +63,7 @@ public class CommandLineTests
     [InlineData("--bogus", "1", "eventloop serve: Unrecognized command or argument '--bogus'")]
     [InlineData("--requirepass-file", "/nonexistent/pass", "eventloop serve: --requirepass-file '/nonexistent/pass': ")]
     [InlineData("--workers", "0", "eventloop serve: Workers must be at least 1")]
+    [InlineData("--journal-wait", "spin", "eventloop serve: --journal-wait 'spin': 'spin' is not auto, poll or sleep")]
     public void Bad_serve_options_exit_2_naming_the_problem(string option, string value, string message)
     {
         var (code, output, errors) = Run("serve", option, value);

@@ -11,7 +11,8 @@ namespace EventLoop.Tests.Journal;
 /// connections and an external worker FETCHing and ACKing, SIGKILL at a random moment, restart, and every
 /// acknowledged task must be there (every ACKed one succeeded); at the end every one completes. Under
 /// <c>always</c>, every other kill also simulates power loss: the journal is cut at the last fsync'd
-/// offset the server reported (INFO journal_fsynced_offset) before the acknowledgements counted. The
+/// offset the server reported (INFO journal_fsynced_offset) before the acknowledgements counted, and half the
+/// rounds run with <c>--journal-wait poll</c>, half with <c>sleep</c>. The
 /// external worker is the side effect counted: every external task is delivered at least once, and one
 /// delivered twice is only ever one that was in flight at a kill (fetched, its ACK not acknowledged).
 /// JOURNAL_CRASH_KILLS sets the kills per policy (default 20; benchmarks/crash-soak.sh runs more).
@@ -45,7 +46,8 @@ public sealed class JournalCrashTests(ITestOutputHelper output) : IDisposable
         var mayRepeat = new HashSet<string>(); // delivered, but no acknowledged ACK survived: may come again
         for (int kill = 0; kill < Kills; kill++)
         {
-            using CliServer server = await CliServer.StartAsync(serve);
+            // Under always, half the rounds (kills with and without power loss alike) poll for the fsync instead of sleeping.
+            using CliServer server = await CliServer.StartAsync(policy == "always" ? [.. serve, "--journal-wait", kill % 4 < 2 ? "poll" : "sleep"] : serve);
             // The last round's tasks in full (the ones a lost batch would take), a sample of the older ones.
             Verify(server.Port, [.. lastRound, .. submitted.Except(lastRound).OrderBy(_ => random.Next()).Take(2000)], acked, $"after kill {kill}");
             var round = new Traffic();

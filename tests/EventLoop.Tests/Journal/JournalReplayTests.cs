@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using EventLoop.Journal;
+using EventLoop.Reactor;
 using EventLoop.Tests.Server;
 
 namespace EventLoop.Tests.Journal;
@@ -68,6 +69,51 @@ public sealed class JournalReplayTests : IDisposable
             Assert.Contains(":2\r\n", fetched); // attempt 2
             Assert.Equal("+OK\r\n", worker.Call("ACK", id, "2", "done"));
         }
+    }
+
+    /// <summary>
+    /// <c>--journal-wait</c> under always: a polling reactor yields while replies wait for the fsync and sleeps after a
+    /// millisecond of idleness, a sleeping one never yields; SUBMITs one at a time, some after a pause that sends the
+    /// polling reactor to sleep, are each answered only once written, and all of them survive a restart.
+    /// </summary>
+    [Theory]
+    [InlineData(JournalWaitMode.Poll)]
+    [InlineData(JournalWaitMode.Sleep)]
+    public async Task EveryAcknowledgedSubmitSurvivesWhetherTheReactorPollsOrSleepsForTheFsync(JournalWaitMode mode)
+    {
+        List<string> ids = [];
+        await using (var server = new TestServer(Options(FsyncPolicy.Always) with { JournalWait = mode }))
+        {
+            using RawConnection client = server.Connect();
+            for (int i = 0; i < 30; i++)
+            {
+                ids.Add(Id(client.Call("SUBMIT", "ext", "QUEUE", "w", "ARGS", $"t{i}")));
+                // Acknowledged only once fsync'd: the journal has synced at least as far as it has written.
+                Assert.Equal(Info(client, "journal_written_lsn"), Info(client, "journal_fsynced_lsn"));
+                if (i % 10 == 9)
+                    await Task.Delay(20);
+            }
+            Assert.Equal(JournalWaitModes.Name(mode), Info(client, "journal_wait"));
+            long yields = long.Parse(Info(client, "journal_wait_yields"));
+            if (mode == JournalWaitMode.Poll)
+                Assert.True(yields > 0, "the polling reactor never yielded while an fsync ran");
+            else
+                Assert.Equal(0, yields);
+        }
+        await using (var restarted = new TestServer(Options(FsyncPolicy.Always)))
+        {
+            using RawConnection client = restarted.Connect();
+            Assert.All(ids, id => Assert.Contains("queued", client.Call("STATUS", id)));
+        }
+    }
+
+    [Fact]
+    public void TheReactorPollsForTheJournalByItselfOnlyWhenItHasOneCpu()
+    {
+        Assert.True(new JournalWait(JournalWaitMode.Auto, processors: 1).Polls);
+        Assert.False(new JournalWait(JournalWaitMode.Auto, processors: 2).Polls);
+        Assert.True(new JournalWait(JournalWaitMode.Poll, processors: 2).Polls);
+        Assert.False(new JournalWait(JournalWaitMode.Sleep, processors: 1).Polls);
     }
 
     [Fact]
