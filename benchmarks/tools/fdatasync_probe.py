@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """This disk's fdatasync latency where a journal lives: 200-byte writes, each followed by fdatasync.
 
-Two ways: appending (the file's size changes every time, what redis-server and beanstalkd pay) and into
-space allocated ahead with posix_fallocate (what EventLoop's journal does under always). One JSON line each, with
-how often the process blocked per fdatasync (voluntary context switches: once for each disk request waited for).
+Three ways: appending (the file's size changes every time, what redis-server and beanstalkd pay), into
+space allocated ahead with posix_fallocate (what EventLoop's journal does under always), and the same with a process
+yielding in a loop on this CPU (fallocated-awake), which keeps the CPU from halting while the disk works, as a
+reactor with --journal-wait poll does: on this VM a halted vCPU is woken late by the completion. One JSON line each,
+with how often the process blocked per fdatasync (voluntary context switches: once for each disk request waited for).
     fdatasync_probe.py DIR [writes]
 """
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
 
@@ -17,7 +20,7 @@ def probe(directory: str, mode: str, writes: int) -> dict[str, object]:
     path = os.path.join(directory, "fsync-probe")
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        if mode == "fallocated":
+        if mode.startswith("fallocated"):
             os.posix_fallocate(fd, 0, 4 << 20)
             os.fdatasync(fd)
         samples = []
@@ -41,6 +44,14 @@ def main() -> None:
     writes = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
     for mode in ("append", "fallocated"):
         print(json.dumps(probe(directory, mode, writes), separators=(",", ":")), flush=True)
+    # Inherits this process's CPU affinity: it yields on the probe's CPU.
+    neighbour = subprocess.Popen([sys.executable, "-c", "import os\nwhile True: os.sched_yield()"])
+    try:
+        time.sleep(0.2)
+        print(json.dumps(probe(directory, "fallocated-awake", writes), separators=(",", ":")), flush=True)
+    finally:
+        neighbour.kill()
+        neighbour.wait()
 
 
 if __name__ == "__main__":
