@@ -34,6 +34,24 @@ internal static class OptionValues
         _ => throw new FormatException("use yes or no"),
     };
 
+    /// <summary>An enum's members as the lowercase words an option takes (auto, yes, no), for help and completion.</summary>
+    public static string[] Words<T>() where T : struct, Enum => [.. Enum.GetValues<T>().Select(Word)];
+
+    /// <summary>The lowercase word for <paramref name="member"/>.</summary>
+    public static string Word<T>(T member) where T : struct, Enum => member.ToString().ToLowerInvariant();
+
+    /// <summary>The member whose <see cref="Word{T}(T)"/> is <paramref name="value"/>; "use a, b or c" otherwise.</summary>
+    public static T ParseWord<T>(string value) where T : struct, Enum
+    {
+        foreach (T member in Enum.GetValues<T>())
+        {
+            if (Word(member) == value)
+                return member;
+        }
+        string[] words = Words<T>();
+        throw new FormatException($"use {string.Join(", ", words[..^1])} or {words[^1]}");
+    }
+
     /// <summary>Parses 4096, 64k, 16m, 1g (powers of 1024; a trailing b is allowed: 64kb).</summary>
     public static long Size(string value)
     {

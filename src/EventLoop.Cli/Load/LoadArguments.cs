@@ -29,7 +29,7 @@ internal static class LoadArguments
         { "--backend", "NAME", "multiplexer: epoll, epoll-et, poll, select, io_uring", o => o.Backend, Text, (o, v) => o with { Backend = v }, ServeCommand.Backends[1..] },
         { "--pipeline -P", "N", "requests in flight per connection", o => o.Pipeline, Whole, (o, v) => o with { Pipeline = v } },
         { "--pipeline-mode", "MODE", "window: a new request as each reply arrives; batch: send N together, wait for all N replies, repeat " +
-            "(as redis-benchmark does; with --rate, requests leave in batches of N)", o => o.PipelineMode.ToString().ToLowerInvariant(), Mode, (o, v) => o with { PipelineMode = v }, ["window", "batch"] },
+            "(as redis-benchmark does; with --rate, requests leave in batches of N)", o => Word(o.PipelineMode), ParseWord<PipelineMode>, (o, v) => o with { PipelineMode = v }, Words<PipelineMode>() },
         { "--rate", "N", "open loop: total requests per second, latency measured from each request's intended send time",
             o => o.Rate > 0 ? o.Rate : "closed loop, no rate", Number, (o, v) => o with { Rate = v } },
         { "--command", "LINE", "the command sent; {key} is a random key, {payload} is --payload-bytes of 'x'", o => o.Command, Text, (o, v) => o with { Command = v } },
@@ -64,11 +64,4 @@ internal static class LoadArguments
         error = options.Validate();
         return error is null ? options : null;
     }
-
-    private static PipelineMode Mode(string value) => value switch
-    {
-        "window" => PipelineMode.Window,
-        "batch" => PipelineMode.Batch,
-        _ => throw new FormatException("use window or batch"),
-    };
 }

@@ -14,22 +14,6 @@ public enum JournalWaitMode
     Sleep,
 }
 
-/// <summary>The <c>--journal-wait</c> words.</summary>
-public static class JournalWaitModes
-{
-    /// <summary>The word for <paramref name="mode"/>.</summary>
-    public static string Name(JournalWaitMode mode) => mode.ToString().ToLowerInvariant();
-
-    /// <summary>The mode <paramref name="value"/> names; a <see cref="FormatException"/> for any other word.</summary>
-    public static JournalWaitMode Parse(string value) => value switch
-    {
-        "auto" => JournalWaitMode.Auto,
-        "poll" => JournalWaitMode.Poll,
-        "sleep" => JournalWaitMode.Sleep,
-        _ => throw new FormatException($"'{value}' is not auto, poll or sleep"),
-    };
-}
-
 /// <summary>
 /// Keeps the reactor's CPU awake while replies are held for the journal (under <c>always</c>, for its
 /// fdatasync): an idle reactor polls with a zero timeout and yields between polls instead of blocking,

@@ -19,22 +19,6 @@ public enum InlineTaskMode
     No,
 }
 
-/// <summary>The <c>--inline-tasks</c> words.</summary>
-public static class InlineTaskModes
-{
-    /// <summary>The word for <paramref name="mode"/>.</summary>
-    public static string Name(InlineTaskMode mode) => mode.ToString().ToLowerInvariant();
-
-    /// <summary>The mode <paramref name="value"/> names; a <see cref="FormatException"/> for any other word.</summary>
-    public static InlineTaskMode Parse(string value) => value switch
-    {
-        "auto" => InlineTaskMode.Auto,
-        "yes" => InlineTaskMode.Yes,
-        "no" => InlineTaskMode.No,
-        _ => throw new FormatException($"'{value}' is not auto, yes or no"),
-    };
-}
-
 /// <summary>
 /// Runs short synchronous tasks on the reactor instead of handing them to a worker, and learns from the
 /// length of every run which tasks are short. Reactor-owned: every member runs on the reactor thread.

@@ -63,7 +63,8 @@ public class CommandLineTests
     [InlineData("--bogus", "1", "eventloop serve: Unrecognized command or argument '--bogus'")]
     [InlineData("--requirepass-file", "/nonexistent/pass", "eventloop serve: --requirepass-file '/nonexistent/pass': ")]
     [InlineData("--workers", "0", "eventloop serve: Workers must be at least 1")]
-    [InlineData("--journal-wait", "spin", "eventloop serve: --journal-wait 'spin': 'spin' is not auto, poll or sleep")]
+    [InlineData("--journal-wait", "spin", "eventloop serve: --journal-wait 'spin': use auto, poll or sleep")]
+    [InlineData("--inline-tasks", "maybe", "eventloop serve: --inline-tasks 'maybe': use auto, yes or no")]
     public void Bad_serve_options_exit_2_naming_the_problem(string option, string value, string message)
     {
         var (code, output, errors) = Run("serve", option, value);
