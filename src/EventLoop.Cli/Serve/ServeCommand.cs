@@ -64,7 +64,7 @@ internal static class ServeCommand
     private static readonly OptionTable<LogLevel> Logging = new(LogLevel.Information)
     {
         { "--log-level", "LEVEL", "least severe messages logged to standard error: trace, debug, information, warning, error, critical, none",
-            l => l.ToString().ToLowerInvariant(), Level, (_, v) => v, [.. Enum.GetNames<LogLevel>().Select(n => n.ToLowerInvariant())] },
+            Word, Level, (_, v) => v, Words<LogLevel>() },
     };
 
     /// <summary>The <c>serve</c> command.</summary>

@@ -72,9 +72,10 @@ public sealed class JournalReplayTests : IDisposable
     }
 
     /// <summary>
-    /// <c>--journal-wait</c> under always: a polling reactor yields while replies wait for the fsync and sleeps after a
-    /// millisecond of idleness, a sleeping one never yields; SUBMITs one at a time, some after a pause that sends the
-    /// polling reactor to sleep, are each answered only once written, and all of them survive a restart.
+    /// <c>--journal-wait</c> under always: a polling reactor yields while replies wait for the fsync, a sleeping one
+    /// never yields; SUBMITs one at a time, some after a pause in which the polling reactor went back to sleep (no
+    /// reply held), so that the SUBMIT after it must wake it, are each answered only once fsync'd, and all of them
+    /// survive a restart.
     /// </summary>
     [Theory]
     [InlineData(JournalWaitMode.Poll)]
