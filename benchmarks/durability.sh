@@ -10,8 +10,9 @@
 # reactor step of a rewrite of 10^6 tasks. Each queue_bench.c line also has the server's CPU time per
 # job (utime+stime from /proc/PID/stat around the run: what separates servers when the client or the
 # machine is the limit). And this disk's fdatasync latency (benchmarks/tools/fdatasync_probe.py: 200-byte appends,
-# writes into fallocated space, the same with the CPU kept awake) and the journal's own during the single runs, for the
-# single-SUBMIT goal: <= 1.1 x (fsync + the no-journal round trip), whose ratio the summary gives with each of the four.
+# writes into fallocated space, into zeros written ahead, into fallocated space with the CPU kept awake) and the
+# journal's own during the single runs, for the single-SUBMIT goal: <= 1.1 x (fsync + the no-journal round trip),
+# whose ratio the summary gives with each of the five.
 #   benchmarks/durability.sh [seconds-per-run]       (default 5)
 # Before the timed queue_bench.c runs, each server takes WARMUP_PARTS (2) x WARMUP_JOBS (1,000,000) untimed
 # SUBMITs/LPUSHes/puts, each part for at most WARMUP_SECONDS (5) and followed by a second's pause (WARMUP_PAUSE): .NET's
@@ -162,10 +163,12 @@ print(json.dumps({"ratios_of_medians": {
     "everysec/no journal (goal >= 0.9)": ratio("eventloop-everysec", "eventloop-off"),
     "always/redis always (goal >= 2)": ratio("eventloop-always", "redis-always"),
     "always/beanstalkd -f 0 (goal >= 10)": ratio("eventloop-always", "beanstalkd--f0"),
-    # One fsync'd SUBMIT's p50 over (an fdatasync + the no-journal SUBMIT's p50), the fdatasync three ways: the
-    # probe appending, the probe into allocated space, and the journal's own during the single runs.
+    # One fsync'd SUBMIT's p50 over (an fdatasync + the no-journal SUBMIT's p50), the fdatasync four ways: the
+    # probe appending, into allocated space, into zeros written ahead (the journal's way), and the journal's own
+    # during the single runs.
     "single always/(fdatasync appending + round trip) (goal <= 1.1)": single_ratio(fsync_p50("disk", "append")),
     "single always/(fdatasync allocated + round trip) (goal <= 1.1)": single_ratio(fsync_p50("disk", "fallocated")),
+    "single always/(fdatasync zeroed + round trip) (goal <= 1.1)": single_ratio(fsync_p50("disk", "zeroed")),
     "single always/(journal's fdatasync + round trip) (goal <= 1.1)": single_ratio(fsync_p50("eventloop-always")),
     # The strictest: the probe into allocated space with its CPU kept awake, the disk's own latency on this VM.
     "single always/(fdatasync allocated, CPU awake + round trip) (goal <= 1.1)": single_ratio(fsync_p50("disk", "fallocated-awake")),

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """This disk's fdatasync latency where a journal lives: 200-byte writes, each followed by fdatasync.
 
-Three ways: appending (the file's size changes every time, what redis-server and beanstalkd pay), into
-space allocated ahead with posix_fallocate (what EventLoop's journal does under always), and the same with a process
+Four ways: appending (the file's size changes every time, what redis-server and beanstalkd pay), into
+space allocated ahead with posix_fallocate (what EventLoop's journal did under always until 2026-12-04), into zeros
+written and fdatasync'd ahead (what it does now: no unwritten extent to convert), and the fallocated one with a process
 yielding in a loop on this CPU (fallocated-awake), which keeps the CPU from halting while the disk works, as a
 reactor with --journal-wait poll does: on this VM a halted vCPU is woken late by the completion. One JSON line each,
 with how often the process blocked per fdatasync (voluntary context switches: once for each disk request waited for).
@@ -23,6 +24,9 @@ def probe(directory: str, mode: str, writes: int) -> dict[str, object]:
         if mode.startswith("fallocated"):
             os.posix_fallocate(fd, 0, 4 << 20)
             os.fdatasync(fd)
+        elif mode == "zeroed":
+            os.pwrite(fd, bytes(writes * 200 + 4096), 0)
+            os.fdatasync(fd)
         samples = []
         blocked_before = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
         for i in range(writes):
@@ -42,7 +46,7 @@ def probe(directory: str, mode: str, writes: int) -> dict[str, object]:
 def main() -> None:
     directory = sys.argv[1]
     writes = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
-    for mode in ("append", "fallocated"):
+    for mode in ("append", "fallocated", "zeroed"):
         print(json.dumps(probe(directory, mode, writes), separators=(",", ":")), flush=True)
     # Inherits this process's CPU affinity: it yields on the probe's CPU.
     neighbour = subprocess.Popen([sys.executable, "-c", "import os\nwhile True: os.sched_yield()"])

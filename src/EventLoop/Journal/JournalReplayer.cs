@@ -17,7 +17,7 @@ internal sealed class ReplayResult
     public long SkippedRecords;
     /// <summary>A torn or corrupt tail cut off: its bytes.</summary>
     public long TruncatedBytes;
-    /// <summary>Zeros after the last record (space allocated ahead under always, never written): released, not damage.</summary>
+    /// <summary>Zeros after the last record (zeros the writer keeps ahead under always, never used): released, not damage.</summary>
     public long UnusedBytes;
     /// <summary>Damaged bytes skipped in the middle (only with repair).</summary>
     public long RepairedBytes;
@@ -29,7 +29,7 @@ internal sealed class ReplayResult
 /// Reads a journal from its start and applies each record to a <see cref="TaskStore"/> (or to nothing,
 /// to check it). A record that ends past the file, or whose length or CRC is wrong, is the tail when no
 /// valid record follows it (cut off, logged); otherwise the file is damaged in the middle: refused, or
-/// skipped over with <c>repair</c>. Zeros from a record boundary to the end are space the writer allocated
+/// skipped over with <c>repair</c>. Zeros from a record boundary to the end are space the writer zeroed
 /// ahead and never used: not damage, cut off without a word. Runs before the reactor serves anyone, on the thread that starts the server.
 /// </summary>
 internal sealed class JournalReplayer

@@ -68,13 +68,16 @@ internal sealed class JournalProgress
 /// nothing is dropped while it fails.
 /// The journal's pages leave the page cache once on disk (<see cref="JournalPageCache"/>): after each
 /// fdatasync, and between them (everysec, no) by write-behind, a chunk at a time.
-/// Under <c>always</c> the file is allocated ahead of the writes (<see cref="PreallocateBytes"/>), so an
-/// append does not change its size and fdatasync need not commit one (docs/journal.md says what each promises).
+/// Under <c>always</c> the file holds written zeros ahead of the writes (<see cref="ZeroAheadBytes"/>), so an
+/// append changes no size and no extent, and its fdatasync writes the data alone (docs/journal.md says what each
+/// promises).
 /// </remarks>
 internal sealed class JournalWriter : IDisposable
 {
-    /// <summary>Under always: how far ahead of the writes the file is allocated.</summary>
-    internal const long PreallocateBytes = 4 * 1024 * 1024;
+    /// <summary>Under always: how far ahead of the writes the file holds zeros, refilled when half is used.</summary>
+    internal const long ZeroAheadBytes = 1024 * 1024;
+    private static readonly ReadOnlyMemory<byte> Zeros = new byte[64 * 1024];
+    private static readonly long PageMask = ~(long)(Environment.SystemPageSize - 1);
 
     private readonly object _gate = new();
     private readonly List<JournalBatch> _incoming = [];
@@ -83,6 +86,7 @@ internal sealed class JournalWriter : IDisposable
     private readonly List<ReadOnlyMemory<byte>> _main = [];
     private readonly List<ReadOnlyMemory<byte>> _rewrite = [];
     private readonly List<ReadOnlyMemory<byte>> _direct = [];
+    private readonly List<ReadOnlyMemory<byte>> _zeros = [];
     private readonly string _path;
     private readonly string _rewritePath;
     private readonly FsyncPolicy _policy;
@@ -97,9 +101,9 @@ internal sealed class JournalWriter : IDisposable
     private long _nextOffset;
     private JournalPageCache _nextCache = new(0);
     private long _lastSync = Stopwatch.GetTimestamp();
-    // The journal file is allocated up to here (always); the next attempt after a failed one waits for this offset.
-    private long _allocatedEnd;
-    private long _allocateRetryAt;
+    // The journal file holds written zeros up to here (always); the next attempt after a failed one waits for this offset.
+    private long _zeroedEnd;
+    private long _zeroRetryAt;
     private JournalPageCache _cache = new(0);
     // Guarded by the lock: under everysec and no, a write reaching this offset wakes the thread for write-behind.
     private long _writeBehindAt;
@@ -117,7 +121,7 @@ internal sealed class JournalWriter : IDisposable
         _notify = notify;
         Progress.WrittenLsn = Progress.SyncedLsn = lastLsn;
         Progress.FileSize = Progress.SyncedOffset = offset;
-        _allocatedEnd = offset;
+        _zeroedEnd = offset;
         _cache.Release(file, offset); // what replay read: the file was fsync'd before the writer was made
         _writeBehindAt = _cache.NextWriteBehindAt;
         _thread = new Thread(Run) { IsBackground = true, Name = "eventloop-journal" };
@@ -220,11 +224,11 @@ internal sealed class JournalWriter : IDisposable
         _thread.Join();
         _wake.Dispose();
         _next?.Dispose();
-        if (_allocatedEnd > _offset)
+        if (_zeroedEnd > _offset)
         {
             try
             {
-                RandomAccess.SetLength(_file, _offset); // a clean stop leaves no unused preallocated tail
+                RandomAccess.SetLength(_file, _offset); // a clean stop leaves no unused zeroed tail
             }
             catch (IOException)
             {
@@ -352,11 +356,9 @@ internal sealed class JournalWriter : IDisposable
         long lastLsn = 0;
         for (int i = 0; i < upTo; i++)
             lastLsn = Math.Max(lastLsn, _pending[i].LastLsn);
-        if (_main.Count > 0)
-            Preallocate(_main);
         if (_main.Count > 0 && !TryWrite(_file, ref _offset, _main, out string? error))
         {
-            _allocatedEnd = _offset; // the failed write's truncation cut the preallocated tail too
+            _zeroedEnd = _offset; // the failed write's truncation cut the zeroed tail too
             _main.Clear();
             _rewrite.Clear();
             if (_next is not null)
@@ -371,6 +373,7 @@ internal sealed class JournalWriter : IDisposable
             return false;
         }
         _main.Clear();
+        ZeroAhead();
         if (_next is not null && _rewrite.Count > 0)
         {
             // The new file is fdatasync'd once, at the end of the rewrite; without write-behind its whole size
@@ -404,26 +407,31 @@ internal sealed class JournalWriter : IDisposable
     }
 
     /// <summary>
-    /// Under always: allocates the file a chunk ahead when <paramref name="segments"/> would pass the allocated
-    /// end, so the append changes no size and allocates no blocks, and its fdatasync commits less (on ext4 only
-    /// the unwritten-extent conversion; measured here, p50 of a 200-byte write and fdatasync: 242 → 169 µs,
-    /// 280 → 197 µs). A failure (disk full, a file size limit) is not an error: the write then extends the
-    /// file as before, and allocation is tried again a chunk later.
+    /// Under always: once less than half of <see cref="ZeroAheadBytes"/> of written zeros is left past the writes,
+    /// writes zeros up to that far ahead. An append into them then changes no size and converts no extent, so its
+    /// fdatasync writes the data and flushes, two disk requests, where an append into fallocated space also writes
+    /// the extent tree and the inode, four (docs/journal.md). The fdatasync after a refill writes the zeros and their
+    /// allocation once. A failed refill (disk full, a file size limit) is not an error: the appends then extend the
+    /// file as before, and the refill is tried again a chunk later.
     /// </summary>
-    private void Preallocate(List<ReadOnlyMemory<byte>> segments)
+    private void ZeroAhead()
     {
-        if (_policy != FsyncPolicy.Always)
+        if (_policy != FsyncPolicy.Always || _zeroedEnd - _offset >= ZeroAheadBytes / 2 || _offset < _zeroRetryAt)
             return;
-        long end = _offset;
-        foreach (ReadOnlyMemory<byte> segment in segments)
-            end += segment.Length;
-        if (end <= _allocatedEnd || end < _allocateRetryAt)
-            return;
-        long target = end + PreallocateBytes;
-        if (LibC.posix_fallocate((int)_file.DangerousGetHandle(), _offset, target - _offset) == 0)
-            _allocatedEnd = target;
-        else
-            _allocateRetryAt = target;
+        long from = Math.Max(_offset, _zeroedEnd);
+        long to = (_offset + ZeroAheadBytes) & PageMask;
+        _zeros.Clear();
+        for (long at = from; at < to; at += Zeros.Length)
+            _zeros.Add(Zeros[..(int)Math.Min(Zeros.Length, to - at)]);
+        try
+        {
+            RandomAccess.Write(_file, _zeros, from);
+            _zeroedEnd = to;
+        }
+        catch (Exception)
+        {
+            _zeroRetryAt = to; // what was written of the zeros stays: replay reads them as unused space
+        }
     }
 
     /// <summary>
@@ -548,7 +556,7 @@ internal sealed class JournalWriter : IDisposable
         _file.Dispose();
         _file = _next;
         _next = null;
-        _offset = _allocatedEnd = _allocateRetryAt = _nextOffset;
+        _offset = _zeroedEnd = _zeroRetryAt = _nextOffset;
         _cache = _nextCache;
         _cache.Release(_file, _offset); // fsync'd whole above
         lock (_gate)

@@ -166,9 +166,9 @@ public sealed class JournalFormatTests : IDisposable
     [Fact]
     public void ZerosAfterTheLastRecordAreUnusedSpaceNotDamage()
     {
-        // Under always the writer allocates the file ahead of its writes: a crash leaves zeros after the last record.
+        // Under always the writer keeps zeros ahead of its writes: a crash leaves them after the last record.
         (byte[] records, List<int> boundaries) = SampleJournal(records: 5);
-        byte[] file = [.. records, .. new byte[(int)JournalWriter.PreallocateBytes + 3]];
+        byte[] file = [.. records, .. new byte[(int)JournalWriter.ZeroAheadBytes + 3]];
         ReplayResult result = ReplayBytes(file, repair: false, out List<string> log);
         Assert.Equal(5, result.Records);
         Assert.Equal(boundaries[^1], result.ValidEnd);
