@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using EventLoop.Protocol;
 using EventLoop.Reactor;
 
@@ -23,5 +24,32 @@ internal abstract class CommandGroup(ReactorLoop reactor)
             return true;
         Error(connection, $"ERR wrong number of arguments for '{Printable.Of(command[0]).ToLowerInvariant()}' command");
         return false;
+    }
+
+    /// <summary>
+    /// Reads the "WORD value" pairs from <paramref name="start"/> to the end: <paramref name="values"/>[k] becomes the index
+    /// of <paramref name="words"/>[k]'s value, or stays -1 when it is not given. Answers the first problem itself (a word
+    /// not in the list, one given twice, one without its value) and returns false.
+    /// </summary>
+    protected bool TryOptionPairs(Connection connection, in RespCommand command, int start, string[] words, Span<int> values)
+    {
+        values.Fill(-1);
+        for (int i = start; i < command.Count; i += 2)
+        {
+            int k = words.Length - 1;
+            while (k >= 0 && !Ascii.EqualsIgnoreCase(command[i], words[k]))
+                k--;
+            string? problem = k < 0 ? $"ERR unknown option '{Printable.Of(command[i])}'"
+                : values[k] >= 0 ? $"ERR option '{words[k]}' given twice"
+                : i + 1 >= command.Count ? $"ERR syntax error: {words[k]} needs a value"
+                : null;
+            if (problem is not null)
+            {
+                Error(connection, problem);
+                return false;
+            }
+            values[k] = i + 1;
+        }
+        return true;
     }
 }

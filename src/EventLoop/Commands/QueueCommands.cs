@@ -15,6 +15,8 @@ namespace EventLoop.Commands;
 internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueueStore queue) : CommandGroup(reactor)
 {
     private const int DefaultDeadListCount = 100;
+    private static readonly string[] ResultOptions = ["TIMEOUT"];
+    private static readonly string[] DeadListOptions = ["QUEUE", "COUNT"];
 
     /// <summary>SUBMIT task [options] [ARGS arg…] → the task's id.</summary>
     public void Submit(Connection connection, in RespCommand command)
@@ -49,24 +51,14 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
     /// <summary>RESULT id [TIMEOUT ms]: the outcome, nil, -PENDING, or (with TIMEOUT) parked until finished.</summary>
     public void Result(Connection connection, in RespCommand command)
     {
-        if (command.Count is not (2 or 4))
-        {
-            Error(connection, command.Count == 3 ? "ERR syntax error: RESULT id [TIMEOUT ms]" : "ERR wrong number of arguments for 'result' command");
+        Span<int> value = stackalloc int[1];
+        if (!CheckArity(connection, command, 2, int.MaxValue) || !TryOptionPairs(connection, command, 2, ResultOptions, value))
             return;
-        }
         long timeout = -1;
-        if (command.Count == 4)
+        if (value[0] > 0 && (!SubmitOptions.TryNumber(command[value[0]], out timeout) || timeout < 0))
         {
-            if (!command.Is(2, "TIMEOUT"u8))
-            {
-                Error(connection, $"ERR unknown option '{Printable.Of(command[2])}'");
-                return;
-            }
-            if (!SubmitOptions.TryNumber(command[3], out timeout) || timeout < 0)
-            {
-                Error(connection, "ERR TIMEOUT must be a non-negative integer");
-                return;
-            }
+            Error(connection, "ERR TIMEOUT must be a non-negative integer");
+            return;
         }
         queue.Result(connection, command[1], timeout);
     }
@@ -138,22 +130,37 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
             return;
         }
         long everyMs = 0;
-        if (every && (!SubmitOptions.TryNumber(command[4], out everyMs) || everyMs <= 0))
+        if (every && (!SubmitOptions.TryNumber(command[4], out everyMs) || everyMs <= 0 || everyMs > TaskStore.LatestUnixMs))
         {
-            Error(connection, "ERR EVERY must be a positive integer");
+            Error(connection, everyMs > TaskStore.LatestUnixMs ? $"ERR EVERY must be at most {TaskStore.LatestUnixMs}" : "ERR EVERY must be a positive integer");
             return;
         }
         int next = 5;
         string? zoneName = null;
-        if (!every && command.Is(next, "TZ"u8) && next + 1 < command.Count)
+        if (command.Is(next, "TZ"u8) && next + 1 < command.Count)
         {
-            zoneName = Encoding.UTF8.GetString(command[next + 1]);
-            if (!TimeZoneInfo.TryFindSystemTimeZoneById(zoneName, out _))
+            string zone = Encoding.UTF8.GetString(command[next + 1]);
+            bool known = TimeZoneInfo.TryFindSystemTimeZoneById(zone, out _);
+            if (every && known)
             {
-                Error(connection, $"ERR unknown time zone '{Printable.Of(command[next + 1])}'");
+                Error(connection, "ERR option 'TZ' is allowed with CRON only: EVERY counts from the Unix epoch");
                 return;
             }
-            next += 2;
+            if (!every)
+            {
+                if (!known)
+                {
+                    Error(connection, $"ERR unknown time zone '{Printable.Of(command[next + 1])}'");
+                    return;
+                }
+                zoneName = zone;
+                next += 2;
+                if (command.Is(next, "TZ"u8) && next + 1 < command.Count)
+                {
+                    Error(connection, "ERR option 'TZ' given twice");
+                    return;
+                }
+            }
         }
         if (next >= command.Count || !SubmitOptions.IsName(command[next]))
         {
@@ -233,37 +240,24 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
 
     private void ListDead(Connection connection, in RespCommand command)
     {
+        Span<int> values = stackalloc int[2];
+        if (!TryOptionPairs(connection, command, 2, DeadListOptions, values))
+            return;
         string? only = null;
-        long count = DefaultDeadListCount;
-        for (int i = 2; i < command.Count; i += 2)
+        if (values[0] > 0)
         {
-            if (i + 1 >= command.Count)
+            if (!SubmitOptions.IsName(command[values[0]]))
             {
-                Error(connection, $"ERR syntax error: {Printable.Of(command[i]).ToUpperInvariant()} needs a value");
+                Error(connection, SubmitOptions.BadQueueName);
                 return;
             }
-            if (command.Is(i, "QUEUE"u8))
-            {
-                if (!SubmitOptions.IsName(command[i + 1]))
-                {
-                    Error(connection, SubmitOptions.BadQueueName);
-                    return;
-                }
-                only = Encoding.Latin1.GetString(command[i + 1]);
-            }
-            else if (command.Is(i, "COUNT"u8))
-            {
-                if (!SubmitOptions.TryNumber(command[i + 1], out count) || count < 0)
-                {
-                    Error(connection, "ERR COUNT must be a non-negative integer");
-                    return;
-                }
-            }
-            else
-            {
-                Error(connection, $"ERR unknown option '{Printable.Of(command[i])}'");
-                return;
-            }
+            only = Encoding.Latin1.GetString(command[values[0]]);
+        }
+        long count = DefaultDeadListCount;
+        if (values[1] > 0 && (!SubmitOptions.TryNumber(command[values[1]], out count) || count < 0))
+        {
+            Error(connection, "ERR COUNT must be a non-negative integer");
+            return;
         }
         queue.ListDead(connection, only, count);
     }

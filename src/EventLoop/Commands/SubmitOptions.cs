@@ -147,9 +147,22 @@ internal static class SubmitOptions
         }
     }
 
-    /// <summary>A plain decimal integer: optional '-', digits, nothing else.</summary>
-    public static bool TryNumber(ReadOnlySpan<byte> text, out long value) =>
-        Utf8Parser.TryParse(text, out value, out int consumed) && consumed == text.Length && text.Length > 0 && text[0] != (byte)'+';
+    /// <summary>
+    /// A plain decimal integer: optional '-', digits, nothing else. One past 64 bits saturates to long.MinValue or
+    /// long.MaxValue, so that it meets the caller's range check ("at most N", "too far in the future") rather than
+    /// being called not an integer.
+    /// </summary>
+    public static bool TryNumber(ReadOnlySpan<byte> text, out long value)
+    {
+        if (Utf8Parser.TryParse(text, out value, out int consumed) && consumed == text.Length && text.Length > 0 && text[0] != (byte)'+')
+            return true;
+        bool negative = text.Length > 1 && text[0] == (byte)'-';
+        ReadOnlySpan<byte> digits = negative ? text[1..] : text;
+        if (digits.IsEmpty || digits.IndexOfAnyExceptInRange((byte)'0', (byte)'9') >= 0)
+            return false;
+        value = negative ? long.MinValue : long.MaxValue;
+        return true;
+    }
 
     private static (Option Option, string Name) Recognise(ReadOnlySpan<byte> word)
     {

@@ -20,6 +20,8 @@ internal sealed class WorkerCommands(ReactorLoop reactor, IQueueStore store) : C
     public const int MaxFetchCount = 10_000;
     /// <summary>A day: a lease longer than that is a lost task nobody notices.</summary>
     public const int MaxLeaseMs = 86_400_000;
+    private static readonly string[] NackOptions = ["DELAY"];
+    private static readonly string[] TouchOptions = ["LEASE"];
 
     /// <summary>Connections that have fetched at least once and are open.</summary>
     public int Fetchers { get; private set; }
@@ -81,41 +83,39 @@ internal sealed class WorkerCommands(ReactorLoop reactor, IQueueStore store) : C
     /// <summary>ACK id attempt [result].</summary>
     public void Ack(Connection connection, in RespCommand command)
     {
-        if (Settle(connection, command, 3, 4, "ack", out int attempt))
+        if (CheckArity(connection, command, 3, 4) && Settle(connection, command, 3, "ack", out int attempt))
             store.Ack(connection, command[1], attempt, command.Count == 4 ? command[3] : default);
     }
 
     /// <summary>FAIL id attempt message [NORETRY].</summary>
     public void Fail(Connection connection, in RespCommand command)
     {
-        bool noRetry = command.Count == 5 && command.Is(4, "NORETRY"u8);
-        if (command.Count == 5 && !noRetry)
+        for (int i = 4; i < command.Count; i++)
         {
-            Error(connection, $"ERR unknown option '{Printable.Of(command[4])}'");
-            return;
+            if (!command.Is(i, "NORETRY"u8) || i > 4)
+            {
+                Error(connection, command.Is(i, "NORETRY"u8) ? "ERR option 'NORETRY' given twice" : $"ERR unknown option '{Printable.Of(command[i])}'");
+                return;
+            }
         }
-        if (Settle(connection, command, 4, 5, "fail", out int attempt))
-            store.Fail(connection, command[1], attempt, command[3], noRetry);
+        if (Settle(connection, command, 4, "fail", out int attempt))
+            store.Fail(connection, command[1], attempt, command[3], noRetry: command.Count > 4);
     }
 
     /// <summary>NACK id attempt [DELAY ms].</summary>
     public void Nack(Connection connection, in RespCommand command)
     {
-        long delay = 0;
-        if (command.Count == 5 && !TryNamedNumber(connection, command, 3, "DELAY"u8, min: 0, max: TaskStore.LatestUnixMs - Reactor.Store.Clock.UnixMs, "a non-negative integer", out delay))
-            return;
-        if (Settle(connection, command, 3, 5, "nack", out int attempt))
-            store.Nack(connection, command[1], attempt, delay);
+        if (TryOneNumber(connection, command, NackOptions, min: 0, max: TaskStore.LatestUnixMs - Reactor.Store.Clock.UnixMs, "a non-negative integer", out long delay)
+            && Settle(connection, command, 3, "nack", out int attempt))
+            store.Nack(connection, command[1], attempt, Math.Max(0, delay));
     }
 
     /// <summary>TOUCH id attempt [LEASE ms].</summary>
     public void Touch(Connection connection, in RespCommand command)
     {
-        long leaseMs = 0;
-        if (command.Count == 5 && !TryNamedNumber(connection, command, 3, "LEASE"u8, min: 1, max: MaxLeaseMs, "a positive integer", out leaseMs))
-            return;
-        if (Settle(connection, command, 3, 5, "touch", out int attempt))
-            store.Touch(connection, command[1], attempt, (int)leaseMs);
+        if (TryOneNumber(connection, command, TouchOptions, min: 1, max: MaxLeaseMs, "a positive integer", out long leaseMs)
+            && Settle(connection, command, 3, "touch", out int attempt))
+            store.Touch(connection, command[1], attempt, (int)Math.Max(0, leaseMs));
     }
 
     /// <summary>A connection closed: the tasks it held go back to their queues.</summary>
@@ -127,11 +127,11 @@ internal sealed class WorkerCommands(ReactorLoop reactor, IQueueStore store) : C
         store.ConnectionClosed(connection);
     }
 
-    /// <summary>Checks arity and the attempt a worker names; answers the error itself and returns false when they are malformed.</summary>
-    private bool Settle(Connection connection, in RespCommand command, int min, int max, string verb, out int attempt)
+    /// <summary>Checks that the fixed words are there and the attempt a worker names; answers the error itself and returns false when they are malformed.</summary>
+    private bool Settle(Connection connection, in RespCommand command, int fixedWords, string verb, out int attempt)
     {
         attempt = 0;
-        if (command.Count < min || command.Count > max || (max - min == 2 && command.Count == min + 1))
+        if (command.Count < fixedWords)
         {
             Error(connection, $"ERR wrong number of arguments for '{verb}' command");
             return false;
@@ -145,18 +145,23 @@ internal sealed class WorkerCommands(ReactorLoop reactor, IQueueStore store) : C
         return true;
     }
 
-    /// <summary>The one option NACK or TOUCH may carry (<paramref name="word"/> and its number in min..max); answers the error itself.</summary>
-    private bool TryNamedNumber(Connection connection, in RespCommand command, int index, ReadOnlySpan<byte> word, long min, long max, string what, out long value)
+    /// <summary>
+    /// The one option NACK or TOUCH may carry after id and attempt, its number in min..max (-1 when not given); answers
+    /// the error itself.
+    /// </summary>
+    private bool TryOneNumber(Connection connection, in RespCommand command, string[] word, long min, long max, string what, out long value)
     {
-        value = 0;
-        if (!command.Is(index, word))
-        {
-            Error(connection, $"ERR unknown option '{Printable.Of(command[index])}'");
+        value = -1;
+        if (command.Count < 3)
+            return true; // Settle names the arity
+        Span<int> at = stackalloc int[1];
+        if (!TryOptionPairs(connection, command, 3, word, at))
             return false;
-        }
-        if (!SubmitOptions.TryNumber(command[index + 1], out value) || value < min || value > max)
+        if (at[0] < 0)
+            return true;
+        if (!SubmitOptions.TryNumber(command[at[0]], out value) || value < min || value > max)
         {
-            Error(connection, $"ERR {Encoding.ASCII.GetString(word)} must be {what}{(value > max ? $" up to {max}" : "")}");
+            Error(connection, $"ERR {word[0]} must be {what}{(value > max ? $" up to {max}" : "")}");
             return false;
         }
         return true;

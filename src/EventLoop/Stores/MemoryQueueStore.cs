@@ -169,22 +169,37 @@ internal sealed class MemoryQueueStore(ReactorLoop reactor) : CommandGroup(react
         int queueCount = command.Count - firstQueue;
         if (_fetchQueues.Length < queueCount)
             _fetchQueues = new TaskQueue[queueCount];
-        Span<TaskQueue> queues = _fetchQueues.AsSpan(0, queueCount);
+        // A name no queue has holds nothing to fetch: only a FETCH that will wait needs its queue made (and counted).
+        int existing = 0;
         for (int i = 0; i < queueCount; i++)
         {
-            if (_store.GetOrCreateQueue(command[firstQueue + i]) is not { } queue)
-            {
-                Error(connection, $"FULL max-queues ({Reactor.Options.MaxQueues}) reached");
-                return;
-            }
-            queues[i] = queue;
+            if (_store.FindQueue(command[firstQueue + i]) is { } queue)
+                _fetchQueues[existing++] = queue;
         }
-        ReadOnlySpan<Lease> leases = _store.Fetch(queues, count, leaseMs, connection.Leases!);
+        ReadOnlySpan<Lease> leases = _store.Fetch(_fetchQueues.AsSpan(0, existing), count, leaseMs, connection.Leases!);
         if (leases.Length > 0 || blockMs < 0)
+        {
             QueueReplies.WriteFetched(Reply(connection), leases);
-        else
-            new ParkedFetch(Reactor.Parked, connection, Reactor.AppendReplySlot(connection), _store, queues.ToArray(), count, leaseMs)
-                .ExpireAfter(blockMs, _store.Clock);
+            return;
+        }
+        Span<TaskQueue> queues = _fetchQueues.AsSpan(0, queueCount);
+        bool full = false;
+        for (int i = 0; i < queueCount && !full; i++)
+        {
+            TaskQueue? queue = _store.GetOrCreateQueue(command[firstQueue + i]);
+            full = queue is null;
+            queues[i] = queue!;
+        }
+        // At the limit, making one listed queue may have retired another that held nothing yet: then not all fit.
+        for (int i = 0; i < queueCount && !full; i++)
+            full = _store.FindQueue(command[firstQueue + i]) != queues[i];
+        if (full)
+        {
+            Error(connection, $"FULL max-queues ({Reactor.Options.MaxQueues}) reached");
+            return;
+        }
+        new ParkedFetch(Reactor.Parked, connection, Reactor.AppendReplySlot(connection), _store, queues.ToArray(), count, leaseMs)
+            .ExpireAfter(blockMs, _store.Clock);
     }
 
     public void Ack(Connection connection, ReadOnlySpan<byte> id, int attempt, ReadOnlySpan<byte> result)

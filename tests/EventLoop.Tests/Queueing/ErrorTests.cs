@@ -72,6 +72,12 @@ public sealed class ErrorTests : IAsyncLifetime
         { ["SUBMIT", "echo", "KEY", new string('\u00e9', 257), "ARGS", "x"], "-ERR KEY must be 1 to 512 bytes\r\n" }, // 514 bytes
         { ["SUBMIT", "echo", "KEY", "order\u00007", "ARGS", "x"], "-ERR KEY must be UTF-8 text without NUL bytes\r\n" },
         { ["SUBMIT", "echo", "QUEUE", "caf\u00e9", "ARGS", "x"], "-ERR QUEUE must be 1 to 128 printable characters without spaces\r\n" },
+        // Past 64 bits a number is still a number: it meets the range check.
+        { ["SUBMIT", "echo", "AT", "999999999999999999999", "ARGS", "x"], "-ERR AT is too far in the future\r\n" },
+        { ["SUBMIT", "echo", "TIMEOUT", "99999999999999999999", "ARGS", "x"], "-ERR TIMEOUT must be at most 2147483647\r\n" },
+        { ["SUBMIT", "echo", "PRIORITY", "99999999999999999999", "ARGS", "x"], "-ERR PRIORITY must be an integer from 0 to 9\r\n" },
+        { ["SUBMIT", "echo", "DELAY", "-99999999999999999999", "ARGS", "x"], "-ERR DELAY must be a non-negative integer\r\n" },
+        { ["SUBMIT", "echo", "DELAY", "9x", "ARGS", "x"], "-ERR DELAY must be a non-negative integer\r\n" },
     };
 
     public static TheoryData<string[], string> OtherErrors => new()
@@ -98,6 +104,23 @@ public sealed class ErrorTests : IAsyncLifetime
         { ["SCHEDULE", "ADD", "s", "EVERY", "100", "echo", "BOGUS", "ARGS", "x"], "-ERR unknown option 'BOGUS'\r\n" },
         { ["DEAD", "LIST", "QUEUE", "nul\0q"], "-ERR QUEUE must be 1 to 128 printable characters without spaces\r\n" },
         { ["DEAD", "LIST", "QUEUE", "a b"], "-ERR QUEUE must be 1 to 128 printable characters without spaces\r\n" },
+        // Every command's trailing options: an unknown word, a word twice, a word without its value, each named.
+        { ["RESULT", "1", "WHEN", "5"], "-ERR unknown option 'WHEN'\r\n" },
+        { ["RESULT", "1", "TIMEOUT"], "-ERR syntax error: TIMEOUT needs a value\r\n" },
+        { ["RESULT", "1", "TIMEOUT", "5", "timeout", "6"], "-ERR option 'TIMEOUT' given twice\r\n" },
+        { ["DEAD", "LIST", "FOO"], "-ERR unknown option 'FOO'\r\n" },
+        { ["DEAD", "LIST", "COUNT"], "-ERR syntax error: COUNT needs a value\r\n" },
+        { ["DEAD", "LIST", "COUNT", "1", "COUNT", "2"], "-ERR option 'COUNT' given twice\r\n" },
+        { ["DEAD", "LIST", "queue", "q", "QUEUE", "q"], "-ERR option 'QUEUE' given twice\r\n" },
+        { ["NACK", "1", "1", "FOO"], "-ERR unknown option 'FOO'\r\n" },
+        { ["NACK", "1", "1", "DELAY"], "-ERR syntax error: DELAY needs a value\r\n" },
+        { ["NACK", "1", "1", "DELAY", "5", "DELAY", "6"], "-ERR option 'DELAY' given twice\r\n" },
+        { ["TOUCH", "1", "1", "LEASE", "5", "LEASE", "6"], "-ERR option 'LEASE' given twice\r\n" },
+        { ["FAIL", "1", "1", "boom", "NORETRY", "x"], "-ERR unknown option 'x'\r\n" },
+        { ["FAIL", "1", "1", "boom", "NORETRY", "noretry"], "-ERR option 'NORETRY' given twice\r\n" },
+        { ["SCHEDULE", "ADD", "s", "CRON", "* * * * *", "TZ", "UTC", "TZ", "UTC", "echo"], "-ERR option 'TZ' given twice\r\n" },
+        { ["SCHEDULE", "ADD", "s", "EVERY", "1000", "TZ", "UTC", "echo"], "-ERR option 'TZ' is allowed with CRON only: EVERY counts from the Unix epoch\r\n" },
+        { ["SCHEDULE", "ADD", "s", "EVERY", "9223372036854775807", "echo"], "-ERR EVERY must be at most 253402300799999\r\n" },
     };
 
     /// <summary>Errors whose exact words the spec leaves open: an -ERR that changes nothing is the contract.</summary>
@@ -118,7 +141,6 @@ public sealed class ErrorTests : IAsyncLifetime
         { ["STATUS"], "-ERR " },
         { ["STATUS", "1", "2"], "-ERR " },
         { ["RESULT"], "-ERR " },
-        { ["RESULT", "1", "WHEN", "5"], "-ERR " },
         { ["CANCEL"], "-ERR " },
         { ["QUEUE"], "-ERR " },
         { ["QUEUE", "PAUSE"], "-ERR " },

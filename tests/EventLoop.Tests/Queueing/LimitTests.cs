@@ -72,6 +72,20 @@ public sealed class LimitTests
     }
 
     [Fact]
+    public async Task At_max_queues_a_fetch_from_a_new_name_answers_empty_unless_it_would_wait()
+    {
+        await using var server = new TestServer(new ServerOptions { MaxQueues = 2 });
+        using RawConnection client = server.Connect();
+        client.Call("QUEUE", "PAUSE", "one");
+        string held = client.Submit("job", "QUEUE", "two");
+        Assert.Equal("*0\r\n", client.Call("FETCH", "FROM", "nobody")); // nothing to fetch there, nothing to hold
+        Assert.Equal("-FULL max-queues (2) reached\r\n", client.Call("FETCH", "BLOCK", "10", "FROM", "nobody"));
+        RespValue fetched = Parse(client.Call("FETCH", "BLOCK", "10", "FROM", "nobody", "two"));
+        Assert.Equal(held, fetched.Elements.Single().Elements[0].Text); // a task at hand needs no new queue to wait on
+        Assert.Equal(["one", "two"], client.Queues().Keys.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task At_max_queues_a_queue_whose_tasks_all_expired_makes_room_but_not_one_with_a_dead_task_or_a_blocked_fetch()
     {
         await using var server = new TestServer(new ServerOptions { MaxQueues = 3 });
