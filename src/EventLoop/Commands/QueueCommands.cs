@@ -52,15 +52,9 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
     public void Result(Connection connection, in RespCommand command)
     {
         Span<int> value = stackalloc int[1];
-        if (!CheckArity(connection, command, 2, int.MaxValue) || !TryOptionPairs(connection, command, 2, ResultOptions, value))
-            return;
-        long timeout = -1;
-        if (value[0] > 0 && (!SubmitOptions.TryNumber(command[value[0]], out timeout) || timeout < 0))
-        {
-            Error(connection, "ERR TIMEOUT must be a non-negative integer");
-            return;
-        }
-        queue.Result(connection, command[1], timeout);
+        if (CheckArity(connection, command, 2, int.MaxValue) && TryOptionPairs(connection, command, 2, command.Count, ResultOptions, value)
+            && TryNumberOption(connection, command, value[0], "TIMEOUT", 0, long.MaxValue, "a non-negative integer", -1, out long timeout))
+            queue.Result(connection, command[1], timeout);
     }
 
     /// <summary>WAIT timeout-ms id [id…] → how many of the listed tasks are finished, waiting up to the timeout.</summary>
@@ -241,10 +235,11 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
     private void ListDead(Connection connection, in RespCommand command)
     {
         Span<int> values = stackalloc int[2];
-        if (!TryOptionPairs(connection, command, 2, DeadListOptions, values))
+        if (!TryOptionPairs(connection, command, 2, command.Count, DeadListOptions, values)
+            || !TryNumberOption(connection, command, values[1], "COUNT", 0, long.MaxValue, "a non-negative integer", DefaultDeadListCount, out long count))
             return;
         string? only = null;
-        if (values[0] > 0)
+        if (values[0] >= 0)
         {
             if (!SubmitOptions.IsName(command[values[0]]))
             {
@@ -252,12 +247,6 @@ internal sealed class QueueCommands(ReactorLoop reactor, TaskStore store, IQueue
                 return;
             }
             only = Encoding.Latin1.GetString(command[values[0]]);
-        }
-        long count = DefaultDeadListCount;
-        if (values[1] > 0 && (!SubmitOptions.TryNumber(command[values[1]], out count) || count < 0))
-        {
-            Error(connection, "ERR COUNT must be a non-negative integer");
-            return;
         }
         queue.ListDead(connection, only, count);
     }

@@ -20,6 +20,7 @@ internal sealed class WorkerCommands(ReactorLoop reactor, IQueueStore store) : C
     public const int MaxFetchCount = 10_000;
     /// <summary>A day: a lease longer than that is a lost task nobody notices.</summary>
     public const int MaxLeaseMs = 86_400_000;
+    private static readonly string[] FetchOptions = ["COUNT", "BLOCK", "LEASE"];
     private static readonly string[] NackOptions = ["DELAY"];
     private static readonly string[] TouchOptions = ["LEASE"];
 
@@ -29,41 +30,25 @@ internal sealed class WorkerCommands(ReactorLoop reactor, IQueueStore store) : C
     /// <summary>FETCH [COUNT n] [BLOCK ms] [LEASE ms] FROM q [q…].</summary>
     public void Fetch(Connection connection, in RespCommand command)
     {
-        long count = 1, block = -1, leaseMs = DefaultLeaseMs;
-        int from = -1;
-        bool countSeen = false, leaseSeen = false;
-        for (int i = 1; i < command.Count; i += 2)
+        int fromWord = -1;
+        for (int i = 1; i < command.Count && fromWord < 0; i += 2)
         {
             if (command.Is(i, "FROM"u8))
-            {
-                from = i + 1;
-                break;
-            }
-            string? invalid;
-            if (command.Is(i, "COUNT"u8))
-                invalid = Option(command, i, "COUNT", ref countSeen, ref count, min: 1, max: MaxFetchCount, "a positive integer");
-            else if (command.Is(i, "BLOCK"u8))
-            {
-                bool blockSeen = block >= 0;
-                long value = 0;
-                invalid = Option(command, i, "BLOCK", ref blockSeen, ref value, min: 0, max: int.MaxValue, "a non-negative integer");
-                block = value;
-            }
-            else if (command.Is(i, "LEASE"u8))
-                invalid = Option(command, i, "LEASE", ref leaseSeen, ref leaseMs, min: 1, max: MaxLeaseMs, "a positive integer");
-            else
-                invalid = $"ERR unknown option '{Printable.Of(command[i])}'";
-            if (invalid is not null)
-            {
-                Error(connection, invalid);
-                return;
-            }
+                fromWord = i;
         }
-        if (from < 0 || from >= command.Count)
+        Span<int> values = stackalloc int[3];
+        if (!TryOptionPairs(connection, command, 1, fromWord < 0 ? command.Count : fromWord, FetchOptions, values))
+            return;
+        if (fromWord < 0 || fromWord + 1 >= command.Count)
         {
-            Error(connection, from < 0 ? "ERR syntax error: FROM expected" : "ERR syntax error: a queue name expected after FROM");
+            Error(connection, fromWord < 0 ? "ERR syntax error: FROM expected" : "ERR syntax error: a queue name expected after FROM");
             return;
         }
+        if (!TryNumberOption(connection, command, values[0], "COUNT", 1, MaxFetchCount, "a positive integer", 1, out long count)
+            || !TryNumberOption(connection, command, values[1], "BLOCK", 0, int.MaxValue, "a non-negative integer", -1, out long block)
+            || !TryNumberOption(connection, command, values[2], "LEASE", 1, MaxLeaseMs, "a positive integer", DefaultLeaseMs, out long leaseMs))
+            return;
+        int from = fromWord + 1;
         for (int i = from; i < command.Count; i++)
         {
             if (!SubmitOptions.IsName(command[i]))
@@ -92,11 +77,11 @@ internal sealed class WorkerCommands(ReactorLoop reactor, IQueueStore store) : C
     {
         for (int i = 4; i < command.Count; i++)
         {
-            if (!command.Is(i, "NORETRY"u8) || i > 4)
-            {
-                Error(connection, command.Is(i, "NORETRY"u8) ? "ERR option 'NORETRY' given twice" : $"ERR unknown option '{Printable.Of(command[i])}'");
-                return;
-            }
+            bool noRetry = command.Is(i, "NORETRY"u8);
+            if (noRetry && i == 4)
+                continue;
+            Error(connection, noRetry ? "ERR option 'NORETRY' given twice" : $"ERR unknown option '{Printable.Of(command[i])}'");
+            return;
         }
         if (Settle(connection, command, 4, "fail", out int attempt))
             store.Fail(connection, command[1], attempt, command[3], noRetry: command.Count > 4);
@@ -105,17 +90,21 @@ internal sealed class WorkerCommands(ReactorLoop reactor, IQueueStore store) : C
     /// <summary>NACK id attempt [DELAY ms].</summary>
     public void Nack(Connection connection, in RespCommand command)
     {
-        if (TryOneNumber(connection, command, NackOptions, min: 0, max: TaskStore.LatestUnixMs - Reactor.Store.Clock.UnixMs, "a non-negative integer", out long delay)
-            && Settle(connection, command, 3, "nack", out int attempt))
-            store.Nack(connection, command[1], attempt, Math.Max(0, delay));
+        Span<int> at = stackalloc int[1];
+        if (Settle(connection, command, 3, "nack", out int attempt)
+            && TryOptionPairs(connection, command, 3, command.Count, NackOptions, at)
+            && TryNumberOption(connection, command, at[0], "DELAY", 0, TaskStore.LatestUnixMs - Reactor.Store.Clock.UnixMs, "a non-negative integer", 0, out long delay))
+            store.Nack(connection, command[1], attempt, delay);
     }
 
-    /// <summary>TOUCH id attempt [LEASE ms].</summary>
+    /// <summary>TOUCH id attempt [LEASE ms]: without LEASE, as long as first asked.</summary>
     public void Touch(Connection connection, in RespCommand command)
     {
-        if (TryOneNumber(connection, command, TouchOptions, min: 1, max: MaxLeaseMs, "a positive integer", out long leaseMs)
-            && Settle(connection, command, 3, "touch", out int attempt))
-            store.Touch(connection, command[1], attempt, (int)Math.Max(0, leaseMs));
+        Span<int> at = stackalloc int[1];
+        if (Settle(connection, command, 3, "touch", out int attempt)
+            && TryOptionPairs(connection, command, 3, command.Count, TouchOptions, at)
+            && TryNumberOption(connection, command, at[0], "LEASE", 1, MaxLeaseMs, "a positive integer", 0, out long leaseMs))
+            store.Touch(connection, command[1], attempt, (int)leaseMs);
     }
 
     /// <summary>A connection closed: the tasks it held go back to their queues.</summary>
@@ -143,39 +132,5 @@ internal sealed class WorkerCommands(ReactorLoop reactor, IQueueStore store) : C
         }
         attempt = (int)named;
         return true;
-    }
-
-    /// <summary>
-    /// The one option NACK or TOUCH may carry after id and attempt, its number in min..max (-1 when not given); answers
-    /// the error itself.
-    /// </summary>
-    private bool TryOneNumber(Connection connection, in RespCommand command, string[] word, long min, long max, string what, out long value)
-    {
-        value = -1;
-        if (command.Count < 3)
-            return true; // Settle names the arity
-        Span<int> at = stackalloc int[1];
-        if (!TryOptionPairs(connection, command, 3, word, at))
-            return false;
-        if (at[0] < 0)
-            return true;
-        if (!SubmitOptions.TryNumber(command[at[0]], out value) || value < min || value > max)
-        {
-            Error(connection, $"ERR {word[0]} must be {what}{(value > max ? $" up to {max}" : "")}");
-            return false;
-        }
-        return true;
-    }
-
-    private static string? Option(in RespCommand command, int index, string name, ref bool seen, ref long value, long min, long max, string what)
-    {
-        if (seen)
-            return $"ERR option '{name}' given twice";
-        seen = true;
-        if (index + 1 >= command.Count)
-            return $"ERR syntax error: {name} needs a value";
-        if (!SubmitOptions.TryNumber(command[index + 1], out value) || value < min || value > max)
-            return $"ERR {name} must be {what}{(value > max ? $" up to {max}" : "")}";
-        return null;
     }
 }
