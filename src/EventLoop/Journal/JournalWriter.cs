@@ -224,16 +224,15 @@ internal sealed class JournalWriter : IDisposable
         _thread.Join();
         _wake.Dispose();
         _next?.Dispose();
-        if (_zeroedEnd > _offset)
+        try
         {
-            try
-            {
-                RandomAccess.SetLength(_file, _offset); // a clean stop leaves no unused zeroed tail
-            }
-            catch (IOException)
-            {
-                // Replay recognizes the zeros past the last record anyway.
-            }
+            // A clean stop leaves no unused zeroed tail, nor the part of a refill that failed.
+            if (RandomAccess.GetLength(_file) > _offset)
+                RandomAccess.SetLength(_file, _offset);
+        }
+        catch (IOException)
+        {
+            // Replay recognizes the zeros past the last record anyway.
         }
         _file.Dispose();
     }
